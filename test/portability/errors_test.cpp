@@ -90,7 +90,7 @@ TYPED_TEST(GpuErrors, QueueWithoutDeviceIsDeviceUnavailable) {
   std::string reason;
   const int n = device_count<B>(&reason);
   if (n > 0) {
-    EXPECT_THROW(Queue<B>(n), DeviceUnavailable);  // one past the last device
+    EXPECT_THROW(Queue<B>{n}, DeviceUnavailable);  // one past the last device
     return;
   }
   std::cout << "[   INFO   ] " << TypeParam::name << ": no device here (" << reason << ")\n";
