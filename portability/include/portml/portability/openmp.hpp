@@ -101,6 +101,10 @@ struct Exec<backend::OpenMP> {
   static void launch(Q& q, const LaunchConfig& cfg, const F& f) {
     const std::size_t per_thread = Q::aligned_scratch_per_thread(cfg.scratch_bytes);
     std::byte* scratch = per_thread > 0 ? q.arena().get(per_thread * q.num_threads()) : nullptr;
+    if (q.num_threads() == 1) {  // no parallel region for one thread: the same order, no fork cost
+      for (index_t b = 0; b < cfg.league_size; ++b) f(HostTeam(b, cfg.league_size, scratch, cfg.scratch_bytes));
+      return;
+    }
     OmpErrorTrap trap;
 #pragma omp parallel num_threads(q.num_threads())
     {
@@ -117,6 +121,11 @@ struct Exec<backend::OpenMP> {
   static typename R::value_type parallel_reduce(Q& q, Range1D r, const F& f) {
     using T = typename R::value_type;
     const index_t chunks = reduce_chunk_count(r.n);
+    if (q.num_threads() == 1) {  // the same chunked order as below, without a parallel region
+      T total = R::identity();
+      for (index_t c = 0; c < chunks; ++c) R::join(total, reduce_chunk_partial<R>(f, r.n, c));
+      return total;
+    }
     T* partials = reinterpret_cast<T*>(q.arena().get(sizeof(T) * static_cast<std::size_t>(chunks)));
     OmpErrorTrap trap;
 #pragma omp parallel for num_threads(q.num_threads()) schedule(static)
