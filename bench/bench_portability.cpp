@@ -75,8 +75,8 @@ void BM_reference_matmul(benchmark::State& state) {
     portml::kernels::reference::matmul<B, float>(q, a.view(), b.view(), c.view());
     benchmark::DoNotOptimize(c.data());
   }
-  state.counters["FLOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                               benchmark::Counter::kIs1000);
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 template <class B>
@@ -103,9 +103,8 @@ void register_backend(int max_threads) {
 }
 
 const bool registered = [] {
-  portml::for_each_type(portml::host_backends{}, [&]<class B>() {
-    register_backend<B>(std::is_same_v<B, portml::backend::OpenMP> ? 2 : 1);
-  });
+  portml::for_each_type(portml::host_backends{},
+                        [&]<class B>() { register_backend<B>(std::is_same_v<B, portml::backend::OpenMP> ? 2 : 1); });
   return true;
 }();
 

@@ -120,9 +120,10 @@ bool selfcheck_backend() {
 }
 
 int cmd_selfcheck(const std::string& only) {
-  std::printf("portml %s self-check: C = A·B with the reference kernel, A 64x48, B 48x32, float,\n"
-              "checked element-wise against a double-precision product on the host\n",
-              PORTML_VERSION_STRING);
+  std::printf(
+      "portml %s self-check: C = A·B with the reference kernel, A 64x48, B 48x32, float,\n"
+      "checked element-wise against a double-precision product on the host\n",
+      PORTML_VERSION_STRING);
   bool all_ok = true, found = only.empty();
   portml::for_each_type(portml::enabled_backends{}, [&]<class B>() {
     if (!only.empty() && only != B::name) return;

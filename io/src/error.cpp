@@ -14,6 +14,9 @@ std::string compose(const std::string& file, const std::string& where, const std
 }  // namespace
 
 FormatError::FormatError(std::string file, std::string where, std::string message)
-    : Error(compose(file, where, message)), file_(std::move(file)), where_(std::move(where)), message_(std::move(message)) {}
+    : Error(compose(file, where, message)),
+      file_(std::move(file)),
+      where_(std::move(where)),
+      message_(std::move(message)) {}
 
 }  // namespace portml::io

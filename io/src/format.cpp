@@ -68,14 +68,22 @@ ModelFormat detect_text(std::string_view raw) {
 
 const char* to_string(ModelFormat format) {
   switch (format) {
-    case ModelFormat::onnx: return "onnx";
-    case ModelFormat::lwtnn_json: return "lwtnn-json";
-    case ModelFormat::xgboost_json: return "xgboost-json";
-    case ModelFormat::xgboost_ubjson: return "xgboost-ubjson";
-    case ModelFormat::lightgbm_text: return "lightgbm-text";
-    case ModelFormat::tmva_xml: return "tmva-xml";
-    case ModelFormat::portml_gnn_json: return "portml-gnn-json";
-    case ModelFormat::unknown: break;
+    case ModelFormat::onnx:
+      return "onnx";
+    case ModelFormat::lwtnn_json:
+      return "lwtnn-json";
+    case ModelFormat::xgboost_json:
+      return "xgboost-json";
+    case ModelFormat::xgboost_ubjson:
+      return "xgboost-ubjson";
+    case ModelFormat::lightgbm_text:
+      return "lightgbm-text";
+    case ModelFormat::tmva_xml:
+      return "tmva-xml";
+    case ModelFormat::portml_gnn_json:
+      return "portml-gnn-json";
+    case ModelFormat::unknown:
+      break;
   }
   return "unknown";
 }
@@ -138,8 +146,9 @@ std::string read_file(const std::string& path, std::size_t max_bytes) {
   const std::streamoff size = in.tellg();
   if (size < 0) throw FormatError(path, "", "cannot determine the file size");
   if (static_cast<std::size_t>(size) > max_bytes) {
-    throw FormatError(path, "", "file of " + std::to_string(size) + " bytes exceeds the limit of " +
-                                    std::to_string(max_bytes) + " bytes");
+    throw FormatError(
+        path, "",
+        "file of " + std::to_string(size) + " bytes exceeds the limit of " + std::to_string(max_bytes) + " bytes");
   }
   in.seekg(0, std::ios::beg);
   std::string data(static_cast<std::size_t>(size), '\0');

@@ -20,7 +20,8 @@ TEST(Format, DetectsEachFormatByContent) {
   EXPECT_EQ(detect(std::string("\x08\x08\x12\x07pytorch", 10)), ModelFormat::onnx);
   EXPECT_EQ(detect(R"({"version": [1, 7, 4], "learner": {"attributes": {}}})"), ModelFormat::xgboost_json);
   EXPECT_EQ(detect(std::string("{L\x00\x00\x00\x00\x00\x00\x00\x07learner{", 19)), ModelFormat::xgboost_ubjson);
-  EXPECT_EQ(detect("\xEF\xBB\xBF  {\"inputs\": [], \"layers\": [{\"architecture\": \"dense\"}]}"), ModelFormat::lwtnn_json);
+  EXPECT_EQ(detect("\xEF\xBB\xBF  {\"inputs\": [], \"layers\": [{\"architecture\": \"dense\"}]}"),
+            ModelFormat::lwtnn_json);
   EXPECT_EQ(detect("{\"portml_gnn\": {\"version\": 1}}"), ModelFormat::portml_gnn_json);
   EXPECT_EQ(detect("tree\nversion=v4\nnum_class=1\n"), ModelFormat::lightgbm_text);
   EXPECT_EQ(detect("<?xml version=\"1.0\"?>\n<MethodSetup Method=\"BDT::BDTG\">"), ModelFormat::tmva_xml);
@@ -67,9 +68,7 @@ TEST(Format, LooksIntoGzip) {
 
 TEST(Format, ReadFileAndErrors) {
   const std::string path = ::testing::TempDir() + "portml_format_test.txt";
-  {
-    std::ofstream(path) << "tree\nversion=v4\n";
-  }
+  { std::ofstream(path) << "tree\nversion=v4\n"; }
   EXPECT_EQ(read_file(path), "tree\nversion=v4\n");
   EXPECT_EQ(detect_format_file(path), ModelFormat::lightgbm_text);
   EXPECT_THROW(read_file(path, 4), FormatError);

@@ -54,7 +54,8 @@ TYPED_TEST(ReferenceMatmul, ShapeMismatchNamesAllShapes) {
     kernels::reference::matmul<B, double>(q, a.view(), b.view(), c.view());
     FAIL() << "no exception";
   } catch (const ShapeError& e) {
-    EXPECT_STREQ(e.what(), "portml::kernels::reference::matmul: shapes do not fit C = A·B: A [2, 3], B [4, 5], C [2, 5]");
+    EXPECT_STREQ(e.what(),
+                 "portml::kernels::reference::matmul: shapes do not fit C = A·B: A [2, 3], B [4, 5], C [2, 5]");
   }
 }
 

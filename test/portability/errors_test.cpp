@@ -44,8 +44,15 @@ TEST(Errors, ExceptionInGpuEmulatedTeamPropagates) {
 #if PORTML_ENABLE_OPENMP
 TEST(Errors, ExceptionInOpenMPRegionPropagates) {
   Queue<backend::OpenMP> q(2);
-  EXPECT_THROW(parallel_for(q, Range1D{1000}, [](index_t i) { if (i == 777) throw IndexError("777"); }), IndexError);
-  EXPECT_THROW(launch(q, LaunchConfig{10, 1, 64}, [](const auto& t) { if (t.league_rank() == 9) throw Error("9"); }),
+  EXPECT_THROW(parallel_for(q, Range1D{1000},
+                            [](index_t i) {
+                              if (i == 777) throw IndexError("777");
+                            }),
+               IndexError);
+  EXPECT_THROW(launch(q, LaunchConfig{10, 1, 64},
+                      [](const auto& t) {
+                        if (t.league_rank() == 9) throw Error("9");
+                      }),
                Error);
   EXPECT_THROW(Queue<backend::OpenMP>(0), Error);
 }

@@ -194,9 +194,9 @@ TYPED_TEST(Launch, NegativeExtentIsAnError) {
     EXPECT_THROW(parallel_for(q, Range2D{3, -2}, [](index_t, index_t) {}), ShapeError);
   } else {
     Tensor<float, 2, memory_space_t<typename TypeParam::backend>> storage({2, 2});
-    EXPECT_THROW(outer_sum<typename TypeParam::backend>(q, storage.view().row(0), storage.view().row(1),
-                                                        TensorView<float, 2, memory_space_t<typename TypeParam::backend>>(
-                                                            storage.data(), {-1, 2})),
+    EXPECT_THROW(outer_sum<typename TypeParam::backend>(
+                     q, storage.view().row(0), storage.view().row(1),
+                     TensorView<float, 2, memory_space_t<typename TypeParam::backend>>(storage.data(), {-1, 2})),
                  ShapeError);
   }
 }

@@ -25,12 +25,12 @@ template <>
 struct SpaceAllocator<HostSpace> {
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
-    void* p = ::operator new(bytes, std::align_val_t{default_alignment});
+    void* p = ::operator new (bytes, std::align_val_t{default_alignment});
     std::memset(p, 0, bytes);
     return p;
   }
   static void deallocate(void* p) noexcept {
-    if (p != nullptr) ::operator delete(p, std::align_val_t{default_alignment});
+    if (p != nullptr) ::operator delete (p, std::align_val_t{default_alignment});
   }
 };
 
@@ -91,15 +91,11 @@ class Tensor {
 
   //! Host element access (only for host-accessible spaces).
   template <class... I>
-  T& operator()(I... i)
-    requires(Space::host_accessible)
-  {
+  T& operator()(I... i) requires(Space::host_accessible) {
     return view_(i...);
   }
   template <class... I>
-  const T& operator()(I... i) const
-    requires(Space::host_accessible)
-  {
+  const T& operator()(I... i) const requires(Space::host_accessible) {
     return view_(i...);
   }
 

@@ -59,8 +59,8 @@ constexpr Extents<Rank> col_major_strides(const Extents<Rank>& extents) {
 PORTML_HOST_DEVICE inline void check_index(index_t index, index_t extent, std::size_t dim) {
   if (index < 0 || index >= extent) {
 #if PORTML_DEVICE_PASS
-    printf("portml::TensorView: index %lld out of range [0, %lld) in dimension %d\n",
-           static_cast<long long>(index), static_cast<long long>(extent), static_cast<int>(dim));
+    printf("portml::TensorView: index %lld out of range [0, %lld) in dimension %d\n", static_cast<long long>(index),
+           static_cast<long long>(extent), static_cast<int>(dim));
 #if defined(__HIPCC__)
     __builtin_trap();
 #else
@@ -102,8 +102,8 @@ class TensorView {
 
   //! A read-only view of a mutable one.
   template <class U>
-    requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>)
-  PORTML_HOST_DEVICE constexpr TensorView(const TensorView<U, Rank, Space>& other)  // NOLINT: implicit by design
+  requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>) PORTML_HOST_DEVICE
+      constexpr TensorView(const TensorView<U, Rank, Space>& other)  // NOLINT: implicit by design
       : data_(other.data()), extents_(other.extents()), strides_(other.strides()) {}
 
   //! Column-major view of contiguous data.
@@ -137,8 +137,8 @@ class TensorView {
 
   //! Element access; bounds-checked when PORTML_BOUNDS_CHECK is 1.
   template <class... I>
-    requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
-  PORTML_HOST_DEVICE constexpr T& operator()(I... indices) const {
+  requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...)) PORTML_HOST_DEVICE constexpr T& operator()(
+      I... indices) const {
     const index_t idx[Rank] = {static_cast<index_t>(indices)...};
     index_t offset = 0;
     for (std::size_t d = 0; d < Rank; ++d) {
@@ -162,9 +162,7 @@ class TensorView {
   }
 
   //! Row `i` (fixing dimension 0), one rank lower.
-  auto row(index_t i) const
-    requires(Rank >= 2)
-  {
+  auto row(index_t i) const requires(Rank >= 2) {
     if (i < 0 || i >= extents_[0]) detail::throw_index_error(i, extents_[0], 0);
     Extents<Rank - 1> e{}, s{};
     for (std::size_t d = 1; d < Rank; ++d) {
@@ -175,9 +173,7 @@ class TensorView {
   }
 
   //! The transposed view of a matrix (no data movement).
-  TensorView transposed() const
-    requires(Rank == 2)
-  {
+  TensorView transposed() const requires(Rank == 2) {
     return TensorView(data_, {extents_[1], extents_[0]}, {strides_[1], strides_[0]});
   }
 
@@ -192,8 +188,8 @@ template <std::size_t Rank>
 void check_same_shape(const char* op, const char* what_a, const Extents<Rank>& a, const char* what_b,
                       const Extents<Rank>& b) {
   if (a != b) {
-    throw ShapeError(std::string(op) + ": shape mismatch: " + what_a + " " + detail::format_shape(a) + " vs " +
-                     what_b + " " + detail::format_shape(b));
+    throw ShapeError(std::string(op) + ": shape mismatch: " + what_a + " " + detail::format_shape(a) + " vs " + what_b +
+                     " " + detail::format_shape(b));
   }
 }
 

@@ -12,13 +12,13 @@ namespace portml::io {
 
 enum class ModelFormat {
   unknown,
-  onnx,           //!< ONNX ModelProto (protobuf binary)
-  lwtnn_json,     //!< lwtnn sequential or graph JSON
-  xgboost_json,   //!< XGBoost JSON model
-  xgboost_ubjson, //!< XGBoost UBJSON model
-  lightgbm_text,  //!< LightGBM text model
-  tmva_xml,       //!< TMVA XML weight file (plain or gzip-compressed)
-  portml_gnn_json //!< portml's GNN model JSON
+  onnx,            //!< ONNX ModelProto (protobuf binary)
+  lwtnn_json,      //!< lwtnn sequential or graph JSON
+  xgboost_json,    //!< XGBoost JSON model
+  xgboost_ubjson,  //!< XGBoost UBJSON model
+  lightgbm_text,   //!< LightGBM text model
+  tmva_xml,        //!< TMVA XML weight file (plain or gzip-compressed)
+  portml_gnn_json  //!< portml's GNN model JSON
 };
 
 //! "onnx", "lwtnn-json", ... ("unknown" for ModelFormat::unknown).

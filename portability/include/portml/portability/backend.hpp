@@ -60,7 +60,8 @@ concept Backend = requires {
   { B::name } -> std::convertible_to<const char*>;
   { B::is_host } -> std::convertible_to<bool>;
   typename B::memory_space;
-} && MemorySpace<typename B::memory_space>;
+}
+&&MemorySpace<typename B::memory_space>;
 
 template <Backend B>
 using memory_space_t = typename B::memory_space;

@@ -72,7 +72,8 @@ struct Exec<backend::Kokkos<ExecSpace>> {
 
   template <class F>
   static void parallel_for(Q& q, Range1D r, const F& f) {
-    ::Kokkos::parallel_for("portml::parallel_for", ::Kokkos::RangePolicy<ExecSpace, ::Kokkos::IndexType<index_t>>(q.space(), 0, r.n),
+    ::Kokkos::parallel_for("portml::parallel_for",
+                           ::Kokkos::RangePolicy<ExecSpace, ::Kokkos::IndexType<index_t>>(q.space(), 0, r.n),
                            [&](index_t i) { f(i); });
     q.wait();
   }
@@ -110,7 +111,6 @@ struct Exec<backend::Kokkos<ExecSpace>> {
     q.wait();
     return join_partials<R>(partials, chunks);
   }
-
 };
 
 }  // namespace detail

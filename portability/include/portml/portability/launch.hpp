@@ -152,17 +152,13 @@ struct DeviceInfo {
 //! Devices of a backend visible at run time: 1 for host backends (the host itself). GPU backends
 //! overload this in cuda_hip/runtime.hpp.
 template <Backend B>
-  requires(B::is_host)
-int device_count(std::string* reason = nullptr) {
+requires(B::is_host) int device_count(std::string* reason = nullptr) {
   (void)reason;
   return 1;
 }
 
 template <Backend B>
-  requires(B::is_host)
-DeviceInfo device_info(int) {
-  return {"host", 0};
-}
+requires(B::is_host) DeviceInfo device_info(int) { return {"host", 0}; }
 
 // ---- queues and backend dispatch -------------------------------------------------------------
 
@@ -234,7 +230,7 @@ typename R::value_type parallel_reduce(Queue<B>& q, Range1D r, const F& f, R) {
 //! Copies src into dst (same extents; any strides on host; contiguous or 2-D pitched on devices).
 //! Asynchronous on GPU queues: wait() before reading host data or releasing the source.
 template <Backend B, class TD, class TS, std::size_t Rank, class SD, class SS>
-  requires std::is_same_v<std::remove_const_t<TS>, TD>
+requires std::is_same_v<std::remove_const_t<TS>, TD>
 void deep_copy(Queue<B>& q, const TensorView<TD, Rank, SD>& dst, const TensorView<TS, Rank, SS>& src) {
   check_same_shape("portml::deep_copy", "destination", dst.extents(), "source", src.extents());
   detail::Copier<B>::copy(q, dst, TensorView<const TD, Rank, SS>(src));

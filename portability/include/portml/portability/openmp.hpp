@@ -133,7 +133,6 @@ struct Exec<backend::OpenMP> {
     trap.rethrow();
     return join_partials<R>(partials, chunks);
   }
-
 };
 
 }  // namespace detail

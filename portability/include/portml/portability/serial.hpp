@@ -74,7 +74,6 @@ struct Exec<backend::Serial> {
     for (index_t c = 0; c < chunks; ++c) R::join(total, reduce_chunk_partial<R>(f, r.n, c));
     return total;
   }
-
 };
 
 }  // namespace detail

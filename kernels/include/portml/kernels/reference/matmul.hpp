@@ -38,7 +38,7 @@ void matmul(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> a, TensorView
 }
 
 //! The explicit instantiations of matmul for a device backend (portml::cuda, portml::hip).
-#define PORTML_REFERENCE_MATMUL_INSTANTIATE(PREFIX, BACKEND, T)                                              \
+#define PORTML_REFERENCE_MATMUL_INSTANTIATE(PREFIX, BACKEND, T)                                             \
   PREFIX template void matmul<BACKEND, T>(Queue<BACKEND>&, TensorView<const T, 2, memory_space_t<BACKEND>>, \
                                           TensorView<const T, 2, memory_space_t<BACKEND>>,                  \
                                           TensorView<T, 2, memory_space_t<BACKEND>>);

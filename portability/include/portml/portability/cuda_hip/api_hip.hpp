@@ -42,8 +42,8 @@ struct ApiHip {
   static Error_t memcpy_async(void* dst, const void* src, std::size_t bytes, Stream_t s) {
     return hipMemcpyAsync(dst, src, bytes, hipMemcpyDefault, s);
   }
-  static Error_t memcpy2d_async(void* dst, std::size_t dpitch, const void* src, std::size_t spitch,
-                                std::size_t width, std::size_t height, Stream_t s) {
+  static Error_t memcpy2d_async(void* dst, std::size_t dpitch, const void* src, std::size_t spitch, std::size_t width,
+                                std::size_t height, Stream_t s) {
     return hipMemcpy2DAsync(dst, dpitch, src, spitch, width, height, hipMemcpyDefault, s);
   }
   static Error_t stream_create(Stream_t* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }

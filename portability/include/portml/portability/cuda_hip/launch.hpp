@@ -37,7 +37,8 @@ namespace portml::impl::PORTML_GPU_NS {
 //! are only ever run on the device.
 class GpuTeam {
  public:
-  PORTML_HOST_DEVICE GpuTeam(void* scratch, std::size_t scratch_bytes) : scratch_(scratch), scratch_bytes_(scratch_bytes) {}
+  PORTML_HOST_DEVICE GpuTeam(void* scratch, std::size_t scratch_bytes)
+      : scratch_(scratch), scratch_bytes_(scratch_bytes) {}
 #if PORTML_DEVICE_PASS
   PORTML_HOST_DEVICE index_t league_rank() const { return blockIdx.x; }
   PORTML_HOST_DEVICE index_t league_size() const { return gridDim.x; }
@@ -127,7 +128,7 @@ __global__ void join_partials_kernel(const typename R::value_type* partials, ind
 namespace portml::detail {
 
 template <class B>
-  requires GpuBackend<B>
+requires GpuBackend<B>
 struct Exec<B> {
   static_assert(std::is_same_v<B, CurrentGpuBackend>, "portml: this file's device compiler builds another backend");
   using Api = typename GpuApiOf<B>::type;
@@ -176,8 +177,8 @@ struct Exec<B> {
     T* partials = static_cast<T*>(q.device_scratch(sizeof(T) * static_cast<std::size_t>(chunks + 1)));
     T* out = partials + chunks;
     if (chunks > 0) {
-      impl::PORTML_GPU_NS::reduce_chunks_kernel<R><<<grid_for(chunks, 1, max_grid_x), block, block * sizeof(T), q.stream()>>>(
-          f, r.n, partials);
+      impl::PORTML_GPU_NS::reduce_chunks_kernel<R>
+          <<<grid_for(chunks, 1, max_grid_x), block, block * sizeof(T), q.stream()>>>(f, r.n, partials);
       PORTML_GPU_CHECK(Api, Api::get_last_error());
     }
     impl::PORTML_GPU_NS::join_partials_kernel<R><<<1, block, block * sizeof(T), q.stream()>>>(partials, chunks, out);

@@ -24,7 +24,9 @@ void gpu_check(typename Api::Error_t e, const char* call, const char* file, int 
 }
 
 template <class B>
-concept GpuBackend = Backend<B> && requires { typename GpuApiOf<B>::type; };
+concept GpuBackend = Backend<B> && requires {
+  typename GpuApiOf<B>::type;
+};
 
 }  // namespace portml::detail
 
@@ -36,7 +38,7 @@ namespace portml {
 //! Number of devices of a GPU backend visible at run time; 0 (never an exception) when there is no
 //! device, no driver, or the runtime reports an error. `reason` receives the runtime's message then.
 template <Backend B>
-  requires detail::GpuBackend<B>
+requires detail::GpuBackend<B>
 int device_count(std::string* reason = nullptr) {
   using Api = typename detail::GpuApiOf<B>::type;
   int n = 0;
@@ -51,8 +53,7 @@ int device_count(std::string* reason = nullptr) {
 }
 
 template <Backend B>
-  requires detail::GpuBackend<B>
-DeviceInfo device_info(int device) {
+requires detail::GpuBackend<B> DeviceInfo device_info(int device) {
   using Api = typename detail::GpuApiOf<B>::type;
   char buf[256];
   DeviceInfo info;
@@ -169,7 +170,7 @@ inline constexpr bool gpu_copy_space_ok = std::is_same_v<Space, HostSpace> || st
 
 //! deep_copy on a GPU queue: contiguous views, or matrices whose rows are contiguous (pitched copy).
 template <class B>
-  requires GpuBackend<B>
+requires GpuBackend<B>
 struct Copier<B> {
   using Api = typename GpuApiOf<B>::type;
   template <class T, std::size_t Rank, class SD, class SS>
@@ -178,15 +179,15 @@ struct Copier<B> {
                   "portml::deep_copy: a GPU queue copies between host memory and its own device memory");
     if (dst.empty()) return;
     if (dst.is_contiguous() && src.is_contiguous()) {
-      PORTML_GPU_CHECK(Api, Api::memcpy_async(dst.data(), src.data(), sizeof(T) * static_cast<std::size_t>(dst.size()),
-                                              q.stream()));
+      PORTML_GPU_CHECK(
+          Api, Api::memcpy_async(dst.data(), src.data(), sizeof(T) * static_cast<std::size_t>(dst.size()), q.stream()));
       return;
     }
     if constexpr (Rank == 2) {
       if (dst.stride(1) == 1 && src.stride(1) == 1) {
-        PORTML_GPU_CHECK(Api, Api::memcpy2d_async(dst.data(), sizeof(T) * dst.stride(0), src.data(),
-                                                  sizeof(T) * src.stride(0), sizeof(T) * dst.extent(1), dst.extent(0),
-                                                  q.stream()));
+        PORTML_GPU_CHECK(
+            Api, Api::memcpy2d_async(dst.data(), sizeof(T) * dst.stride(0), src.data(), sizeof(T) * src.stride(0),
+                                     sizeof(T) * dst.extent(1), dst.extent(0), q.stream()));
         return;
       }
     }
@@ -200,7 +201,7 @@ struct Copier<B> {
 
 //! Queue of a GPU backend (CUDA or HIP): one implementation for both.
 template <Backend B>
-  requires detail::GpuBackend<B>
+requires detail::GpuBackend<B>
 class Queue<B> : public detail::GpuQueue<B> {
  public:
   using detail::GpuQueue<B>::GpuQueue;

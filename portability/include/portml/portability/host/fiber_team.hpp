@@ -145,7 +145,8 @@ class FiberBlock {
   };
 
   static void entry(unsigned lo, unsigned hi) {
-    auto* self = reinterpret_cast<FiberBlock*>(static_cast<std::uintptr_t>(lo) | (static_cast<std::uintptr_t>(hi) << 32));
+    auto* self =
+        reinterpret_cast<FiberBlock*>(static_cast<std::uintptr_t>(lo) | (static_cast<std::uintptr_t>(hi) << 32));
 #if PORTML_ASAN_FIBERS
     __sanitizer_finish_switch_fiber(nullptr, &self->scheduler_stack_bottom_, &self->scheduler_stack_size_);
 #endif

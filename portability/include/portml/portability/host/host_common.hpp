@@ -37,7 +37,7 @@ class HostArena {
     if (bytes > bytes_) {
       release();
       const std::size_t rounded = (bytes + default_alignment - 1) / default_alignment * default_alignment;
-      data_ = static_cast<std::byte*>(::operator new(rounded, std::align_val_t{default_alignment}));
+      data_ = static_cast<std::byte*>(::operator new (rounded, std::align_val_t{default_alignment}));
       bytes_ = rounded;
     }
     return data_;
@@ -46,7 +46,7 @@ class HostArena {
 
  private:
   void release() noexcept {
-    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{default_alignment});
+    if (data_ != nullptr) ::operator delete (data_, std::align_val_t{default_alignment});
     data_ = nullptr;
     bytes_ = 0;
   }
@@ -138,8 +138,7 @@ void host_deep_copy(const TensorView<T, Rank, SD>& dst, const TensorView<const T
 }
 
 template <Backend B>
-  requires(B::is_host)
-struct Copier<B> {
+requires(B::is_host) struct Copier<B> {
   template <class T, std::size_t Rank, class SD, class SS>
   static void copy(Queue<B>&, const TensorView<T, Rank, SD>& dst, const TensorView<const T, Rank, SS>& src) {
     host_deep_copy(dst, src);
@@ -152,7 +151,7 @@ namespace portml {
 
 //! Synchronous copy between host-accessible views (no queue needed).
 template <class TD, class TS, std::size_t Rank, class SD, class SS>
-  requires std::is_same_v<std::remove_const_t<TS>, TD>
+requires std::is_same_v<std::remove_const_t<TS>, TD>
 void deep_copy(const TensorView<TD, Rank, SD>& dst, const TensorView<TS, Rank, SS>& src) {
   check_same_shape("portml::deep_copy", "destination", dst.extents(), "source", src.extents());
   detail::host_deep_copy(dst, TensorView<const TD, Rank, SS>(src));
