@@ -4,6 +4,8 @@
 // fast kernel). Items are elements (or outputs for matmul).
 #include <benchmark/benchmark.h>
 
+#include <string>
+
 #include <portml/kernels/reference/matmul.hpp>
 #include <portml/portability/all.hpp>
 
@@ -68,11 +70,18 @@ void BM_launch_team_scratch(benchmark::State& state) {
 
 template <class B>
 void BM_reference_matmul(benchmark::State& state) {
+  std::string reason;
+  if (portml::device_count<B>(&reason) == 0) {
+    state.SkipWithError(reason.c_str());
+    return;
+  }
+  using S = portml::memory_space_t<B>;
   const index_t n = state.range(0);
   auto q = make_queue<B>(static_cast<int>(state.range(1)));
-  portml::Tensor<float, 2> a({n, n}), b({n, n}), c({n, n});
+  portml::Tensor<float, 2, S> a({n, n}), b({n, n}), c({n, n});
   for (auto _ : state) {
     portml::kernels::reference::matmul<B, float>(q, a.view(), b.view(), c.view());
+    q.wait();
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["FLOPS"] =
@@ -80,7 +89,7 @@ void BM_reference_matmul(benchmark::State& state) {
 }
 
 template <class B>
-void register_backend(int max_threads) {
+void register_backend(int max_threads) {  // host backends
   const std::string name = B::name;
   for (int threads = 1; threads <= max_threads; threads *= 2) {
     benchmark::RegisterBenchmark(("BM_parallel_for_axpy/" + name).c_str(), BM_parallel_for_axpy<B>)
