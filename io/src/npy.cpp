@@ -113,7 +113,8 @@ class HeaderParser {
   std::size_t i_ = 0;
 };
 
-//! Parses a whole .npy image held in `data`. `file` names it in errors.
+}  // namespace
+
 NpyArray parse_npy(std::string_view data, const std::string& file) {
   if (data.size() < 10 || data.substr(0, 6) != npy_magic)
     throw FormatError(file, byte_at(0), "not a .npy file (bad magic)");
@@ -207,6 +208,8 @@ NpyArray parse_npy(std::string_view data, const std::string& file) {
   return a;
 }
 
+namespace {
+
 std::uint32_t le32(std::string_view s, std::size_t at) {
   std::uint32_t v = 0;
   for (int b = 0; b < 4; ++b) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(s[at + b])) << (8 * b);
@@ -241,9 +244,9 @@ index_t NpyArray::size() const {
 
 NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
 
-std::map<std::string, NpyArray> read_npz(const std::string& path) {
-  const std::string zip = read_file(path);
-  const std::string_view z = zip;
+std::map<std::string, NpyArray> read_npz(const std::string& path) { return parse_npz(read_file(path), path); }
+
+std::map<std::string, NpyArray> parse_npz(std::string_view z, const std::string& path) {
   // End of central directory: 22 bytes plus a comment of at most 65535 bytes, at the end.
   constexpr std::uint32_t eocd_sig = 0x06054b50, central_sig = 0x02014b50, local_sig = 0x04034b50;
   std::size_t eocd = std::string_view::npos;
@@ -278,6 +281,12 @@ std::map<std::string, NpyArray> read_npz(const std::string& path) {
     const std::size_t data = local + 30 + le16(z, local + 26) + le16(z, local + 28);
     if (data > z.size() || csize > z.size() - data) throw FormatError(path, where, "data beyond the end of the file");
     if (usize > (std::size_t(1) << 31)) throw FormatError(path, where, "member larger than 2 GiB");
+    // Deflate expands at most 1032:1: a larger declared size is a lie, rejected before allocating.
+    if (method == 8 && usize > std::size_t(1032) * csize + 64) {
+      throw FormatError(
+          path, where,
+          "declared size " + std::to_string(usize) + " impossible for " + std::to_string(csize) + " compressed bytes");
+    }
     std::string content;
     if (method == 0) {
       if (csize != usize) throw FormatError(path, where, "stored member with different sizes");

@@ -85,8 +85,9 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
-Table read_csv(const std::string& path) {
-  const std::string text = read_file(path);
+Table read_csv(const std::string& path) { return parse_csv(read_file(path), path); }
+
+Table parse_csv(std::string_view text, const std::string& path) {
   Table t;
   std::vector<double> row;
   for_each_line(text, [&](std::size_t line_no, std::string_view line) {

@@ -115,6 +115,9 @@ TEST(Npz, RejectsCorruptArchives) {
   const std::string bad = temp_path("bad.npz");
   write_text(bad, zip);
   EXPECT_NE(error_of([&] { read_npz(bad); }).find("bad.npz"), std::string::npos);
+  // Found by fuzz_npz: a deflated member declaring a huge size must not be allocated.
+  write_text(bad, read_file(PORTML_TEST_DATA "/../fuzz/corpus/fuzz_npz/regression-oom-declared-size"));
+  EXPECT_NE(error_of([&] { read_npz(bad); }).find("impossible for"), std::string::npos);
   write_text(bad, "PK not really");
   EXPECT_NE(error_of([&] { read_npz(bad); }).find("not a .npz file"), std::string::npos);
   std::remove(bad.c_str());

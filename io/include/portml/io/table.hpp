@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <portml/core/tensor_view.hpp>
@@ -41,15 +42,21 @@ struct NpyArray {
 //! CSV: no header, comma-separated, one row per line, `nan` or an empty field for a missing
 //! value (also `inf`, `-inf`); every line must have the same number of fields.
 Table read_csv(const std::string& path);
+//! CSV text already in memory; `file` names it in errors.
+Table parse_csv(std::string_view text, const std::string& file);
 
 //! Writes `table` as CSV with `digits` significant digits (9 round-trips float32 exactly, 17 float64).
 void write_csv(const std::string& path, const Table& table, int digits = 9);
 
 //! A `.npy` file (format versions 1 to 3; little-endian f4, f8, i4, i8; C or Fortran order).
 NpyArray read_npy(const std::string& path);
+//! A `.npy` image already in memory; `file` names it in errors.
+NpyArray parse_npy(std::string_view data, const std::string& file);
 
 //! A `.npz` archive (stored or deflated members): arrays by name without the `.npy` suffix.
 std::map<std::string, NpyArray> read_npz(const std::string& path);
+//! A `.npz` image already in memory; `file` names it in errors.
+std::map<std::string, NpyArray> parse_npz(std::string_view data, const std::string& file);
 
 //! Writes a 2-D `.npy` file (format 1.0, C order) of float32 or float64.
 void write_npy(const std::string& path, const Table& table, DType dtype);
