@@ -71,6 +71,23 @@ TYPED_TEST(Launch, TeamScratchAndBarrier) {
   }
 }
 
+TYPED_TEST(Launch, TeamScratchBeyond48KiB) {
+  // GPUs need an explicit opt-in above 48 KiB of shared memory per block; the launch does it.
+  using B = typename TypeParam::backend;
+  auto q = TypeParam::make_queue();
+  const index_t n = 40000, tile = 16384;  // 64 KiB of float scratch per team
+  Tensor<float, 1> hin({n});
+  for (index_t i = 0; i < n; ++i) hin(i) = static_cast<float>(i);
+  auto in = this->to_device(q, hin);
+  Tensor<float, 1, memory_space_t<B>> out({n});
+  reverse_tiles<B>(q, in.view(), out.view(), static_cast<int>(tile), 256);
+  const auto h = this->to_host(q, out.view());
+  for (index_t i = 0; i < n; ++i) {
+    const index_t base = i / tile * tile, len = std::min<index_t>(tile, n - base);
+    ASSERT_EQ(h(i), static_cast<float>(base + len - 1 - (i - base))) << "i=" << i;
+  }
+}
+
 TYPED_TEST(Launch, TeamTreeReductionWithManyBarriers) {
   using B = typename TypeParam::backend;
   auto q = TypeParam::make_queue();

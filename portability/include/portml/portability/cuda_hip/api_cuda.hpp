@@ -46,6 +46,10 @@ struct ApiCuda {
   static Error_t stream_create(Stream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
   static Error_t stream_destroy(Stream_t s) { return cudaStreamDestroy(s); }
   static Error_t stream_synchronize(Stream_t s) { return cudaStreamSynchronize(s); }
+  //! Lets `kernel` use more than the default 48 KiB of dynamic shared memory per block.
+  static Error_t set_max_dynamic_shared(const void* kernel, int bytes) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  }
   static Error_t get_last_error() { return cudaGetLastError(); }
   static const char* error_name(Error_t e) { return cudaGetErrorName(e); }
   static const char* error_string(Error_t e) { return cudaGetErrorString(e); }

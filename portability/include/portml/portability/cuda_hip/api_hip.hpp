@@ -49,6 +49,10 @@ struct ApiHip {
   static Error_t stream_create(Stream_t* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }
   static Error_t stream_destroy(Stream_t s) { return hipStreamDestroy(s); }
   static Error_t stream_synchronize(Stream_t s) { return hipStreamSynchronize(s); }
+  //! Lets `kernel` use more than the default 48 KiB of dynamic shared memory per block.
+  static Error_t set_max_dynamic_shared(const void* kernel, int bytes) {
+    return hipFuncSetAttribute(kernel, hipFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  }
   static Error_t get_last_error() { return hipGetLastError(); }
   static const char* error_name(Error_t e) { return hipGetErrorName(e); }
   static const char* error_string(Error_t e) { return hipGetErrorString(e); }

@@ -136,6 +136,8 @@ struct Exec<B> {
   static constexpr int block_1d = 256;
   static constexpr index_t max_grid_x = 2147483647;
   static constexpr index_t max_grid_y = 65535;
+  //! Dynamic shared memory a block may use without opting in.
+  static constexpr std::size_t default_shared_bytes = 48 * 1024;
 
   static unsigned grid_for(index_t n, index_t block, index_t max_grid) {
     return static_cast<unsigned>(std::min<index_t>((n + block - 1) / block, max_grid));
@@ -163,6 +165,11 @@ struct Exec<B> {
     if (cfg.league_size > max_grid_x || cfg.team_size > 1024) {
       throw Error(std::string("portml::launch on ") + B::name + ": league_size " + std::to_string(cfg.league_size) +
                   " or team_size " + std::to_string(cfg.team_size) + " beyond the device limits (2^31-1, 1024)");
+    }
+    if (cfg.scratch_bytes > default_shared_bytes) {
+      // Opting in to more shared memory is per kernel; the device limit reports a clear error.
+      const auto* kernel = reinterpret_cast<const void*>(&impl::PORTML_GPU_NS::team_kernel<F>);
+      PORTML_GPU_CHECK(Api, Api::set_max_dynamic_shared(kernel, static_cast<int>(cfg.scratch_bytes)));
     }
     impl::PORTML_GPU_NS::team_kernel<<<static_cast<unsigned>(cfg.league_size), static_cast<unsigned>(cfg.team_size),
                                        cfg.scratch_bytes, q.stream()>>>(f, cfg.scratch_bytes);
