@@ -18,7 +18,9 @@
 
 int main(int argc, char** argv) {
 #if PORTML_ENABLE_KOKKOS
-  Kokkos::ScopeGuard kokkos(argc, argv);
+  // Not from argv: Kokkos would take options such as --threads as its own.
+  const Kokkos::InitArguments kokkos_args;
+  Kokkos::ScopeGuard kokkos(kokkos_args);
 #endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
