@@ -6,7 +6,8 @@
 # Only kernel-instantiation files go through a device compiler; everything else is host C++.
 
 # Kernel sources compiled once per device backend (the same files for CUDA and HIP).
-set(PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/reference.cu)
+set(PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/reference.cu
+                                  ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/graph.cu)
 
 if(PORTML_ENABLE_KOKKOS)
   include(portmlKokkosFix)

@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: Apache-2.0
+// The graph primitives on every backend against the PyTorch fixtures of test/data/gnn (made by
+// make_fixtures.py): integer outputs and selections (kNN, max/min, gathers) exactly, float sums
+// within the float32 accumulation bound; plus the argument checks and the determinism guarantees.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <portml/kernels/graph.hpp>
+
+#include "../common/backend_cases.hpp"
+#include "graph_fixture.hpp"
+
+namespace portml::test {
+namespace {
+
+namespace g = portml::kernels::graph;
+constexpr double eps32 = 1.1920929e-7;
+
+template <class Case>
+class Graph : public BackendTest<Case> {
+ protected:
+  using DevSpace = memory_space_t<typename Case::backend>;
+
+  // The queue is made after the base fixture's SetUp, which skips cases whose device is absent.
+  void SetUp() override {
+    BackendTest<Case>::SetUp();
+    if (!this->IsSkipped()) queue_.emplace(Case::make_queue());
+  }
+  Queue<typename Case::backend>& queue() { return *queue_; }
+
+  template <class T, std::size_t R>
+  Tensor<T, R, DevSpace> dev(const Fixture& fx, const std::string& key) {
+    return this->to_device(queue(), fx.tensor<T, R>(key));
+  }
+  template <class T, std::size_t R>
+  Tensor<T, R> host(const Tensor<T, R, DevSpace>& d) {
+    return this->to_host(queue(), d.view());
+  }
+
+ private:
+  std::optional<Queue<typename Case::backend>> queue_;
+};
+TYPED_TEST_SUITE(Graph, AllCases, CaseNames);
+
+//! Float result within the bound of a float32 fold of `terms` values whose magnitudes sum to `abs`.
+void expect_sum_close(float got, double ref, double abs, double terms, const std::string& what) {
+  const double tol = (terms + 1) * eps32 * abs + 1e-30;
+  EXPECT_NEAR(got, ref, tol) << what;
+}
+
+// ---- graph construction ---------------------------------------------------------------------------
+
+TYPED_TEST(Graph, KnnGraphMatchesFixtures) {
+  using B = typename TypeParam::backend;
+  for (const char* file : {"knn_ties_exclude.txt", "knn_ties_include_first.txt", "knn_ties_radius.txt",
+                           "knn_periodic.txt", "knn_d7.txt"}) {
+    SCOPED_TRACE(file);
+    const Fixture fx(file);
+    const auto x = this->template dev<float, 2>(fx, "x");
+    const auto off = this->template dev<std::int32_t, 1>(fx, "offsets");
+    const index_t n = x.extent(0), k = static_cast<index_t>(fx.scalar("k"));
+    Tensor<std::int32_t, 2, typename TestFixture::DevSpace> nbr({n, k});
+    Tensor<float, 2, typename TestFixture::DevSpace> d2({n, k});
+    g::KnnOptions<float> opt;
+    opt.self_mode = fx.scalar("include_self") != 0 ? g::SelfMode::include_first : g::SelfMode::exclude;
+    opt.max_radius2 = static_cast<float>(fx.scalar("max_radius2"));
+    opt.periodic_dim = static_cast<int>(fx.scalar("periodic_dim"));
+    g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
+    const auto got_nbr = this->host(nbr);
+    const auto got_d2 = this->host(d2);
+    const auto want_nbr = fx.tensor<std::int32_t, 2>("nbr");
+    const auto want_d2 = fx.tensor<float, 2>("d2");
+    for (index_t i = 0; i < n; ++i) {
+      for (index_t s = 0; s < k; ++s) {
+        ASSERT_EQ(got_nbr(i, s), want_nbr(i, s)) << "row " << i << " slot " << s;
+        if (std::isinf(want_d2(i, s))) {
+          EXPECT_TRUE(std::isinf(got_d2(i, s)) && got_d2(i, s) > 0) << i << "," << s;
+        } else {
+          // Same float32 operations as the reference; 4 eps leaves room for FMA contraction on GPUs.
+          EXPECT_NEAR(got_d2(i, s), want_d2(i, s), 4 * eps32 * want_d2(i, s)) << i << "," << s;
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(Graph, KnnGraphInt64Indices) {
+  using B = typename TypeParam::backend;
+  const Fixture fx("knn_ties_exclude.txt");
+  const auto x = this->template dev<float, 2>(fx, "x");
+  const auto off = this->template dev<std::int64_t, 1>(fx, "offsets");
+  const index_t n = x.extent(0), k = static_cast<index_t>(fx.scalar("k"));
+  Tensor<std::int64_t, 2, typename TestFixture::DevSpace> nbr({n, k});
+  Tensor<float, 2, typename TestFixture::DevSpace> d2({n, k});
+  g::knn_graph<B, float, std::int64_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view());
+  const auto got = this->host(nbr);
+  const auto want = fx.tensor<std::int64_t, 2>("nbr");
+  for (index_t i = 0; i < got.size(); ++i) ASSERT_EQ(got.data()[i], want.data()[i]) << i;
+}
+
+TYPED_TEST(Graph, KnnBipartiteMatchesFixture) {
+  using B = typename TypeParam::backend;
+  const Fixture fx("knn_bipartite.txt");
+  const auto xq = this->template dev<float, 2>(fx, "xq");
+  const auto xr = this->template dev<float, 2>(fx, "xr");
+  const auto offq = this->template dev<std::int32_t, 1>(fx, "offq");
+  const auto offr = this->template dev<std::int32_t, 1>(fx, "offr");
+  const index_t n = xq.extent(0), k = static_cast<index_t>(fx.scalar("k"));
+  Tensor<std::int32_t, 2, typename TestFixture::DevSpace> nbr({n, k});
+  Tensor<float, 2, typename TestFixture::DevSpace> d2({n, k});
+  g::knn<B, float, std::int32_t>(this->queue(), xq.view(), offq.view(), xr.view(), offr.view(), nbr.view(), d2.view());
+  const auto got = this->host(nbr);
+  const auto got_d2 = this->host(d2);
+  const auto want = fx.tensor<std::int32_t, 2>("nbr");
+  const auto want_d2 = fx.tensor<float, 2>("d2");
+  for (index_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got.data()[i], want.data()[i]) << i;
+    ASSERT_EQ(got_d2.data()[i], want_d2.data()[i]) << i;  // small integer coordinates: exact
+  }
+}
+
+TYPED_TEST(Graph, RadiusGraphMatchesFixtures) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  for (const char* file : {"radius_graph_loop0.txt", "radius_graph_loop1.txt"}) {
+    SCOPED_TRACE(file);
+    const Fixture fx(file);
+    const auto x = this->template dev<float, 2>(fx, "x");
+    const auto off = this->template dev<std::int32_t, 1>(fx, "offsets");
+    const index_t n = x.extent(0), max_nbrs = static_cast<index_t>(fx.scalar("max_nbrs"));
+    Tensor<std::int32_t, 2, S> nbr_ws({n, max_nbrs});
+    Tensor<float, 2, S> d2_ws({n, max_nbrs});
+    Tensor<std::int32_t, 1, S> indptr({n + 1}), src({n * max_nbrs});
+    const auto info = g::radius_graph<B, float, std::int32_t>(
+        this->queue(), x.view(), off.view(), static_cast<float>(fx.scalar("radius")), fx.scalar("loop") != 0,
+        nbr_ws.view(), d2_ws.view(), indptr.view(), src.view());
+    const auto want_indptr = fx.tensor<std::int32_t, 1>("indptr");
+    const auto want_src = fx.tensor<std::int32_t, 1>("src");
+    EXPECT_EQ(info.truncated, fx.scalar("truncated") != 0);
+    ASSERT_EQ(info.num_edges, want_src.extent(0));
+    const auto got_indptr = this->host(indptr);
+    const auto got_src = this->host(src);
+    for (index_t i = 0; i <= n; ++i) ASSERT_EQ(got_indptr(i), want_indptr(i)) << i;
+    for (index_t e = 0; e < info.num_edges; ++e) ASSERT_EQ(got_src(e), want_src(e)) << e;
+  }
+}
+
+//! Random points in `events` events; the first event's rows at a row offset that changes the query
+//! blocking must give the same neighbours (shifted) and the same distance bits.
+TYPED_TEST(Graph, KnnEventIndependentOfBatchAndBlocking) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  const index_t m = 37, d = 16, k = 8;
+  Tensor<float, 2> alone({m, d});
+  for (index_t i = 0; i < alone.size(); ++i) alone.data()[i] = normal(rng);
+  const index_t pad = 3;  // an event of 3 rows in front shifts the event off the 4-row blocks
+  Tensor<float, 2> batch({m + pad, d});
+  for (index_t i = 0; i < pad * d; ++i) batch.data()[i] = normal(rng);
+  for (index_t i = 0; i < alone.size(); ++i) batch.data()[pad * d + i] = alone.data()[i];
+  Tensor<std::int32_t, 1> off1({2}), off2({3});
+  off1(1) = static_cast<std::int32_t>(m);
+  off2(1) = static_cast<std::int32_t>(pad);
+  off2(2) = static_cast<std::int32_t>(m + pad);
+  const auto run = [&](const Tensor<float, 2>& xh, const Tensor<std::int32_t, 1>& oh) {
+    const auto x = this->to_device(this->queue(), xh);
+    const auto o = this->to_device(this->queue(), oh);
+    Tensor<std::int32_t, 2, S> nbr({xh.extent(0), k});
+    Tensor<float, 2, S> d2({xh.extent(0), k});
+    g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), o.view(), nbr.view(), d2.view());
+    return std::make_pair(this->host(nbr), this->host(d2));
+  };
+  const auto [n1, d1] = run(alone, off1);
+  const auto [n2, d2] = run(batch, off2);
+  for (index_t i = 0; i < m; ++i) {
+    for (index_t s = 0; s < k; ++s) {
+      ASSERT_EQ(n1(i, s) + pad, n2(i + pad, s)) << i << "," << s;
+      ASSERT_EQ(d1(i, s), d2(i + pad, s)) << i << "," << s;  // the same bits
+    }
+  }
+}
+
+//! knn_graph with a workspace (the grid search for D <= 4) on the fixtures.
+TYPED_TEST(Graph, KnnGraphGridMatchesFixtures) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  for (const char* file : {"knn_ties_exclude.txt", "knn_ties_include_first.txt", "knn_ties_radius.txt"}) {
+    SCOPED_TRACE(file);
+    const Fixture fx(file);
+    const auto x = this->template dev<float, 2>(fx, "x");
+    const auto off = this->template dev<std::int32_t, 1>(fx, "offsets");
+    const index_t n = x.extent(0), k = static_cast<index_t>(fx.scalar("k"));
+    Tensor<std::int32_t, 2, S> nbr({n, k});
+    Tensor<float, 2, S> d2({n, k});
+    g::KnnOptions<float> opt;
+    opt.self_mode = fx.scalar("include_self") != 0 ? g::SelfMode::include_first : g::SelfMode::exclude;
+    opt.max_radius2 = static_cast<float>(fx.scalar("max_radius2"));
+    const auto size = g::knn_graph_workspace_size(n, off.extent(0) - 1);
+    Tensor<std::int32_t, 1, S> wi({size.indices});
+    Tensor<float, 1, S> wr({size.reals});
+    g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt,
+                                         {wi.view(), wr.view()});
+    const auto got = this->host(nbr);
+    const auto want = fx.tensor<std::int32_t, 2>("nbr");
+    for (index_t i = 0; i < got.size(); ++i) ASSERT_EQ(got.data()[i], want.data()[i]) << i;
+  }
+}
+
+//! The grid search gives the brute force's neighbours and distance bits, on uniform, clustered and
+//! duplicated points in 1 to 4 dimensions, with ragged events (empty and tiny ones).
+TYPED_TEST(Graph, KnnGraphGridEqualsBruteForce) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-3.0f, 5.0f);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  const std::vector<index_t> sizes = {700, 0, 1, 5, 300, 17, 1200};
+  Tensor<std::int32_t, 1> oh({static_cast<index_t>(sizes.size()) + 1});
+  for (std::size_t b = 0; b < sizes.size(); ++b) oh(b + 1) = oh(b) + static_cast<std::int32_t>(sizes[b]);
+  const index_t n = oh(oh.extent(0) - 1);
+  for (index_t dims = 1; dims <= 4; ++dims) {
+    for (int shape = 0; shape < 3; ++shape) {
+      SCOPED_TRACE("dims " + std::to_string(dims) + " shape " + std::to_string(shape));
+      Tensor<float, 2> xh({n, dims});
+      for (index_t i = 0; i < n; ++i) {
+        for (index_t d = 0; d < dims; ++d) {
+          float v = u(rng);
+          if (shape == 1) v = static_cast<float>(i % 5) + normal(rng);  // five tight clusters
+          if (shape == 2) v = std::round(v);                            // many duplicates and ties
+          xh(i, d) = v;
+        }
+      }
+      const auto x = this->to_device(this->queue(), xh);
+      const auto off = this->to_device(this->queue(), oh);
+      for (const auto mode : {g::SelfMode::exclude, g::SelfMode::include_first}) {
+        const index_t k = 9;
+        Tensor<std::int32_t, 2, S> nb({n, k}), ng({n, k});
+        Tensor<float, 2, S> db({n, k}), dg({n, k});
+        g::KnnOptions<float> opt;
+        opt.self_mode = mode;
+        opt.max_radius2 = shape == 0 ? 2.5f : std::numeric_limits<float>::infinity();
+        g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nb.view(), db.view(), opt);
+        const auto size = g::knn_graph_workspace_size(n, oh.extent(0) - 1);
+        Tensor<std::int32_t, 1, S> wi({size.indices});
+        Tensor<float, 1, S> wr({size.reals});
+        g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), ng.view(), dg.view(), opt,
+                                             {wi.view(), wr.view()});
+        const auto hb = this->host(nb), hg = this->host(ng);
+        const auto hdb = this->host(db), hdg = this->host(dg);
+        for (index_t i = 0; i < hb.size(); ++i) {
+          ASSERT_EQ(hg.data()[i], hb.data()[i]) << "row " << i / k << " slot " << i % k;
+          ASSERT_EQ(std::memcmp(hdg.data() + i, hdb.data() + i, sizeof(float)), 0) << i;
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(Graph, KnnArgumentChecks) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  Tensor<float, 2> xh({5, 2});
+  Tensor<std::int32_t, 1> oh({3});
+  oh(0) = 0;
+  oh(1) = 3;
+  oh(2) = 4;  // does not end at N = 5
+  const auto x = this->to_device(this->queue(), xh);
+  auto o = this->to_device(this->queue(), oh);
+  Tensor<std::int32_t, 2, S> nbr({5, 2});
+  Tensor<float, 2, S> d2({5, 2});
+  try {
+    g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), o.view(), nbr.view(), d2.view());
+    FAIL() << "no exception";
+  } catch (const ShapeError& e) {
+    EXPECT_STREQ(e.what(), "portml::kernels::graph::knn_graph: offsets must end at 5: offsets[2] = 4");
+  }
+  oh(1) = 6;
+  oh(2) = 5;
+  o = this->to_device(this->queue(), oh);
+  try {
+    g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), o.view(), nbr.view(), d2.view());
+    FAIL() << "no exception";
+  } catch (const ShapeError& e) {
+    EXPECT_STREQ(e.what(), "portml::kernels::graph::knn_graph: offsets must not decrease: offsets[2] = 5");
+  }
+  oh(1) = 2;
+  o = this->to_device(this->queue(), oh);
+  Tensor<std::int32_t, 2, S> nbr0({5, 0});
+  Tensor<float, 2, S> d20({5, 0});
+  EXPECT_THROW((g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), o.view(), nbr0.view(), d20.view())),
+               ShapeError);
+  g::KnnOptions<float> opt;
+  opt.periodic_dim = 2;
+  EXPECT_THROW((g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), o.view(), nbr.view(), d2.view(), opt)),
+               ShapeError);
+}
+
+// ---- reductions -------------------------------------------------------------------------------------
+
+TYPED_TEST(Graph, GatherRowsMatchesFixture) {
+  using B = typename TypeParam::backend;
+  const Fixture fx("gather_rows.txt");
+  const auto x = this->template dev<float, 2>(fx, "x");
+  const auto idx = this->template dev<std::int32_t, 1>(fx, "idx");
+  Tensor<float, 2, typename TestFixture::DevSpace> y({idx.extent(0), x.extent(1)});
+  g::gather_rows<B, float, std::int32_t>(this->queue(), x.view(), idx.view(), y.view());
+  const auto got = this->host(y);
+  const auto want = fx.tensor<float, 2>("y");
+  for (index_t i = 0; i < got.size(); ++i) ASSERT_EQ(got.data()[i], want.data()[i]) << i;
+}
+
+TYPED_TEST(Graph, GatherRowsRejectsOutOfRangeIndex) {
+  using B = typename TypeParam::backend;
+  Tensor<std::int32_t, 1> ih({4});
+  ih(0) = 1;
+  ih(1) = -1;
+  ih(2) = 9;
+  ih(3) = -2;
+  const auto idx = this->to_device(this->queue(), ih);
+  Tensor<float, 2, typename TestFixture::DevSpace> x({9, 2}), y({4, 2});
+  try {
+    g::gather_rows<B, float, std::int32_t>(this->queue(), x.view(), idx.view(), y.view());
+    FAIL() << "no exception";
+  } catch (const IndexError& e) {
+    EXPECT_STREQ(e.what(), "portml::kernels::graph::gather_rows: idx[2] = 9 outside [-1, 9)");
+  }
+}
+
+TYPED_TEST(Graph, EllReduceMatchesFixture) {
+  using B = typename TypeParam::backend;
+  const Fixture fx("ell_reduce.txt");
+  const auto m = this->template dev<float, 3>(fx, "m");
+  const auto nbr = this->template dev<std::int32_t, 2>(fx, "nbr");
+  const index_t n = m.extent(0), k = m.extent(1), f = m.extent(2);
+  struct Case {
+    g::Reduce op;
+    g::MeanDivisor div;
+    const char* key;
+  };
+  for (const Case c : {Case{g::Reduce::sum, g::MeanDivisor::valid, "sum"},
+                       {g::Reduce::mean, g::MeanDivisor::valid, "mean"},
+                       {g::Reduce::mean, g::MeanDivisor::k, "meank"},
+                       {g::Reduce::max, g::MeanDivisor::valid, "max"},
+                       {g::Reduce::min, g::MeanDivisor::valid, "min"}}) {
+    SCOPED_TRACE(c.key);
+    Tensor<float, 2, typename TestFixture::DevSpace> y({n, f});
+    g::ell_reduce<B, float, std::int32_t>(this->queue(), m.view(), nbr.view(), y.view(), c.op, c.div);
+    const auto got = this->host(y);
+    const auto ref = fx.tensor<double, 2>(std::string(c.key) + "_ref");
+    const auto ab = fx.tensor<double, 2>(std::string(c.key) + "_abs");
+    for (index_t i = 0; i < n; ++i) {
+      for (index_t j = 0; j < f; ++j) {
+        if (c.op == g::Reduce::max || c.op == g::Reduce::min) {
+          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;  // a selection: exact
+        } else {
+          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(k),
+                           std::to_string(i) + "," + std::to_string(j));
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(Graph, SegmentReduceMatchesFixture) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  const Fixture fx("segment_reduce.txt");
+  const auto m = this->template dev<float, 2>(fx, "m");
+  const auto indptr = this->template dev<std::int32_t, 1>(fx, "indptr");
+  const index_t n = indptr.extent(0) - 1, f = m.extent(1), e = m.extent(0);
+  for (const auto& [op, key] : {std::pair{g::Reduce::sum, "sum"},
+                                {g::Reduce::mean, "mean"},
+                                {g::Reduce::max, "max"},
+                                {g::Reduce::min, "min"}}) {
+    SCOPED_TRACE(key);
+    const bool selects = op == g::Reduce::max || op == g::Reduce::min;
+    Tensor<float, 2, S> y({n, f});
+    Tensor<std::int32_t, 2, S> arg({selects ? n : 0, f});
+    g::segment_reduce<B, float, std::int32_t>(this->queue(), m.view(), indptr.view(), y.view(), op, arg.view());
+    const auto got = this->host(y);
+    const auto ref = fx.tensor<double, 2>(std::string(key) + "_ref");
+    const auto ab = fx.tensor<double, 2>(std::string(key) + "_abs");
+    for (index_t i = 0; i < n; ++i) {
+      for (index_t j = 0; j < f; ++j) {
+        if (selects) {
+          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
+        } else {
+          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(e), std::to_string(i));
+        }
+      }
+    }
+    if (selects) {
+      const auto got_arg = this->host(arg);
+      const auto want_arg = fx.tensor<std::int32_t, 2>(op == g::Reduce::max ? "argmax" : "argmin");
+      for (index_t i = 0; i < got_arg.size(); ++i) ASSERT_EQ(got_arg.data()[i], want_arg.data()[i]) << i;
+    }
+  }
+}
+
+TYPED_TEST(Graph, SegmentReduceInt64AndChecks) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  const Fixture fx("segment_reduce.txt");
+  const auto m = this->template dev<float, 2>(fx, "m");
+  const auto indptr = this->template dev<std::int64_t, 1>(fx, "indptr");
+  const index_t n = indptr.extent(0) - 1, f = m.extent(1);
+  Tensor<float, 2, S> y({n, f});
+  g::segment_reduce<B, float, std::int64_t>(this->queue(), m.view(), indptr.view(), y.view(), g::Reduce::max);
+  const auto got = this->host(y);
+  const auto ref = fx.tensor<double, 2>("max_ref");
+  for (index_t i = 0; i < got.size(); ++i) ASSERT_EQ(got.data()[i], static_cast<float>(ref.data()[i])) << i;
+
+  Tensor<std::int64_t, 1> bad({n + 1});
+  for (index_t i = 0; i <= n; ++i) bad(i) = i == 0 ? 1 : m.extent(0);
+  const auto dbad = this->to_device(this->queue(), bad);
+  try {
+    g::segment_reduce<B, float, std::int64_t>(this->queue(), m.view(), dbad.view(), y.view(), g::Reduce::sum);
+    FAIL() << "no exception";
+  } catch (const ShapeError& ex) {
+    EXPECT_STREQ(ex.what(), "portml::kernels::graph::segment_reduce: indptr must start at 0: indptr[0] = 1");
+  }
+  Tensor<std::int64_t, 2, S> arg({n, f});
+  EXPECT_THROW((g::segment_reduce<B, float, std::int64_t>(this->queue(), m.view(), indptr.view(), y.view(),
+                                                          g::Reduce::sum, arg.view())),
+               ShapeError);
+}
+
+TYPED_TEST(Graph, ScatterReduceMatchesFixtureAndIsRepeatable) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  const Fixture fx("scatter_reduce.txt");
+  const auto m = this->template dev<float, 2>(fx, "m");
+  const auto dst = this->template dev<std::int32_t, 1>(fx, "dst");
+  const index_t n = static_cast<index_t>(fx.scalar("num_nodes")), f = m.extent(1), e = m.extent(0);
+  Tensor<std::int32_t, 1, S> ws({g::scatter_reduce_workspace_size(n, e)});
+  for (const auto& [op, key] : {std::pair{g::Reduce::sum, "sum"},
+                                {g::Reduce::mean, "mean"},
+                                {g::Reduce::max, "max"},
+                                {g::Reduce::min, "min"}}) {
+    SCOPED_TRACE(key);
+    Tensor<float, 2, S> y({n, f}), y2({n, f});
+    g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y.view(), op, ws.view());
+    g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y2.view(), op, ws.view());
+    const auto got = this->host(y);
+    const auto again = this->host(y2);
+    const auto ref = fx.tensor<double, 2>(std::string(key) + "_ref");
+    const auto ab = fx.tensor<double, 2>(std::string(key) + "_abs");
+    for (index_t i = 0; i < n; ++i) {
+      for (index_t j = 0; j < f; ++j) {
+        ASSERT_EQ(got(i, j), again(i, j)) << "not repeatable at " << i << "," << j;
+        if (op == g::Reduce::max || op == g::Reduce::min) {
+          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
+        } else {
+          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(e), std::to_string(i));
+        }
+      }
+    }
+  }
+  // The sum folds each destination's edges in ascending edge order: the same bits as a sequential
+  // float loop in that order.
+  Tensor<float, 2, S> y({n, f});
+  g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y.view(), g::Reduce::sum, ws.view());
+  const auto got = this->host(y);
+  const auto mh = fx.tensor<float, 2>("m");
+  const auto dh = fx.tensor<std::int32_t, 1>("dst");
+  Tensor<float, 2> seq({n, f});
+  for (index_t k = 0; k < e; ++k)
+    for (index_t j = 0; j < f; ++j) seq(dh(k), j) += mh(k, j);
+  for (index_t i = 0; i < seq.size(); ++i) ASSERT_EQ(got.data()[i], seq.data()[i]) << i;
+}
+
+TYPED_TEST(Graph, ScatterReduceChecks) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  Tensor<std::int32_t, 1> dh({3});
+  dh(0) = 0;
+  dh(1) = 4;
+  dh(2) = 1;
+  const auto dst = this->to_device(this->queue(), dh);
+  Tensor<float, 2, S> m({3, 2}), y({4, 2});
+  Tensor<std::int32_t, 1, S> small({3}), ws({g::scatter_reduce_workspace_size(4, 3)});
+  EXPECT_THROW((g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y.view(), g::Reduce::sum,
+                                                          small.view())),
+               ShapeError);
+  try {
+    g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y.view(), g::Reduce::sum, ws.view());
+    FAIL() << "no exception";
+  } catch (const IndexError& e) {
+    EXPECT_STREQ(e.what(), "portml::kernels::graph::scatter_reduce: dst[1] = 4 outside [0, 4)");
+  }
+}
+
+TYPED_TEST(Graph, SegmentSoftmaxMatchesFixture) {
+  using B = typename TypeParam::backend;
+  const Fixture fx("segment_softmax.txt");
+  const auto s = this->template dev<float, 2>(fx, "s");
+  const auto indptr = this->template dev<std::int32_t, 1>(fx, "indptr");
+  Tensor<float, 2, typename TestFixture::DevSpace> p({s.extent(0), s.extent(1)});
+  g::segment_softmax<B, float, std::int32_t>(this->queue(), s.view(), indptr.view(), p.view());
+  const auto got = this->host(p);
+  const auto ref = fx.tensor<double, 2>("p_ref");
+  const auto sh = fx.tensor<float, 2>("s");
+  const auto ih = fx.tensor<std::int32_t, 1>("indptr");
+  for (index_t i = 0; i + 1 < ih.extent(0); ++i) {
+    for (index_t h = 0; h < sh.extent(1); ++h) {
+      double mx = -INFINITY;
+      for (index_t r = ih(i); r < ih(i + 1); ++r) mx = std::max(mx, static_cast<double>(sh(r, h)));
+      const double len = ih(i + 1) - ih(i);
+      for (index_t r = ih(i); r < ih(i + 1); ++r) {
+        if (ref(r, h) == 0) {
+          ASSERT_EQ(got(r, h), 0.0f) << r << "," << h;
+          continue;
+        }
+        // float32: s − max rounds by eps·|s − max| (amplified 1:1 by exp), exp adds ~1 ulp, the sum
+        // of len terms len·eps, the division 1 ulp.
+        const double rel = (std::abs(sh(r, h) - mx) + len + 3) * eps32;
+        ASSERT_NEAR(got(r, h), ref(r, h), rel * ref(r, h)) << r << "," << h;
+      }
+    }
+  }
+}
+
+TYPED_TEST(Graph, GlobalPoolMatchesFixture) {
+  using B = typename TypeParam::backend;
+  const Fixture fx("global_pool.txt");
+  const auto x = this->template dev<float, 2>(fx, "x");
+  const auto off = this->template dev<std::int32_t, 1>(fx, "offsets");
+  const index_t b = off.extent(0) - 1, f = x.extent(1);
+  for (const auto& [op, key] : {std::pair{g::Reduce::sum, "sum"}, {g::Reduce::mean, "mean"}, {g::Reduce::max, "max"}}) {
+    SCOPED_TRACE(key);
+    Tensor<float, 2, typename TestFixture::DevSpace> y({b, f});
+    g::global_pool<B, float, std::int32_t>(this->queue(), x.view(), off.view(), y.view(), op);
+    const auto got = this->host(y);
+    const auto ref = fx.tensor<double, 2>(std::string(key) + "_ref");
+    const auto ab = fx.tensor<double, 2>(std::string(key) + "_abs");
+    for (index_t i = 0; i < b; ++i) {
+      for (index_t j = 0; j < f; ++j) {
+        if (op == g::Reduce::max) {
+          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
+        } else {
+          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(x.extent(0)), std::to_string(i));
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(Graph, MaxAndMinPropagateNaN) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  Tensor<float, 2> mh({4, 1});
+  mh(0, 0) = 1.0f;
+  mh(1, 0) = std::numeric_limits<float>::quiet_NaN();
+  mh(2, 0) = 5.0f;
+  mh(3, 0) = -2.0f;
+  Tensor<std::int32_t, 1> ih({2});
+  ih(1) = 4;
+  const auto m = this->to_device(this->queue(), mh);
+  const auto indptr = this->to_device(this->queue(), ih);
+  for (const auto op : {g::Reduce::max, g::Reduce::min}) {
+    Tensor<float, 2, S> y({1, 1});
+    Tensor<std::int32_t, 2, S> arg({1, 1});
+    g::segment_reduce<B, float, std::int32_t>(this->queue(), m.view(), indptr.view(), y.view(), op, arg.view());
+    EXPECT_TRUE(std::isnan(this->host(y)(0, 0)));
+    EXPECT_EQ(this->host(arg)(0, 0), 1);
+  }
+}
+
+#if PORTML_ENABLE_OPENMP
+//! Host results do not depend on the backend or the thread count: OpenMP with 1, 2 and 3 threads
+//! gives Serial's bits for the float reductions and kNN (brute force and grid).
+TEST(GraphDeterminism, OpenMPThreadCountsGiveSerialBits) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int> deg(0, 40);
+  const index_t n = 3000, f = 19, events = 3;  // events of 1000 rows: the grid search runs
+  Tensor<std::int32_t, 1> indptr({n + 1});
+  for (index_t i = 0; i < n; ++i) indptr(i + 1) = indptr(i) + deg(rng);
+  const index_t e = indptr(n);
+  Tensor<float, 2> m({e, f});
+  for (index_t i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+  Tensor<std::int32_t, 1> dst({e});
+  std::uniform_int_distribution<std::int32_t> node(0, static_cast<std::int32_t>(n - 1));
+  for (index_t r = 0; r < e; ++r) dst(r) = node(rng);
+  Tensor<float, 2> x({n, 3});
+  for (index_t i = 0; i < x.size(); ++i) x.data()[i] = normal(rng);
+  Tensor<std::int32_t, 1> off({events + 1});
+  for (index_t b = 0; b <= events; ++b) off(b) = static_cast<std::int32_t>(b * n / events);
+  const index_t k = 12;
+
+  struct Result {
+    Tensor<float, 2> seg, scat, d2, d2g;
+    Tensor<std::int32_t, 2> nbr, nbrg;
+  };
+  const auto run = [&]<class B>(Queue<B>& q) {
+    Result r{Tensor<float, 2>({n, f}), Tensor<float, 2>({n, f}),        Tensor<float, 2>({n, k}),
+             Tensor<float, 2>({n, k}), Tensor<std::int32_t, 2>({n, k}), Tensor<std::int32_t, 2>({n, k})};
+    g::segment_reduce<B, float, std::int32_t>(q, m.view(), indptr.view(), r.seg.view(), g::Reduce::mean);
+    Tensor<std::int32_t, 1> ws({g::scatter_reduce_workspace_size(n, e)});
+    g::scatter_reduce<B, float, std::int32_t>(q, m.view(), dst.view(), r.scat.view(), g::Reduce::sum, ws.view());
+    g::knn_graph<B, float, std::int32_t>(q, x.view(), off.view(), r.nbr.view(), r.d2.view());
+    const auto size = g::knn_graph_workspace_size(n, events);
+    Tensor<std::int32_t, 1> wi({size.indices});
+    Tensor<float, 1> wr({size.reals});
+    g::knn_graph<B, float, std::int32_t>(q, x.view(), off.view(), r.nbrg.view(), r.d2g.view(), {},
+                                         {wi.view(), wr.view()});
+    return r;
+  };
+  const auto same = [](const auto& a, const auto& b) {
+    return std::memcmp(a.data(), b.data(), sizeof(*a.data()) * static_cast<std::size_t>(a.size())) == 0;
+  };
+  Queue<backend::Serial> serial;
+  const Result want = run(serial);
+  EXPECT_TRUE(same(want.nbr, want.nbrg));
+  EXPECT_TRUE(same(want.d2, want.d2g));
+  for (int threads : {1, 2, 3}) {
+    Queue<backend::OpenMP> omp(threads);
+    const Result got = run(omp);
+    EXPECT_TRUE(same(got.seg, want.seg)) << threads;
+    EXPECT_TRUE(same(got.scat, want.scat)) << threads;
+    EXPECT_TRUE(same(got.nbr, want.nbr)) << threads;
+    EXPECT_TRUE(same(got.d2, want.d2)) << threads;
+    EXPECT_TRUE(same(got.nbrg, want.nbrg)) << threads;
+    EXPECT_TRUE(same(got.d2g, want.d2g)) << threads;
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace portml::test
