@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The portml command-line tool. Subcommands:
-//   portml info                 version, compiled backends, devices, CPU features
+//   portml info                 version, compiled backends, devices, CPU features, model formats
 //   portml selfcheck [--backend NAME]
 //                               runs the reference kernel on every compiled backend and checks it
 //                               against a double-precision host computation
+//   portml predict | validate | bench --model FILE ...   (tools/cli/commands.cpp)
 // Exit status: 0 success, 1 a check failed, 2 usage or input error.
 #include <chrono>
 #include <cmath>
@@ -18,20 +19,28 @@
 #include <portml/kernels/reference/matmul.hpp>
 #include <portml/portability/all.hpp>
 
+#include "cli/commands.hpp"
+#include "cli/model_runner.hpp"
+#include "cli/options.hpp"
+
 namespace {
 
 using portml::index_t;
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using portml::cli::UsageError;
 
 void print_usage(std::FILE* out) {
   std::fprintf(out,
                "usage: portml <command> [options]\n"
                "commands:\n"
-               "  info                      version, compiled backends, devices and CPU features\n"
+               "  info                      version, compiled backends, devices, CPU features, model formats\n"
                "  selfcheck [--backend B]   run the reference kernel on every compiled backend (or on B)\n"
+               "  predict --model FILE --input FILE --output FILE [--backend B] [--threads N] [--margin]\n"
+               "  validate --model FILE --input FILE --reference FILE [--rtol R] [--atol A] [--backend B]\n"
+               "           [--threads N] [--margin]\n"
+               "  bench --model FILE [--input FILE] [--backend all|B] [--batch 1,16,1024] [--threads 1,2]\n"
+               "        [--format table|json] [--min-time SECONDS] [--margin]\n"
+               "tables: .csv (no header, comma-separated, nan or empty = missing) or .npy (2-D float32/float64)\n"
                "backends: serial, openmp, kokkos, cuda, hip (as compiled into this build)\n");
 }
 
@@ -52,6 +61,10 @@ int cmd_info() {
   std::printf("openmp: available; portml uses 1 thread unless the caller asks for more\n");
 #endif
   std::printf("blas: %s\n", PORTML_ENABLE_OPENBLAS ? "openblas" : "none (native kernels)");
+  std::string formats;
+  for (const auto f : portml::cli::supported_formats())
+    formats += (formats.empty() ? "" : ", ") + std::string(portml::io::to_string(f));
+  std::printf("model formats: %s\n", formats.empty() ? "none yet" : formats.c_str());
   portml::for_each_type(portml::device_backends{}, [&]<class B>() {
     std::string reason;
     const int n = portml::device_count<B>(&reason);
@@ -165,6 +178,9 @@ int run(int argc, char** argv) {
     }
     return cmd_selfcheck(only);
   }
+  if (cmd == "predict") return portml::cli::cmd_predict(argc, argv);
+  if (cmd == "validate") return portml::cli::cmd_validate(argc, argv);
+  if (cmd == "bench") return portml::cli::cmd_bench(argc, argv);
   throw UsageError("unknown command '" + cmd + "'");
 }
 
@@ -172,9 +188,12 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
 #if PORTML_ENABLE_KOKKOS
-  Kokkos::ScopeGuard kokkos(argc, argv);
+  // Not from argv: Kokkos would take options such as --threads as its own.
+  const Kokkos::InitArguments kokkos_args;
+  Kokkos::ScopeGuard kokkos(kokkos_args);
 #endif
   try {
+    portml::cli::register_all_runners();
     return run(argc, argv);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "portml: %s\n", e.what());

@@ -11,7 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include <portml/bdt/forest.hpp>
+#include <portml/bdt/predict.hpp>
 #include <portml/io/error.hpp>
+#include <portml/io/forest_loaders.hpp>
 #include <portml/io/table.hpp>
 #include <portml/kernels/reference/matmul.hpp>
 #include <portml/portml.hpp>
@@ -64,6 +67,35 @@ TEST(Concurrency, SharedInputsPrivateQueues) {
       for (index_t i = 0; i < out.size(); ++i) {
         if (out.data()[i] != expected[t].data()[i]) mismatches.fetch_add(1);
       }
+    }
+  });
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Concurrency, OneForestSharedByAllThreads) {
+  // One immutable forest (XGBoost, 3 classes), many threads, each its own batch size and rows.
+  const bdt::Forest<float> forest(io::load_xgboost_json(PORTML_TEST_DATA "/bdt/xgb3_softprob.json"));
+  const index_t features = forest.num_features(), k = forest.num_outputs();
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0, 1);
+  std::vector<std::vector<float>> inputs, expected;
+  for (int t = 0; t < num_threads; ++t) {
+    const index_t rows = 1 + 37 * t;
+    inputs.emplace_back(static_cast<std::size_t>(rows * features));
+    for (float& v : inputs.back()) v = dist(rng);
+    expected.emplace_back(static_cast<std::size_t>(rows * k));
+    bdt::predict_margins(forest, TensorView<const float, 2>(inputs[t].data(), {rows, features}),
+                         TensorView<float, 2>(expected[t].data(), {rows, k}));
+  }
+  std::atomic<int> mismatches{0};
+  run_threads([&](int t) {
+    const index_t rows = 1 + 37 * t;
+    Queue<backend::Serial> q;
+    std::vector<float> out(static_cast<std::size_t>(rows * k));
+    for (int it = 0; it < iterations; ++it) {
+      bdt::predict_margins(q, forest, TensorView<const float, 2>(inputs[t].data(), {rows, features}),
+                           TensorView<float, 2>(out.data(), {rows, k}));
+      if (out != expected[t]) mismatches.fetch_add(1);
     }
   });
   EXPECT_EQ(mismatches.load(), 0);

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! What the command-line tool needs of a loaded model, whatever its kind: its input and output
+//! widths, and sessions that evaluate batches of rows on one backend with preallocated workspace.
+//! Each model kind (forest, MLP, GNN) implements it in tools/runners/ and registers a loader for the
+//! file formats it reads.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <portml/core/tensor_view.hpp>
+#include <portml/io/format.hpp>
+#include <portml/io/table.hpp>
+
+namespace portml::cli {
+
+//! Evaluates batches on one backend and thread count; owns its workspace, so run() allocates nothing
+//! once the session exists (what `bench` times).
+class Session {
+ public:
+  virtual ~Session() = default;
+  //! x: [rows, input_width], out: [rows, output_width]; rows <= the session's max_rows.
+  virtual void run(TensorView<const float, 2> x, TensorView<double, 2> out) = 0;
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  //! One line: kind, size, objective...
+  virtual std::string describe() const = 0;
+  virtual index_t input_width() const = 0;
+  virtual index_t output_width(bool margin) const = 0;
+  //! Whether raw scores exist (forests); `--margin` is an error otherwise.
+  virtual bool has_margin() const { return false; }
+  //! Graph models take node rows grouped by event and give one output row per node or per event.
+  virtual bool is_graph() const { return false; }
+  //! Precision of the model's outputs: float32 outputs are written with 9 significant digits (exact
+  //! round trip), float64 with 17.
+  virtual io::DType output_dtype() const { return io::DType::float32; }
+  //! Backends of this build that this model runs on.
+  virtual std::vector<std::string> backends() const = 0;
+  //! A session for `backend` with `threads` host threads, for batches of up to `max_rows` rows.
+  virtual std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows,
+                                           bool margin) const = 0;
+};
+
+//! Loads `path` (already identified as `format`) into a runner; registered per format.
+using Loader = std::function<std::unique_ptr<ModelRunner>(const std::string& path)>;
+
+//! Registers the loader of a format (each model kind's register_*_runners() calls it).
+void register_loader(io::ModelFormat format, Loader loader);
+
+//! Registers every model kind compiled into the tool (tools/runners/).
+void register_all_runners();
+
+//! Loads any supported model file, the format told from its content. Throws io::FormatError.
+std::unique_ptr<ModelRunner> load_model(const std::string& path);
+
+//! The formats a loader is registered for in this build.
+std::vector<io::ModelFormat> supported_formats();
+
+}  // namespace portml::cli
