@@ -8,6 +8,7 @@
 # Kernel sources compiled once per device backend (the same files for CUDA and HIP).
 set(PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/reference.cu
                                   ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/graph.cu)
+list(APPEND PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/gemm.cu)  # dense (issue 3)
 
 if(PORTML_ENABLE_KOKKOS)
   include(portmlKokkosFix)

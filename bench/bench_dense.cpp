@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: Apache-2.0
+// Dense layers / MLPs, one thread, against the peers installed here (each compiled in only when CMake
+// found it): Eigen per row as lwtnn does it (float, double) and Eigen batch GEMM, OpenBLAS sgemm plus a
+// bias/ReLU pass, oneDNN matmul with prepacked weights and fused bias+ReLU. An FMA-throughput kernel in
+// the same executable measures this machine's FP32 peak. Counters: s_per_row (inverted rate), FLOP/s.
+// Run and summarise: bench/dense_report.sh (see docs/dense.md).
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <portml/kernels/gemm.hpp>
+#include <portml/layers/mlp.hpp>
+#include <portml/portability/serial.hpp>
+#if PORTML_ENABLE_OPENMP
+#include <portml/portability/openmp.hpp>
+#endif
+
+#if PORTML_BENCH_HAVE_EIGEN
+#include <Eigen/Dense>
+#endif
+#if PORTML_BENCH_HAVE_OPENBLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);
+extern "C" char* openblas_get_corename(void);
+#endif
+#if PORTML_BENCH_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace {
+
+using portml::index_t;
+
+struct Net {
+  const char* name;
+  std::vector<index_t> widths;
+};
+const Net nets[] = {{"mlp64", {64, 256, 256, 128, 10}},
+                    {"deepjet_head", {650, 200, 100, 100, 100, 6}},
+                    {"l1_jet", {16, 64, 32, 32, 5}},
+                    // five 1 → 1 layers: the fixed cost of a layer call (checks, dispatch, epilogue)
+                    {"fixed_cost_5x1", {1, 1, 1, 1, 1, 1}}};
+
+double flops_per_row(const Net& net) {
+  double f = 0;
+  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) f += 2.0 * double(net.widths[l]) * double(net.widths[l + 1]);
+  return f;
+}
+
+//! Deterministic weights W[l] (out × in, row-major) and biases, uniform in ±1/√in.
+struct Params {
+  std::vector<std::vector<double>> w, b;
+  explicit Params(const Net& net) {
+    std::mt19937 rng(7);
+    for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
+      const double s = 1.0 / std::sqrt(double(net.widths[l]));
+      std::uniform_real_distribution<double> d(-s, s);
+      std::vector<double> wl(std::size_t(net.widths[l] * net.widths[l + 1])), bl(std::size_t(net.widths[l + 1]));
+      for (auto& x : wl) x = d(rng);
+      for (auto& x : bl) x = d(rng);
+      w.push_back(std::move(wl));
+      b.push_back(std::move(bl));
+    }
+  }
+};
+
+template <class T>
+std::vector<T> input(index_t batch, index_t width) {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<double> d(-1, 1);
+  std::vector<T> x(std::size_t(batch * width));
+  for (auto& v : x) v = T(d(rng));
+  return x;
+}
+
+void set_counters(benchmark::State& state, const Net& net, index_t batch) {
+  state.counters["s_per_row"] =
+      benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["FLOPs"] =
+      benchmark::Counter(flops_per_row(net) * double(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- portml ----------------------------------------------------------------------------------------
+template <class T, int Threads = 1>
+void BM_portml(benchmark::State& state, const Net& net) {
+  const index_t batch = state.range(0);
+  const Params p(net);
+  portml::layers::MlpConfig cfg;
+  cfg.inputs = {{"x", net.widths.front()}};
+  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
+    portml::layers::LayerConfig layer;
+    layer.inputs = net.widths[l];
+    layer.outputs = net.widths[l + 1];
+    layer.weights = p.w[l];
+    layer.bias = p.b[l];
+    layer.activation = {l + 2 < net.widths.size() ? portml::kernels::Activation::Relu
+                                                  : portml::kernels::Activation::Linear};
+    cfg.layers.push_back(layer);
+  }
+  const portml::layers::Mlp<T> model(cfg);
+  auto x = input<T>(batch, net.widths.front());
+  std::vector<T> y(std::size_t(batch * net.widths.back()));
+  std::vector<std::byte> ws(model.workspace_bytes(batch) + 64);
+  const portml::TensorView<const T, 2> xv(x.data(), {batch, net.widths.front()});
+  const portml::TensorView<T, 2> yv(y.data(), {batch, net.widths.back()});
+  const auto run = [&](auto& q) {
+    for (auto _ : state) {
+      model.forward(q, xv, yv, ws);
+      benchmark::DoNotOptimize(y.data());
+      benchmark::ClobberMemory();
+    }
+  };
+  if constexpr (Threads == 1) {
+    portml::Queue<portml::backend::Serial> q;
+    run(q);
+  } else {
+#if PORTML_ENABLE_OPENMP
+    portml::Queue<portml::backend::OpenMP> q(Threads);
+    run(q);
+#endif
+  }
+  state.SetLabel(std::string("isa=") +
+                 portml::kernels::isa_name(portml::kernels::resolve_isa(portml::kernels::Isa::Automatic)) +
+                 " threads=" + std::to_string(Threads));
+  set_counters(state, net, batch);
+}
+
+#if PORTML_BENCH_HAVE_EIGEN
+// ---- Eigen, per row, as lwtnn (a GEMV, then a bias layer, then an activation layer; new vectors) ----
+template <class T>
+void BM_eigen_rowwise(benchmark::State& state, const Net& net) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  Eigen::setNbThreads(1);
+  const index_t batch = state.range(0);
+  const Params p(net);
+  std::vector<Mat> w;
+  std::vector<Vec> b;
+  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
+    Mat m(net.widths[l + 1], net.widths[l]);
+    for (index_t o = 0; o < m.rows(); ++o)
+      for (index_t i = 0; i < m.cols(); ++i) m(o, i) = T(p.w[l][std::size_t(o * m.cols() + i)]);
+    w.push_back(m);
+    Vec v(net.widths[l + 1]);
+    for (index_t o = 0; o < v.size(); ++o) v(o) = T(p.b[l][std::size_t(o)]);
+    b.push_back(v);
+  }
+  const auto x = input<T>(batch, net.widths.front());
+  std::vector<T> y(std::size_t(batch * net.widths.back()));
+  for (auto _ : state) {
+    for (index_t r = 0; r < batch; ++r) {
+      Vec v = Eigen::Map<const Vec>(x.data() + r * net.widths.front(), net.widths.front());
+      for (std::size_t l = 0; l < w.size(); ++l) {
+        Vec z = w[l] * v;
+        Vec zb = z + b[l];
+        v = l + 1 < w.size() ? Vec(zb.cwiseMax(T(0))) : zb;
+      }
+      std::memcpy(y.data() + r * net.widths.back(), v.data(), sizeof(T) * std::size_t(v.size()));
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel("eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                 std::to_string(EIGEN_MINOR_VERSION) + " threads=1");
+  set_counters(state, net, batch);
+}
+
+// ---- Eigen batch GEMM, then bias and ReLU ------------------------------------------------------------
+void BM_eigen_gemm(benchmark::State& state, const Net& net) {
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::setNbThreads(1);
+  const index_t batch = state.range(0);
+  const Params p(net);
+  std::vector<Mat> wt, act;
+  std::vector<Eigen::RowVectorXf> b;
+  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
+    Mat m(net.widths[l], net.widths[l + 1]);
+    for (index_t o = 0; o < m.cols(); ++o)
+      for (index_t i = 0; i < m.rows(); ++i) m(i, o) = float(p.w[l][std::size_t(o * m.rows() + i)]);
+    wt.push_back(m);
+    Eigen::RowVectorXf v(net.widths[l + 1]);
+    for (index_t o = 0; o < v.size(); ++o) v(o) = float(p.b[l][std::size_t(o)]);
+    b.push_back(v);
+    act.emplace_back(batch, net.widths[l + 1]);
+  }
+  const auto xs = input<float>(batch, net.widths.front());
+  const Eigen::Map<const Mat> x(xs.data(), batch, net.widths.front());
+  for (auto _ : state) {
+    for (std::size_t l = 0; l < wt.size(); ++l) {
+      if (l == 0) {
+        act[l].noalias() = x * wt[l];
+      } else {
+        act[l].noalias() = act[l - 1] * wt[l];
+      }
+      act[l].rowwise() += b[l];
+      if (l + 1 < wt.size()) act[l] = act[l].cwiseMax(0.0f);
+    }
+    benchmark::DoNotOptimize(act.back().data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel("eigen threads=1");
+  set_counters(state, net, batch);
+}
+#endif
+
+#if PORTML_BENCH_HAVE_OPENBLAS
+// ---- OpenBLAS sgemm, then a bias + ReLU pass ---------------------------------------------------------
+void BM_openblas(benchmark::State& state, const Net& net) {
+  openblas_set_num_threads(1);
+  const index_t batch = state.range(0);
+  const Params p(net);
+  std::vector<std::vector<float>> w, b, act;
+  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
+    w.emplace_back(p.w[l].begin(), p.w[l].end());  // out × in row-major = Wᵀ for C = X · Wᵀ
+    b.emplace_back(p.b[l].begin(), p.b[l].end());
+    act.emplace_back(std::size_t(batch * net.widths[l + 1]));
+  }
+  const auto x = input<float>(batch, net.widths.front());
+  for (auto _ : state) {
+    const float* in = x.data();
+    for (std::size_t l = 0; l < w.size(); ++l) {
+      const int k = int(net.widths[l]), n = int(net.widths[l + 1]);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(batch), n, k, 1.0f, in, k, w[l].data(), k, 0.0f,
+                  act[l].data(), n);
+      float* c = act[l].data();
+      const bool relu = l + 1 < w.size();
+      for (index_t r = 0; r < batch; ++r)
+        for (int j = 0; j < n; ++j) {
+          const float v = c[r * n + j] + b[l][std::size_t(j)];
+          c[r * n + j] = relu && v < 0.0f ? 0.0f : v;
+        }
+      in = c;
+    }
+    benchmark::DoNotOptimize(act.back().data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(std::string("openblas 0.3.21 core=") + openblas_get_corename() + " threads=1");
+  set_counters(state, net, batch);
+}
+#endif
+
+#if PORTML_BENCH_HAVE_DNNL
+// ---- oneDNN matmul: weights reordered once to the primitive's layout, bias and ReLU fused ------------
+void BM_onednn(benchmark::State& state, const Net& net) {
+  using namespace dnnl;
+  const index_t batch = state.range(0);
+  const Params p(net);
+  engine eng(engine::kind::cpu, 0);
+  stream s(eng);
+  struct Layer {
+    matmul prim;
+    memory w, b, dst;
+  };
+  std::vector<Layer> layers;
+  const auto x = input<float>(batch, net.widths.front());
+  memory src({{batch, net.widths.front()}, memory::data_type::f32, memory::format_tag::ab}, eng,
+             const_cast<float*>(x.data()));
+  memory cur = src;
+  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
+    const index_t k = net.widths[l], n = net.widths[l + 1];
+    memory::desc src_md({batch, k}, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc w_any({k, n}, memory::data_type::f32, memory::format_tag::any);
+    memory::desc w_plain({k, n}, memory::data_type::f32, memory::format_tag::ba);  // out × in row-major = Wᵀ
+    memory::desc b_md({1, n}, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc dst_md({batch, n}, memory::data_type::f32, memory::format_tag::ab);
+    post_ops ops;
+    if (l + 2 < net.widths.size()) ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+    primitive_attr attr;
+    attr.set_post_ops(ops);
+    matmul::primitive_desc pd(matmul::desc(src_md, w_any, b_md, dst_md), attr, eng);
+    std::vector<float> wf(p.w[l].begin(), p.w[l].end());
+    memory w_user(w_plain, eng, wf.data());
+    memory w_packed(pd.weights_desc(), eng);
+    reorder(w_user, w_packed).execute(s, w_user, w_packed);
+    memory b_mem(b_md, eng);
+    float* bp = static_cast<float*>(b_mem.get_data_handle());
+    for (index_t j = 0; j < n; ++j) bp[j] = float(p.b[l][std::size_t(j)]);
+    memory dst(dst_md, eng);
+    layers.push_back({matmul(pd), w_packed, b_mem, dst});
+  }
+  s.wait();
+  for (auto _ : state) {
+    memory in = src;
+    for (auto& L : layers) {
+      L.prim.execute(s, {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, L.w}, {DNNL_ARG_BIAS, L.b}, {DNNL_ARG_DST, L.dst}});
+      in = L.dst;
+    }
+    s.wait();
+    benchmark::ClobberMemory();
+  }
+  const auto* v = dnnl_version();
+  state.SetLabel("onednn " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                 std::to_string(v->patch) + " threads=1 (OMP_NUM_THREADS)");
+  set_counters(state, net, batch);
+}
+#endif
+
+// ---- square GEMM -------------------------------------------------------------------------------------
+void set_gemm_counters(benchmark::State& state, index_t n) {
+  state.counters["FLOPs"] =
+      benchmark::Counter(2.0 * double(n) * double(n) * double(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_square_portml(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = input<float>(n, n), w = input<float>(n, n);
+  std::vector<float> c(std::size_t(n * n));
+  const portml::kernels::PackedWeights<float> packed(portml::TensorView<const float, 2>(w.data(), {n, n}));
+  portml::Queue<portml::backend::Serial> q;
+  for (auto _ : state) {
+    portml::kernels::gemm(q, portml::TensorView<const float, 2>(a.data(), {n, n}), packed,
+                          portml::TensorView<float, 2>(c.data(), {n, n}));
+    benchmark::DoNotOptimize(c.data());
+  }
+  set_gemm_counters(state, n);
+}
+
+#if PORTML_BENCH_HAVE_OPENBLAS
+void BM_square_openblas(benchmark::State& state) {
+  openblas_set_num_threads(1);
+  const index_t n = state.range(0);
+  const auto a = input<float>(n, n), w = input<float>(n, n);
+  std::vector<float> c(std::size_t(n * n));
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(n), int(n), 1.0f, a.data(), int(n), w.data(),
+                int(n), 0.0f, c.data(), int(n));
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.SetLabel(std::string("core=") + openblas_get_corename());
+  set_gemm_counters(state, n);
+}
+#endif
+
+#if PORTML_BENCH_HAVE_DNNL
+void BM_square_onednn(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = input<float>(n, n), w = input<float>(n, n);
+  std::vector<float> c(std::size_t(n * n));
+  for (auto _ : state) {
+    dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data(), n, w.data(), n, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  set_gemm_counters(state, n);
+}
+#endif
+
+// ---- FP32 peak: 24 independent 512-bit FMA chains ------------------------------------------------------
+#if PORTML_GEMM_X86
+__attribute__((target("avx512f,fma"))) float fma_chains_avx512(long iters) {
+  __m512 acc[24];
+  PORTML_UNROLL for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
+  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
+  for (long it = 0; it < iters; ++it) {
+    PORTML_UNROLL for (int i = 0; i < 24; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
+  }
+  __m512 s = acc[0];
+  PORTML_UNROLL for (int i = 1; i < 24; ++i) s = _mm512_add_ps(s, acc[i]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, s);
+  float total = 0;
+  for (float v : lanes) total += v;
+  return total;
+}
+
+void BM_fp32_peak_fma512(benchmark::State& state) {
+  if (!portml::kernels::isa_available(portml::kernels::Isa::Avx512)) {
+    state.SkipWithError("no AVX-512");
+    return;
+  }
+  constexpr long iters = 1 << 16;
+  volatile long count = iters;  // read each time: the call cannot be hoisted out of the loop
+  for (auto _ : state) benchmark::DoNotOptimize(fma_chains_avx512(count));
+  state.counters["FLOPs"] =
+      benchmark::Counter(double(iters) * 24 * 16 * 2, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_fp32_peak_fma512);
+#endif
+
+const std::vector<int64_t> batches = {1, 2, 4, 8, 16, 64, 256, 4096};
+
+int register_all() {
+  for (const Net& net : nets) {
+    const auto reg = [&](const std::string& impl, auto fn) {
+      auto* b = benchmark::RegisterBenchmark((impl + "/" + net.name).c_str(), fn, net);
+      for (int64_t batch : batches) {
+        if (batch == 4096 && std::string(net.name) == "l1_jet") continue;
+        if (batch != 1 && std::string(net.name) == "fixed_cost_5x1") continue;
+        b->Arg(batch);
+      }
+    };
+    reg("portml_f32", BM_portml<float>);
+    reg("portml_f64", BM_portml<double>);
+#if PORTML_BENCH_HAVE_EIGEN
+    reg("eigen_rowwise_f32", BM_eigen_rowwise<float>);
+    reg("eigen_rowwise_f64", BM_eigen_rowwise<double>);
+    reg("eigen_gemm_f32", BM_eigen_gemm);
+#endif
+#if PORTML_BENCH_HAVE_OPENBLAS
+    reg("openblas_f32", BM_openblas);
+#endif
+#if PORTML_BENCH_HAVE_DNNL
+    reg("onednn_f32", BM_onednn);
+#endif
+  }
+#if PORTML_ENABLE_OPENMP
+  // Two threads (Queue<OpenMP>(2)), wall-clock time: compare with onednn_f32 run under OMP_NUM_THREADS=2.
+  for (const Net& net : nets) {
+    if (std::string(net.name) != "mlp64" && std::string(net.name) != "deepjet_head") continue;
+    benchmark::RegisterBenchmark((std::string("portml_f32_2t/") + net.name).c_str(), BM_portml<float, 2>, net)
+        ->Arg(256)
+        ->Arg(4096)
+        ->UseRealTime();
+  }
+#endif
+  for (auto* b : {
+         benchmark::RegisterBenchmark("square_portml_f32", BM_square_portml),
+#if PORTML_BENCH_HAVE_OPENBLAS
+             benchmark::RegisterBenchmark("square_openblas_f32", BM_square_openblas),
+#endif
+#if PORTML_BENCH_HAVE_DNNL
+             benchmark::RegisterBenchmark("square_onednn_f32", BM_square_onednn),
+#endif
+       }) {
+    b->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecond);
+  }
+  return 0;
+}
+const int registered = register_all();
+
+}  // namespace

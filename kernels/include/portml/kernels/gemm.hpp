@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! The GEMM entry point of portml: C = epilogue(A · W) on the host backends, with W prepacked once
+//! (PackedWeights) and the epilogue a type (bias, activation, per-column scale, residual).
+//!
+//! Layers (BLIS/CUTLASS style): this header checks arguments and dispatches; gemm/blocking.hpp splits
+//! C into tiles shared by every host backend; gemm/microkernel_*.hpp are the register-blocked
+//! microkernels of each ISA under the contract in gemm/microkernel.hpp; gemm/epilogue.hpp holds the
+//! epilogue types. Dense layers, MLPs and the GNN blocks all call this one function.
+#pragma once
+
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include <portml/kernels/gemm/blocking.hpp>
+#include <portml/kernels/gemm/epilogue.hpp>
+#include <portml/kernels/gemm/isa.hpp>
+#include <portml/kernels/gemm/packed_weights.hpp>
+#include <portml/portability/launch.hpp>
+
+namespace portml::kernels {
+
+//! Rows of A taken from `source` by index: row i of A is source row `rows[i]` (a gather fused into
+//! the GEMM, for message passing over edges).
+template <class T>
+struct GatheredRows {
+  TensorView<const T, 2> source;
+  std::span<const index_t> rows;
+};
+
+//! Per-call choices. The defaults are what production code wants.
+struct GemmConfig {
+  //! Microkernel family; Automatic takes the widest one this CPU runs. Tests force each one.
+  Isa isa = Isa::Automatic;
+  //! Use the queue's threads only from this many floating-point operations (2·M·N·K) up (below, one
+  //! thread is faster).
+  double min_parallel_flops = 4.0e6;
+};
+
+namespace gemm_detail {
+
+//! The threads a host queue offers: Queue<OpenMP>::num_threads(), a Kokkos space's concurrency, else 1.
+template <class Q>
+int host_concurrency(const Q& q) {
+  if constexpr (requires { q.num_threads(); }) {
+    return q.num_threads();
+  } else if constexpr (requires { q.space().concurrency(); }) {
+    return static_cast<int>(q.space().concurrency());
+  } else {
+    return 1;
+  }
+}
+
+[[noreturn]] inline void throw_shape(const std::string& what) { throw ShapeError("portml::kernels::gemm: " + what); }
+
+template <Backend B, class T>
+void run(Queue<B>& q, const Problem<T>& p, index_t k, const GemmConfig& cfg) {
+  const Isa isa = resolve_isa(cfg.isa);
+  const index_t n = p.w->cols();
+  const int threads = host_concurrency(q);
+  const int tile = max_tile_rows(isa);
+  index_t chunks = 1;
+  if (threads > 1 &&
+      2.0 * static_cast<double>(p.m) * static_cast<double>(n) * static_cast<double>(k) >= cfg.min_parallel_flops) {
+    chunks = std::min<index_t>(threads, p.m / tile);
+  }
+  if (chunks <= 1) {
+    gemm_rows(isa, p, 0, p.m);
+    return;
+  }
+  // Equal shares of whole tiles; a row's bits do not depend on which thread computes it.
+  const index_t tiles = (p.m + tile - 1) / tile;
+  parallel_for(q, Range1D{chunks}, [&](index_t c) {
+    const index_t begin = std::min(p.m, (tiles * c / chunks) * tile);
+    const index_t end = std::min(p.m, (tiles * (c + 1) / chunks) * tile);
+    gemm_rows(isa, p, begin, end);
+  });
+}
+
+template <class T, class E>
+Problem<T> make_problem(const PackedWeights<T>& w, TensorView<T, 2> c, const E& ep, index_t m) {
+  if (c.extent(0) != m || c.extent(1) != w.cols()) {
+    throw_shape("C is " + detail::format_shape(c.extents()) + ", expected [" + std::to_string(m) + ", " +
+                std::to_string(w.cols()) + "]");
+  }
+  if (c.extent(1) > 1 && c.stride(1) != 1) {
+    throw NotSupported("portml::kernels::gemm: C must have unit column stride, got strides " +
+                       detail::format_shape(c.strides()));
+  }
+  // Built in place (no copy of EpilogueParams: a copy of a just-written struct stalls on store forwarding
+  // and cost ~20 ns per call).
+  Problem<T> p{.m = m, .w = &w, .c = c.data(), .c_row_stride = c.stride(0), .ep = ep.template params<T>()};
+  if (p.ep.has_residual()) {
+    if (p.ep.residual.extents() != c.extents()) {
+      throw_shape("residual is " + detail::format_shape(p.ep.residual.extents()) + ", C is " +
+                  detail::format_shape(c.extents()));
+    }
+    if (c.extent(1) > 1 && p.ep.residual.stride(1) != 1) {
+      throw NotSupported("portml::kernels::gemm: the residual must have unit column stride");
+    }
+  }
+  return p;
+}
+
+}  // namespace gemm_detail
+
+//! C [M, N] = epilogue(A [M, K] · W [K, N]).
+//! \param a    any strides (rows and columns); must not overlap C
+//! \param w    the packed weights (K = w.rows(), N = w.cols())
+//! \param c    unit column stride, any row stride
+//! \param ep   an epilogue type (epilogue::Identity, BiasActivation, ScaleBiasActivationResidual, ...)
+//! Allocates nothing. Each row's result is bitwise the same for any M, row position and thread count
+//! on one ISA. Uses the queue's threads only for at least `cfg.min_parallel_flops` operations (2·M·N·K).
+//! Throws ShapeError for mismatched shapes, NotSupported for an unavailable forced ISA.
+template <Backend B, class T, class E = epilogue::Identity>
+requires(B::is_host&& GemmEpilogue<E, T>) void gemm(Queue<B>& q, std::type_identity_t<TensorView<const T, 2>> a,
+                                                    const PackedWeights<T>& w, std::type_identity_t<TensorView<T, 2>> c,
+                                                    const E& ep = {}, const GemmConfig& cfg = {}) {
+  if (a.extent(1) != w.rows()) {
+    gemm_detail::throw_shape("A is " + detail::format_shape(a.extents()) + " but W has " + std::to_string(w.rows()) +
+                             " rows");
+  }
+  auto p = gemm_detail::make_problem(w, c, ep, a.extent(0));
+  p.a = a.data();
+  p.a_row_stride = a.stride(0);
+  p.a_col_stride = a.stride(1);
+  if (p.m == 0 || w.cols() == 0) return;
+  gemm_detail::run(q, p, w.rows(), cfg);
+}
+
+//! C [M, N] = epilogue(A · W) with row i of A = a.source row a.rows[i] (M = a.rows.size()).
+//! Throws IndexError for an index outside the source rows.
+template <Backend B, class T, class E = epilogue::Identity>
+requires(B::is_host&& GemmEpilogue<E, T>) void gemm(Queue<B>& q, const GatheredRows<T>& a, const PackedWeights<T>& w,
+                                                    std::type_identity_t<TensorView<T, 2>> c, const E& ep = {},
+                                                    const GemmConfig& cfg = {}) {
+  if (a.source.extent(1) != w.rows()) {
+    gemm_detail::throw_shape("gathered source is " + detail::format_shape(a.source.extents()) + " but W has " +
+                             std::to_string(w.rows()) + " rows");
+  }
+  const index_t rows = a.source.extent(0);
+  for (const index_t r : a.rows) {
+    if (r < 0 || r >= rows) {
+      throw IndexError("portml::kernels::gemm: gathered row " + std::to_string(r) + " outside [0, " +
+                       std::to_string(rows) + ")");
+    }
+  }
+  auto p = gemm_detail::make_problem(w, c, ep, static_cast<index_t>(a.rows.size()));
+  p.a = a.source.data();
+  p.a_row_stride = a.source.stride(0);
+  p.a_col_stride = a.source.stride(1);
+  p.a_index = a.rows.data();
+  if (p.m == 0 || w.cols() == 0) return;
+  gemm_detail::run(q, p, w.rows(), cfg);
+}
+
+}  // namespace portml::kernels

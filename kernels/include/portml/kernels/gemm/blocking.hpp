@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! The blocking layer shared by every host backend: splits C into row tiles and weight-panel groups
+//! and hands each tile to the microkernel of the chosen ISA, then runs the post-store epilogue pass.
+//! Nothing here allocates; nothing here depends on the backend.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include <portml/kernels/gemm/microkernel_avx2.hpp>
+#include <portml/kernels/gemm/microkernel_avx512.hpp>
+#include <portml/kernels/gemm/microkernel_scalar.hpp>
+
+namespace portml::kernels::gemm_detail {
+
+//! One GEMM call after the checks: C [m, n] = epilogue(A [m, k] · W [k, n]).
+template <class T>
+struct Problem {
+  const T* a = nullptr;  //!< A, or the source rows when gathered
+  index_t a_row_stride = 0;
+  index_t a_col_stride = 1;
+  const index_t* a_index = nullptr;  //!< row i of A is source row a_index[i]; nullptr: row i
+  index_t m = 0;
+  const PackedWeights<T>* w = nullptr;
+  T* c = nullptr;
+  index_t c_row_stride = 0;
+  EpilogueParams<T> ep{};
+
+  const T* a_row(index_t i) const { return a + (a_index != nullptr ? a_index[i] : i) * a_row_stride; }
+};
+
+//! Cache blocking of a many-tile call: row tiles are taken in blocks of `tiles_per_block`, and each block
+//! runs over the weight panels in groups of at most `panel_group_bytes`, so that the group stays in L1
+//! while every tile of the block passes over it and the block's rows (A) stay in L2. The weights are
+//! then read from L2/L3 once per block instead of once per tile, and streaming activations through L2
+//! at large batch no longer evicts them between tiles.
+inline constexpr index_t tiles_per_block = 8;
+inline constexpr std::size_t panel_group_bytes = std::size_t{40} * 1024;
+
+//! The MR-row microkernel of `isa` for exactly `panels` (1 ≤ panels ≤ NP) panels.
+template <class Isa, class T, int MR, int NP>
+void call_kernel(index_t panels, const MicroTile<T, MR>& t) {
+  if constexpr (NP >= 1) {
+    if (panels == NP) {
+      Isa::template kernel<T, MR, NP>(t);
+    } else {
+      call_kernel<Isa, T, MR, NP - 1>(panels, t);
+    }
+  }
+}
+
+//! Rows [i0, i0 + MR) against panels [p_begin, p_end): at most NP panels per microkernel call; then
+//! the post-store pass (non-register activations, residual) per tile.
+template <class Isa, class T, int MR>
+void row_tile(const Problem<T>& p, index_t i0, index_t p_begin, index_t p_end) {
+  constexpr int np = Isa::template np<T>(MR);
+  constexpr index_t nr = PackedWeights<T>::panel_width;
+  const PackedWeights<T>& w = *p.w;
+  const index_t n = w.cols();
+  const bool post = p.ep.post.kind != Activation::Linear;
+  const bool fused_residual = p.ep.has_residual() && !post;
+  MicroTile<T, MR> t;
+  for (int r = 0; r < MR; ++r) t.a[r] = p.a_row(i0 + r);
+  t.a_col_stride = p.a_col_stride;
+  t.k = w.rows();
+  t.panel_stride = w.panel_stride();
+  t.clamp = p.ep.clamp;
+  t.slope = p.ep.slope;
+  // Panels in calls of nearly equal width (7 panels on a 6-panel kernel run as 4 + 3, not 6 + 1: a
+  // one-panel call of one row has only two accumulator chains and waits on FMA latency).
+  const index_t calls = (p_end - p_begin + np - 1) / np;
+  index_t call = 0;
+  for (index_t pb = p_begin; pb < p_end; ++call) {
+    const index_t panels_here = (p_end - p_begin) / calls + (call < (p_end - p_begin) % calls ? 1 : 0);
+    const index_t j0 = pb * nr;
+    t.b = w.panel(pb);
+    t.n = std::min(panels_here * nr, n - j0);
+    for (int r = 0; r < MR; ++r) {
+      t.c[r] = p.c + (i0 + r) * p.c_row_stride + j0;
+      t.r[r] = fused_residual ? &p.ep.residual(i0 + r, j0) : nullptr;
+    }
+    t.scale = p.ep.scale != nullptr ? p.ep.scale + j0 : nullptr;
+    t.bias = p.ep.bias != nullptr ? p.ep.bias + j0 : nullptr;
+    call_kernel<Isa, T, MR, np>(panels_here, t);
+    if (post || (p.ep.has_residual() && !fused_residual)) {
+      for (int r = 0; r < MR; ++r) {
+        T* c = t.c[r];
+        for (index_t j = 0; j < t.n; ++j) {
+          T v = apply_activation(p.ep.post, c[j]);
+          if (p.ep.has_residual()) v = v + p.ep.residual(i0 + r, j0 + j);
+          c[j] = v;
+        }
+      }
+    }
+    pb += panels_here;
+  }
+}
+
+//! row_tile for a run-time row count 1 ≤ mr ≤ Isa::mr_max.
+template <class Isa, class T, int MR = 1>
+void row_tile_dispatch(int mr, const Problem<T>& p, index_t i0, index_t p_begin, index_t p_end) {
+  if constexpr (MR <= Isa::mr_max) {
+    if (mr == MR) {
+      row_tile<Isa, T, MR>(p, i0, p_begin, p_end);
+    } else {
+      row_tile_dispatch<Isa, T, MR + 1>(mr, p, i0, p_begin, p_end);
+    }
+  }
+}
+
+//! Rows [row_begin, row_end) of C. The rows are split into tiles of nearly equal height (13 rows on a
+//! 12-row kernel run as 7 + 6, not 12 + 1), so the time per row changes smoothly with the batch size.
+template <class Isa, class T>
+void gemm_rows(const Problem<T>& p, index_t row_begin, index_t row_end) {
+  const index_t rows = row_end - row_begin;
+  if (rows <= 0) return;
+  const PackedWeights<T>& w = *p.w;
+  const index_t tiles = (rows + Isa::mr_max - 1) / Isa::mr_max;
+  // Heights differ by at most one row: the first (rows % tiles) tiles take one more.
+  const auto tile_begin = [&](index_t tile) {
+    return row_begin + tile * (rows / tiles) + std::min(tile, rows % tiles);
+  };
+  // One tile (M ≤ mr_max, the small-batch paths): all panels in one pass, NP panels per call.
+  const index_t panel_bytes = std::max<index_t>(1, w.panel_stride() * static_cast<index_t>(sizeof(T)));
+  const index_t group =
+      tiles == 1 ? w.panels() : std::max<index_t>(1, static_cast<index_t>(panel_group_bytes) / panel_bytes);
+  for (index_t b0 = 0; b0 < tiles; b0 += tiles_per_block) {
+    const index_t b1 = std::min(tiles, b0 + tiles_per_block);
+    for (index_t pg = 0; pg < w.panels(); pg += group) {
+      const index_t pe = std::min(w.panels(), pg + group);
+      for (index_t tile = b0; tile < b1; ++tile) {
+        const index_t i0 = tile_begin(tile);
+        row_tile_dispatch<Isa, T>(static_cast<int>(tile_begin(tile + 1) - i0), p, i0, pg, pe);
+      }
+    }
+  }
+}
+
+//! gemm_rows on the microkernels of `isa` (already resolved, never Automatic).
+template <class T>
+void gemm_rows(Isa isa, const Problem<T>& p, index_t row_begin, index_t row_end) {
+  switch (isa) {
+#if PORTML_GEMM_X86
+    case Isa::Avx512:
+      gemm_rows<IsaAvx512, T>(p, row_begin, row_end);
+      return;
+    case Isa::Avx2:
+      gemm_rows<IsaAvx2, T>(p, row_begin, row_end);
+      return;
+#endif
+    default:
+      gemm_rows<IsaScalar, T>(p, row_begin, row_end);
+      return;
+  }
+}
+
+//! Largest tile height of `isa` (rows per tile that make a thread's share worth having).
+inline int max_tile_rows(Isa isa) {
+#if PORTML_GEMM_X86
+  if (isa == Isa::Avx512) return IsaAvx512::mr_max;
+  if (isa == Isa::Avx2) return IsaAvx2::mr_max;
+#endif
+  return IsaScalar::mr_max;
+}
+
+}  // namespace portml::kernels::gemm_detail

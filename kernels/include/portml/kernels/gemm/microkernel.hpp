@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! The microkernel contract shared by every ISA (BLIS style; see docs/dense.md, "Microkernel contract").
+//!
+//! A microkernel `kernel<T, MR, NP>(const MicroTile<T, MR>& t)` computes one MR × (NP · NR) tile
+//!   C(r, j0 + j) = clamp(scale_{j0+j} · Σ_k A(r, k) · W(k, j0 + j) + bias_{j0+j}) [+ residual(r, j0 + j)]
+//! for r < MR and j < t.n (t.n ≤ NP · NR, NR = PackedWeights<T>::panel_width), where
+//!  * A(r, k) = t.a[r][k · t.a_col_stride]: any row pointers (gathered or strided rows), any column stride;
+//!  * W is NP consecutive packed panels starting at t.b, t.panel_stride elements apart;
+//!  * the K terms of every element are accumulated in one register lane, k = 0, 1, ..., K−1, starting
+//!    from 0, with the ISA's multiply-add (fused on AVX2/AVX-512, separate multiply and add in the
+//!    scalar kernel). The tile shape never changes this order, so a row's result does not depend on MR,
+//!    NP, the batch size, its position in the batch or the thread count;
+//!  * C is written, never read (β = 0); columns ≥ t.n are neither read (scale, bias, residual) nor
+//!    written; the residual is added only where t.r[r] is not nullptr;
+//!  * the microkernel allocates nothing and has no state.
+#pragma once
+
+#include <portml/core/tensor_view.hpp>
+#include <portml/kernels/gemm/epilogue.hpp>
+
+namespace portml::kernels::gemm_detail {
+
+//! One MR-row tile handed to a microkernel (all pointers already offset to the tile).
+template <class T, int MR>
+struct MicroTile {
+  const T* a[MR];            //!< row r of A, column 0
+  index_t a_col_stride = 1;  //!< elements between A(r, k) and A(r, k + 1)
+  index_t k = 0;             //!< K
+  const T* b = nullptr;      //!< first packed panel of the tile
+  index_t panel_stride = 0;  //!< elements between panels (K · NR)
+  T* c[MR];                  //!< row r of C at column j0
+  const T* r[MR];            //!< row r of the residual at column j0, or nullptr
+  index_t n = 0;             //!< valid columns, 1 ≤ n ≤ NP · NR
+  const T* scale = nullptr;  //!< at column j0, or nullptr
+  const T* bias = nullptr;   //!< at column j0, or nullptr
+  RegisterClamp clamp = RegisterClamp::None;
+  T slope = T(0);
+};
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PORTML_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define PORTML_ALWAYS_INLINE inline
+#endif
+
+//! Full unrolling of the small constant-trip loops over registers.
+#if defined(__clang__)
+#define PORTML_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define PORTML_UNROLL _Pragma("GCC unroll 32")
+#else
+#define PORTML_UNROLL
+#endif
+
+}  // namespace portml::kernels::gemm_detail

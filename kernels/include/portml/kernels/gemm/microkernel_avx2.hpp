@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! AVX2 + FMA microkernels (256-bit). Compiled for AVX2 through function target attributes only and
+//! called only after resolve_isa() saw the feature bits.
+#pragma once
+
+#include <portml/kernels/gemm/isa.hpp>
+#include <portml/kernels/gemm/microkernel.hpp>
+#include <portml/kernels/gemm/packed_weights.hpp>
+
+#if PORTML_GEMM_X86
+#include <immintrin.h>
+
+#define PORTML_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+namespace portml::kernels::gemm_detail {
+
+//! 256-bit vector operations on T.
+template <class T>
+struct Avx2;
+
+template <>
+struct Avx2<float> {
+  using V = __m256;
+  using Mask = __m256i;
+  static constexpr int width = 8;
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V zero() { return _mm256_setzero_ps(); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V load_aligned(const float* p) { return _mm256_load_ps(p); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V set1(float x) { return _mm256_set1_ps(x); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V add(V a, V b) { return _mm256_add_ps(a, b); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V max(V a, V b) { return _mm256_max_ps(a, b); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE Mask lanes(index_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < width ? n : width)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE void store(float* p, V v, Mask m) { _mm256_maskstore_ps(p, m, v); }
+};
+
+template <>
+struct Avx2<double> {
+  using V = __m256d;
+  using Mask = __m256i;
+  static constexpr int width = 4;
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V zero() { return _mm256_setzero_pd(); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V load_aligned(const double* p) { return _mm256_load_pd(p); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V broadcast(const double* p) { return _mm256_broadcast_sd(p); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V set1(double x) { return _mm256_set1_pd(x); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V add(V a, V b) { return _mm256_add_pd(a, b); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V max(V a, V b) { return _mm256_max_pd(a, b); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE Mask lanes(index_t n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n < width ? n : width), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V load(const double* p, Mask m) { return _mm256_maskload_pd(p, m); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE void store(double* p, V v, Mask m) { _mm256_maskstore_pd(p, m, v); }
+};
+
+//! MR × (NP · NR) tile: NP · 4 ymm accumulators per row (`gemm_avx2_3x32` for float at MR = 3, NP = 1).
+template <class T, int MR, int NP>
+PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
+  using S = Avx2<T>;
+  using V = typename S::V;
+  constexpr index_t nr = PackedWeights<T>::panel_width;
+  constexpr int per_panel = static_cast<int>(nr) / S::width;
+  constexpr int nv = NP * per_panel;
+  V acc[MR][nv];
+  PORTML_UNROLL for (int r = 0; r < MR; ++r) { PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[r][v] = S::zero(); }
+  const T* a_rows[MR];
+  PORTML_UNROLL for (int r = 0; r < MR; ++r) a_rows[r] = t.a[r];
+  const index_t cs = t.a_col_stride;
+  const T* b = t.b;
+  for (index_t k = 0; k < t.k; ++k) {
+    const index_t ko = k * cs;
+    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+      const V a = S::broadcast(a_rows[r] + ko);
+      PORTML_UNROLL for (int p = 0; p < NP; ++p) {
+        PORTML_UNROLL for (int u = 0; u < per_panel; ++u) {
+          const V w = S::load_aligned(b + p * t.panel_stride + u * S::width);
+          acc[r][p * per_panel + u] = S::fmadd(a, w, acc[r][p * per_panel + u]);
+        }
+      }
+    }
+    b += nr;
+  }
+  PORTML_UNROLL for (int v = 0; v < nv; ++v) {
+    const index_t col = static_cast<index_t>(v) * S::width;
+    if (col >= t.n) break;
+    const auto m = S::lanes(t.n - col);
+    const V scale = t.scale != nullptr ? S::load(t.scale + col, m) : S::zero();
+    const V bias = t.bias != nullptr ? S::load(t.bias + col, m) : S::zero();
+    const V slope = S::set1(t.slope);
+    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+      V x = acc[r][v];
+      if (t.scale != nullptr) x = S::mul(x, scale);
+      if (t.bias != nullptr) x = S::add(x, bias);
+      if (t.clamp == RegisterClamp::Relu) {
+        x = S::max(S::zero(), x);
+      } else if (t.clamp == RegisterClamp::LeakyRelu) {
+        x = S::max(S::mul(slope, x), x);
+      }
+      if (t.r[r] != nullptr) x = S::add(x, S::load(t.r[r] + col, m));
+      S::store(t.c[r] + col, x, m);
+    }
+  }
+}
+
+//! Tile shapes: 16 ymm registers hold at most 12 accumulators, so up to 3 rows of one panel, or one
+//! row of 3 panels.
+struct IsaAvx2 {
+  static constexpr int mr_max = 3;
+  template <class T>
+  static constexpr int np(int mr) {
+    return mr == 1 ? 3 : 1;
+  }
+  template <class T, int MR, int NP>
+  static void kernel(const MicroTile<T, MR>& t) {
+    gemm_avx2_kernel<T, MR, NP>(t);
+  }
+};
+
+}  // namespace portml::kernels::gemm_detail
+
+#endif  // PORTML_GEMM_X86

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! PackedWeights: the right-hand matrix W [K, N] of a GEMM, repacked once (at model load) into the
+//! panel layout every host microkernel reads.
+#pragma once
+
+#include <portml/core/tensor.hpp>
+
+namespace portml::kernels {
+
+//! W [K, N] stored as ⌈N / panel_width⌉ column panels. Panel p holds columns [p·NR, p·NR + NR) as K
+//! consecutive rows of NR elements (one 128-byte line per k), zero-padded past column N. Every ISA
+//! reads the same layout, so one packed copy serves all of them.
+//! Immutable after construction; share it between threads freely.
+template <class T>
+class PackedWeights {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "portml::kernels::PackedWeights: float or double only");
+
+ public:
+  //! Columns per panel (NR): one 128-byte line, 32 floats or 16 doubles.
+  static constexpr index_t panel_width = static_cast<index_t>(128 / sizeof(T));
+
+  PackedWeights() = default;
+
+  //! Packs W [K, N] given with any strides: W(k, j) multiplies input feature k into output j.
+  //! A PyTorch/ONNX Gemm weight [N, K] packs through its `transposed()` view.
+  explicit PackedWeights(TensorView<const T, 2> w)
+      : rows_(w.extent(0)), cols_(w.extent(1)), data_({panel_count(w.extent(1)) * w.extent(0) * panel_width}) {
+    T* out = data_.data();
+    for (index_t p = 0; p < panels(); ++p) {
+      for (index_t k = 0; k < rows_; ++k) {
+        T* line = out + (p * rows_ + k) * panel_width;
+        for (index_t c = 0; c < panel_width && p * panel_width + c < cols_; ++c) line[c] = w(k, p * panel_width + c);
+      }
+    }
+  }
+
+  //! K: the input features.
+  index_t rows() const { return rows_; }
+  //! N: the output features.
+  index_t cols() const { return cols_; }
+  index_t panels() const { return panel_count(cols_); }
+  //! First element of panel p (K · NR elements follow).
+  const T* panel(index_t p) const { return data_.data() + p * rows_ * panel_width; }
+  //! Elements between consecutive panels.
+  index_t panel_stride() const { return rows_ * panel_width; }
+  //! W(k, j), read back from the packed layout.
+  T operator()(index_t k, index_t j) const { return panel(j / panel_width)[k * panel_width + j % panel_width]; }
+
+  static index_t panel_count(index_t n) { return (n + panel_width - 1) / panel_width; }
+
+ private:
+  index_t rows_ = 0;
+  index_t cols_ = 0;
+  Tensor<T, 1> data_;
+};
+
+}  // namespace portml::kernels

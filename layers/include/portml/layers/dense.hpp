@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! Dense: y = act(x · Wᵀ + b), one fused GEMM call (bias and element-wise activation in the epilogue,
+//! Softmax as a row pass after it). Weights are packed once, at construction.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include <portml/kernels/gemm.hpp>
+#include <portml/layers/normalization.hpp>
+
+namespace portml::layers {
+
+//! A fully connected layer. Immutable after construction; forward() is const and re-entrant.
+template <class T>
+class Dense {
+ public:
+  Dense() = default;
+
+  //! \param weights  outputs × inputs, row-major (the PyTorch / ONNX Gemm(transB=1) / lwtnn layout)
+  //! \param bias     outputs values, or empty for none
+  Dense(index_t inputs, index_t outputs, std::span<const double> weights, std::span<const double> bias,
+        const kernels::ActivationSpec& activation)
+      : activation_(activation) {
+    if (inputs < 0 || outputs < 0 || weights.size() != static_cast<std::size_t>(inputs * outputs)) {
+      throw ShapeError("portml::layers::Dense: " + std::to_string(weights.size()) + " weights for " +
+                       std::to_string(inputs) + " inputs and " + std::to_string(outputs) + " outputs");
+    }
+    if (!bias.empty() && bias.size() != static_cast<std::size_t>(outputs)) {
+      throw ShapeError("portml::layers::Dense: " + std::to_string(bias.size()) + " biases for " +
+                       std::to_string(outputs) + " outputs");
+    }
+    Tensor<T, 2> w({inputs, outputs});
+    for (index_t o = 0; o < outputs; ++o)
+      for (index_t i = 0; i < inputs; ++i) w(i, o) = static_cast<T>(weights[static_cast<std::size_t>(o * inputs + i)]);
+    weights_ = kernels::PackedWeights<T>(w.view());
+    for (const double b : bias) bias_.push_back(static_cast<T>(b));
+  }
+
+  index_t inputs() const { return weights_.rows(); }
+  index_t outputs() const { return weights_.cols(); }
+  const kernels::ActivationSpec& activation() const { return activation_; }
+  const kernels::PackedWeights<T>& weights() const { return weights_; }
+
+  //! y [M, outputs] = act(x [M, inputs] · Wᵀ + b). y must not overlap x.
+  template <Backend B>
+  void forward(Queue<B>& q, TensorView<const T, 2> x, TensorView<T, 2> y, const kernels::GemmConfig& cfg = {}) const {
+    const bool softmax = !activation_.elementwise();
+    const kernels::epilogue::BiasActivation<T> ep{bias_.empty() ? nullptr : bias_.data(),
+                                                  softmax ? kernels::ActivationSpec{} : activation_};
+    kernels::gemm(q, x, weights_, y, ep, cfg);
+    if (softmax) activation_rows<T>(y, y, activation_);
+  }
+
+ private:
+  kernels::PackedWeights<T> weights_;
+  std::vector<T> bias_;
+  kernels::ActivationSpec activation_{};
+};
+
+}  // namespace portml::layers

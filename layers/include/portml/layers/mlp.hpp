@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! Mlp: a sequential feed-forward model built from an MlpConfig. BatchNorm and other per-feature
+//! affine layers after a linear Dense are folded into it, and activations are fused into the Dense
+//! before them, at construction. The model is then immutable: forward() is const and re-entrant, all
+//! scratch memory is the caller's workspace, and one instance can be shared by every thread.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <portml/layers/dense.hpp>
+#include <portml/layers/mlp_config.hpp>
+#include <portml/layers/normalization.hpp>
+
+namespace portml::layers {
+
+template <class T>
+class Mlp {
+ public:
+  //! Validates the shapes, folds and fuses, and packs every Dense. Throws ShapeError naming the layer.
+  explicit Mlp(const MlpConfig& config)
+      : inputs_(config.inputs), output_name_(config.output_name), output_labels_(config.output_labels) {
+    for (const auto& in : inputs_) input_size_ += in.size;
+    index_t width = input_size_;
+    std::vector<LayerConfig> plan;  // after BatchNorm → Affine, folding and fusing
+    for (const LayerConfig& original : config.layers) {
+      LayerConfig layer = original.kind == LayerConfig::Kind::BatchNorm ? batch_norm_as_affine(original) : original;
+      const bool after_linear_dense = !plan.empty() && plan.back().kind == LayerConfig::Kind::Dense &&
+                                      plan.back().activation.kind == kernels::Activation::Linear;
+      if (layer.kind == LayerConfig::Kind::Affine && after_linear_dense) {
+        fold_affine_into_dense(plan.back(), layer);
+        continue;
+      }
+      // An activation after any layer that ends linearly runs as that layer's activation.
+      if (layer.kind == LayerConfig::Kind::Activation && !plan.empty() &&
+          plan.back().kind != LayerConfig::Kind::Activation &&
+          plan.back().activation.kind == kernels::Activation::Linear) {
+        plan.back().activation = layer.activation;
+        continue;
+      }
+      plan.push_back(std::move(layer));
+    }
+    for (const LayerConfig& layer : plan) {
+      Step s;
+      s.kind = layer.kind;
+      s.activation = layer.activation;
+      s.inputs = width;
+      const auto check_length = [&](const std::vector<double>& v, const char* what) {
+        if (!v.empty() && static_cast<index_t>(v.size()) != width) {
+          throw ShapeError("portml::layers::Mlp: layer '" + layer.name + "': " + what + " has " +
+                           std::to_string(v.size()) + " values for " + std::to_string(width) + " features");
+        }
+      };
+      switch (layer.kind) {
+        case LayerConfig::Kind::Dense:
+          if (layer.inputs != width) {
+            throw ShapeError("portml::layers::Mlp: layer '" + layer.name + "' takes " + std::to_string(layer.inputs) +
+                             " inputs but receives " + std::to_string(width));
+          }
+          s.dense = Dense<T>(layer.inputs, layer.outputs, layer.weights, layer.bias, layer.activation);
+          width = layer.outputs;
+          break;
+        case LayerConfig::Kind::Affine:
+          check_length(layer.offset, "offset");
+          check_length(layer.scale, "scale");
+          check_length(layer.shift, "shift");
+          s.offset = cast(layer.offset);
+          s.scale = cast(layer.scale);
+          s.shift = cast(layer.shift);
+          break;
+        case LayerConfig::Kind::LayerNorm:
+          check_length(layer.gamma, "gamma");
+          check_length(layer.beta, "beta");
+          s.gamma = cast(layer.gamma);
+          s.beta = cast(layer.beta);
+          s.epsilon = layer.epsilon;
+          break;
+        case LayerConfig::Kind::Activation:
+        case LayerConfig::Kind::BatchNorm:
+          break;
+      }
+      s.outputs = width;
+      max_width_ = std::max(max_width_, width);
+      steps_.push_back(std::move(s));
+    }
+    output_size_ = width;
+  }
+
+  index_t input_size() const { return input_size_; }
+  index_t output_size() const { return output_size_; }
+  const std::vector<InputConfig>& inputs() const { return inputs_; }
+  const std::string& output_name() const { return output_name_; }
+  const std::vector<std::string>& output_labels() const { return output_labels_; }
+  //! Layers after folding and fusing (what forward runs).
+  std::size_t step_count() const { return steps_.size(); }
+
+  //! Rows that pass through all the layers together: a large batch runs in blocks of about this many
+  //! rows, so a block's activations (two buffers of rows × widest layer) stay in L2 between layers
+  //! instead of streaming through memory. Rows are independent, so the bits do not change.
+  index_t block_rows() const {
+    const index_t rows = static_cast<index_t>(std::size_t{128} * 1024 / sizeof(T)) / std::max<index_t>(max_width_, 1);
+    return std::clamp<index_t>(rows / 12 * 12, 48, 1536);
+  }
+
+  //! Bytes of workspace forward() needs for `batch` rows (two activation buffers of one row block, and
+  //! a buffer for the concatenated inputs of the multi-input forward).
+  std::size_t workspace_bytes(index_t batch) const {
+    return 2 * buffer_bytes(std::min(batch, block_rows()), max_width_) + buffer_bytes(batch, input_size_);
+  }
+
+  //! y [batch, output_size] = model(x [batch, input_size]). `workspace` holds at least
+  //! workspace_bytes(batch) bytes aligned to alignof(T) (64 is best). Allocates nothing.
+  template <Backend B>
+  void forward(Queue<B>& q, TensorView<const T, 2> x, TensorView<T, 2> y, std::span<std::byte> workspace,
+               const kernels::GemmConfig& cfg = {}) const {
+    const index_t batch = x.extent(0);
+    if (x.extent(1) != input_size_ || y.extent(0) != batch || y.extent(1) != output_size_) {
+      throw ShapeError("portml::layers::Mlp::forward: input " + detail::format_shape(x.extents()) + " and output " +
+                       detail::format_shape(y.extents()) + " for a model " + std::to_string(input_size_) + " → " +
+                       std::to_string(output_size_));
+    }
+    if (workspace.size() < workspace_bytes(batch) ||
+        reinterpret_cast<std::uintptr_t>(workspace.data()) % alignof(T) != 0) {
+      throw Error("portml::layers::Mlp::forward: workspace of " + std::to_string(workspace.size()) + " bytes, need " +
+                  std::to_string(workspace_bytes(batch)) + " aligned to " + std::to_string(alignof(T)));
+    }
+    if (steps_.empty()) {
+      for (index_t r = 0; r < batch; ++r)
+        for (index_t j = 0; j < input_size_; ++j) y(r, j) = x(r, j);
+      return;
+    }
+    const index_t rows = std::min(batch, block_rows());
+    T* buffers[2] = {reinterpret_cast<T*>(workspace.data()),
+                     reinterpret_cast<T*>(workspace.data() + buffer_bytes(rows, max_width_))};
+    // Blocks of nearly equal size (no short last block).
+    const index_t blocks = batch == 0 ? 0 : (batch + rows - 1) / rows;
+    index_t r0 = 0;
+    for (index_t b = 0; b < blocks; ++b) {
+      const index_t r1 = r0 + batch / blocks + (b < batch % blocks ? 1 : 0);
+      TensorView<const T, 2> cur = x.row_slice(r0, r1);
+      for (std::size_t i = 0; i < steps_.size(); ++i) {
+        const Step& s = steps_[i];
+        const TensorView<T, 2> dst =
+            i + 1 == steps_.size() ? y.row_slice(r0, r1) : TensorView<T, 2>(buffers[i % 2], {r1 - r0, s.outputs});
+        run_step(q, s, cur, dst, cfg);
+        cur = dst;
+      }
+      r0 = r1;
+    }
+  }
+
+  //! The same with the model's inputs given separately (concatenated in order first, into the workspace).
+  template <Backend B>
+  void forward(Queue<B>& q, std::span<const TensorView<const T, 2>> xs, TensorView<T, 2> y,
+               std::span<std::byte> workspace, const kernels::GemmConfig& cfg = {}) const {
+    if (xs.size() != inputs_.size()) {
+      throw ShapeError("portml::layers::Mlp::forward: " + std::to_string(xs.size()) + " inputs given, the model has " +
+                       std::to_string(inputs_.size()));
+    }
+    const index_t batch = y.extent(0);
+    if (workspace.size() < workspace_bytes(batch)) {
+      throw Error("portml::layers::Mlp::forward: workspace too small");
+    }
+    const std::size_t concat_offset = 2 * buffer_bytes(std::min(batch, block_rows()), max_width_);
+    const TensorView<T, 2> joined(reinterpret_cast<T*>(workspace.data() + concat_offset), {batch, input_size_});
+    concat_columns<T>(xs, joined);
+    forward(q, TensorView<const T, 2>(joined), y, workspace, cfg);  // uses the two buffers before concat_offset
+  }
+
+ private:
+  struct Step {
+    LayerConfig::Kind kind = LayerConfig::Kind::Dense;
+    index_t inputs = 0, outputs = 0;
+    Dense<T> dense;
+    std::vector<T> offset, scale, shift, gamma, beta;
+    double epsilon = 0;
+    kernels::ActivationSpec activation{};
+  };
+
+  static std::vector<T> cast(const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); }
+
+  static std::size_t buffer_bytes(index_t rows, index_t cols) {
+    const std::size_t b = sizeof(T) * static_cast<std::size_t>(rows * cols);
+    return (b + 63) / 64 * 64;
+  }
+
+  template <Backend B>
+  static void run_step(Queue<B>& q, const Step& s, TensorView<const T, 2> x, TensorView<T, 2> y,
+                       const kernels::GemmConfig& cfg) {
+    switch (s.kind) {
+      case LayerConfig::Kind::Dense:
+        s.dense.forward(q, x, y, cfg);
+        return;
+      case LayerConfig::Kind::Affine:
+        affine_rows<T>(x, y, s.offset, s.scale, s.shift, s.activation);
+        return;
+      case LayerConfig::Kind::LayerNorm:
+        layer_norm_rows<T>(x, y, s.gamma, s.beta, s.epsilon, s.activation);
+        return;
+      case LayerConfig::Kind::Activation:
+      case LayerConfig::Kind::BatchNorm:
+        activation_rows<T>(x, y, s.activation);
+        return;
+    }
+  }
+
+  std::vector<InputConfig> inputs_;
+  std::string output_name_;
+  std::vector<std::string> output_labels_;
+  std::vector<Step> steps_;
+  index_t input_size_ = 0;
+  index_t output_size_ = 0;
+  index_t max_width_ = 0;
+};
+
+}  // namespace portml::layers

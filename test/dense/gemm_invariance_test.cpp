@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+// Properties of the GEMM entry point beyond accuracy: a row's bits do not depend on the batch size,
+// its position in the batch, the backend or the thread count; gathered and strided inputs give the
+// same bits as the dense input; a call allocates nothing.
+#include <cstring>
+
+#include "allocation_counter.hpp"
+#include "dense_test_util.hpp"
+
+namespace portml::test {
+namespace {
+
+using kernels::Activation;
+using kernels::Isa;
+
+template <class Case>
+class GemmInvariance : public BackendTest<Case> {};
+TYPED_TEST_SUITE(GemmInvariance, HostCases, CaseNames);
+
+template <class T>
+bool same_bits(const T* a, const T* b, index_t n) {
+  return std::memcmp(a, b, sizeof(T) * static_cast<std::size_t>(n)) == 0;
+}
+
+template <class Case, class T>
+void check_batch_invariance(index_t k, index_t n) {
+  auto q = Case::make_queue();
+  std::mt19937 rng(11);
+  constexpr index_t total = 61;
+  Tensor<T, 2> a({total, k}), w({k, n}), full({total, n});
+  fill_uniform(a, rng);
+  fill_uniform(w, rng);
+  const auto bias = uniform_vector<T>(n, rng);
+  const kernels::PackedWeights<T> packed(w.view());
+  const kernels::epilogue::BiasActivation<T> ep{bias.data(), kernels::make_activation(Activation::Gelu)};
+  for (Isa isa : runnable_isas()) {
+    // min_parallel_flops 0: the OpenMP and Kokkos queues split every batch over their threads.
+    const kernels::GemmConfig cfg{.isa = isa, .min_parallel_flops = 0.0};
+    kernels::gemm(q, a.view(), packed, full.view(), ep, cfg);
+    Queue<backend::Serial> serial;
+    for (index_t m : {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 17, 24, 25, 33}) {
+      for (index_t start : {index_t{0}, index_t{5}, total - m}) {
+        Tensor<T, 2> part({m, n});
+        kernels::gemm(q, TensorView<const T, 2>(a.view()).row_slice(start, start + m), packed, part.view(), ep, cfg);
+        for (index_t i = 0; i < m; ++i) {
+          ASSERT_TRUE(same_bits(&part(i, 0), &full(start + i, 0), n))
+              << Case::name << " " << kernels::isa_name(isa) << ": row " << start + i << " differs in a batch of " << m
+              << " starting at " << start;
+        }
+      }
+    }
+    // ... and from a one-thread serial run of the whole batch.
+    Tensor<T, 2> serial_full({total, n});
+    kernels::gemm(serial, a.view(), packed, serial_full.view(), ep, cfg);
+    ASSERT_TRUE(same_bits(serial_full.data(), full.data(), total * n)) << Case::name << " " << kernels::isa_name(isa);
+  }
+}
+
+TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsFloat) {
+  check_batch_invariance<TypeParam, float>(70, 100);
+}
+TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsDouble) {
+  check_batch_invariance<TypeParam, double>(33, 50);
+}
+TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsLongK) {
+  check_batch_invariance<TypeParam, float>(1100, 40);
+}
+
+// Gathered rows and a column-strided A give exactly the bits of the dense, contiguous input.
+TYPED_TEST(GemmInvariance, GatheredAndStridedInputsMatchDenseBits) {
+  auto q = TypeParam::make_queue();
+  std::mt19937 rng(12);
+  constexpr index_t rows = 40, k = 21, n = 45;
+  Tensor<float, 2> src({rows, k}), w({k, n}), wide({rows, 2 * k});
+  fill_uniform(src, rng);
+  fill_uniform(w, rng);
+  const kernels::PackedWeights<float> packed(w.view());
+  const auto bias = uniform_vector<float>(n, rng);
+  const kernels::epilogue::BiasActivation<float> ep{bias.data(), kernels::make_activation(Activation::Relu)};
+  std::vector<index_t> index;
+  for (index_t i = 0; i < 29; ++i) index.push_back((i * 7 + 3) % rows);
+  for (Isa isa : runnable_isas()) {
+    const kernels::GemmConfig cfg{.isa = isa, .min_parallel_flops = 0.0};
+    Tensor<float, 2> dense_in({29, k}), want({29, n}), got({29, n});
+    for (index_t i = 0; i < 29; ++i)
+      for (index_t p = 0; p < k; ++p) dense_in(i, p) = src(index[static_cast<std::size_t>(i)], p);
+    kernels::gemm(q, dense_in.view(), packed, want.view(), ep, cfg);
+    kernels::gemm(q, kernels::GatheredRows<float>{src.view(), index}, packed, got.view(), ep, cfg);
+    ASSERT_TRUE(same_bits(want.data(), got.data(), 29 * n)) << "gathered, " << kernels::isa_name(isa);
+    // column stride 2: A(i, p) = wide(i, 2p)
+    for (index_t i = 0; i < rows; ++i)
+      for (index_t p = 0; p < k; ++p) wide(i, 2 * p) = src(i, p);
+    const TensorView<const float, 2> strided(wide.data(), {rows, k}, {2 * k, 2});
+    Tensor<float, 2> want_all({rows, n}), got_all({rows, n});
+    kernels::gemm(q, src.view(), packed, want_all.view(), ep, cfg);
+    kernels::gemm(q, strided, packed, got_all.view(), ep, cfg);
+    ASSERT_TRUE(same_bits(want_all.data(), got_all.data(), rows * n)) << "strided, " << kernels::isa_name(isa);
+  }
+}
+
+TEST(GemmAllocations, CallAllocatesNothing) {
+  std::mt19937 rng(13);
+  Tensor<float, 2> a({50, 64}), w({64, 100}), c({50, 100}), res({50, 100});
+  fill_uniform(a, rng);
+  fill_uniform(w, rng);
+  const kernels::PackedWeights<float> packed(w.view());
+  const auto bias = uniform_vector<float>(100, rng);
+  const kernels::epilogue::ScaleBiasActivationResidual<float> ep{
+      nullptr, bias.data(), kernels::make_activation(Activation::Tanh), res.view()};
+  Queue<backend::Serial> serial;
+  const auto isas = runnable_isas();
+  for (Isa isa : isas) {
+    kernels::gemm(serial, a.view(), packed, c.view(), ep, {.isa = isa});  // warm-up (static initialisers)
+    const long before = allocation_count();
+    kernels::gemm(serial, a.view(), packed, c.view(), ep, {.isa = isa});
+    kernels::gemm(serial, a.view(), packed, c.view(), kernels::epilogue::Identity{}, {.isa = isa});
+    EXPECT_EQ(allocation_count() - before, 0) << kernels::isa_name(isa);
+  }
+#if PORTML_ENABLE_OPENMP
+  Queue<backend::OpenMP> omp(2);
+  kernels::gemm(omp, a.view(), packed, c.view(), ep, {.min_parallel_flops = 0.0});
+  const long before = allocation_count();
+  kernels::gemm(omp, a.view(), packed, c.view(), ep, {.min_parallel_flops = 0.0});
+  EXPECT_EQ(allocation_count() - before, 0) << "OpenMP, 2 threads";
+#endif
+}
+
+TEST(GemmIsa, EveryCompiledIsaRunsOnThisCpu) {
+  const auto f = detect_cpu_features();
+  const auto isas = runnable_isas();
+  std::string names;
+  for (Isa isa : isas) names += std::string(kernels::isa_name(isa)) + " ";
+  RecordProperty("isas", names);
+  std::printf("GEMM microkernels exercised on this CPU: %s\n", names.c_str());
+  EXPECT_EQ(isas.front(), Isa::Scalar);
+  if (PORTML_GEMM_X86 && f.avx512() && f.fma) {
+    EXPECT_EQ(isas.size(), 3u);
+  }
+}
+
+}  // namespace
+}  // namespace portml::test

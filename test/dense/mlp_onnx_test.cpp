@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+// Mlp models loaded from ONNX (exported by torch.onnx in make_fixtures.py) against PyTorch's outputs
+// and ONNX Runtime's: every host backend, every ISA, float and double; plus the loader's errors on
+// unsupported ops and malformed files.
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include <portml/io/error.hpp>
+#include <portml/io/format.hpp>
+#include <portml/io/onnx.hpp>
+#include <portml/layers/mlp.hpp>
+
+#include "dense_test_util.hpp"
+
+#ifndef PORTML_DENSE_DATA_DIR
+#error "PORTML_DENSE_DATA_DIR must name test/data/dense"
+#endif
+
+namespace portml::test {
+namespace {
+
+using kernels::Isa;
+
+std::string fixture(const std::string& name) { return std::string(PORTML_DENSE_DATA_DIR) + "/" + name; }
+
+Tensor<double, 2> matrix(const nlohmann::json& rows) {
+  Tensor<double, 2> t({static_cast<index_t>(rows.size()), static_cast<index_t>(rows.at(0).size())});
+  for (index_t i = 0; i < t.extent(0); ++i)
+    for (index_t j = 0; j < t.extent(1); ++j) t(i, j) = rows.at(i).at(j).get<double>();
+  return t;
+}
+
+// Tolerances (see mlp_lwtnn_test.cpp for the float argument): float 2e-5·(1 + |y|) against the float64
+// reference, twice that against float32 outputs. Double: 1e-12, except where the ONNX file stores an
+// attribute in float32 that PyTorch's float64 run uses exactly (Hardsigmoid's 1/6 is 0.16666667f, a
+// relative difference of 3e-8 on that term): there the double model can only agree to ~1e-7.
+template <class T>
+void check_onnx_model(const std::string& name, double double_tolerance) {
+  const auto config = io::load_onnx(fixture(name + ".onnx"));
+  const layers::Mlp<T> model(config);
+  std::ifstream f(fixture(name + ".ref.json"));
+  const auto ref = nlohmann::json::parse(f);
+  const auto x64 = matrix(ref.at("inputs"));
+  const auto want64 = matrix(ref.at("output_double_module"));
+  const auto want32 = matrix(ref.at("output_float"));
+  const auto ort = matrix(ref.at("output_onnxruntime"));
+  ASSERT_EQ(model.inputs().size(), ref.at("input_names").size());
+  for (std::size_t k = 0; k < model.inputs().size(); ++k) {
+    EXPECT_EQ(model.inputs()[k].name, ref.at("input_names")[k].get<std::string>());
+    EXPECT_EQ(model.inputs()[k].size, ref.at("input_widths")[k].get<index_t>());
+  }
+  EXPECT_EQ(model.output_name(), "y");
+  const index_t batch = x64.extent(0);
+  Tensor<T, 2> x(x64.extents());
+  for (index_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<T>(x64.data()[i]);
+  std::vector<std::byte> ws(model.workspace_bytes(batch));
+  const double float_tol = 2e-5;
+  const double own_tol = std::is_same_v<T, float> ? float_tol : double_tolerance;
+  for_each_type(host_backends{}, [&]<class B>() {
+    Queue<B> q;
+    for (Isa isa : runnable_isas()) {
+      Tensor<T, 2> y({batch, model.output_size()});
+      if (model.inputs().size() == 1) {
+        model.forward(q, x.view(), y.view(), ws, {.isa = isa});
+      } else {  // the inputs separately, as column slices of x
+        std::vector<TensorView<const T, 2>> parts;
+        index_t col = 0;
+        for (const auto& in : model.inputs()) {
+          parts.emplace_back(x.data() + col, Extents<2>{batch, in.size}, Extents<2>{x.extent(1), 1});
+          col += in.size;
+        }
+        model.forward(q, std::span<const TensorView<const T, 2>>(parts), y.view(), ws, {.isa = isa});
+      }
+      for (index_t i = 0; i < batch; ++i) {
+        for (index_t j = 0; j < model.output_size(); ++j) {
+          const double got = static_cast<double>(y(i, j));
+          const std::string where = name + " " + B::name + " " + kernels::isa_name(isa);
+          EXPECT_NEAR(got, want64(i, j), own_tol * (1 + std::abs(want64(i, j)))) << where << " vs PyTorch float64";
+          EXPECT_NEAR(got, want32(i, j), 2 * float_tol * (1 + std::abs(want32(i, j)))) << where << " vs PyTorch f32";
+          EXPECT_NEAR(got, ort(i, j), 2 * float_tol * (1 + std::abs(ort(i, j)))) << where << " vs ONNX Runtime";
+        }
+      }
+    }
+  });
+}
+
+TEST(OnnxLoader, L1NetGemmSoftmaxAndInputNormalisation) {
+  check_onnx_model<float>("l1_mlp", 1e-12);
+  check_onnx_model<double>("l1_mlp", 1e-12);
+}
+TEST(OnnxLoader, BatchNormalizationFolded) {
+  check_onnx_model<float>("batchnorm", 1e-12);
+  check_onnx_model<double>("batchnorm", 1e-12);
+  EXPECT_EQ(layers::Mlp<float>(io::load_onnx(fixture("batchnorm.onnx"))).step_count(), 2u);
+}
+TEST(OnnxLoader, GeluMatMulLayerNormSeluSiluHardSigmoid) {
+  check_onnx_model<float>("onnx_ops", 1e-7);
+  check_onnx_model<double>("onnx_ops", 1e-7);
+  // Gemm+GELU, MatMul, LayerNorm+SELU, Gemm+BN+SiLU (folded, fused), Gemm+HardSigmoid, Gemm.
+  EXPECT_EQ(layers::Mlp<float>(io::load_onnx(fixture("onnx_ops.onnx"))).step_count(), 6u);
+}
+TEST(OnnxLoader, ConcatOfTwoInputs) {
+  check_onnx_model<float>("concat_inputs", 1e-12);
+  check_onnx_model<double>("concat_inputs", 1e-12);
+}
+
+std::string onnx_error(const std::string& bytes) {
+  try {
+    io::parse_onnx(bytes, "m.onnx");
+  } catch (const io::FormatError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(OnnxLoader, UnsupportedOpNamesNodeAndOp) {
+  // torch exports clamp(0.2x + 0.5, 0, 1) as Mul, Add, Clip: Clip is not in the supported subset.
+  try {
+    io::load_onnx(fixture("activations.onnx"));
+    FAIL() << "expected a FormatError";
+  } catch (const io::FormatError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("activations.onnx"), std::string::npos) << what;
+    EXPECT_NE(what.find("(op Clip)"), std::string::npos) << what;
+    EXPECT_NE(what.find("unsupported op"), std::string::npos) << what;
+  }
+}
+
+TEST(OnnxLoader, MalformedFilesNeverCrash) {
+  const std::string good = io::read_file(fixture("l1_mlp.onnx"));
+  // Every truncation and a byte flipped at many positions: a FormatError or a valid model, never a crash.
+  int errors = 0;
+  for (std::size_t n = 0; n < good.size(); n += 97) {
+    if (onnx_error(good.substr(0, n)) != "no error") ++errors;
+  }
+  EXPECT_GT(errors, 0);
+  for (std::size_t p = 0; p < good.size(); p += 61) {
+    std::string bad = good;
+    bad[p] = static_cast<char>(bad[p] ^ 0x5A);
+    (void)onnx_error(bad);
+  }
+  EXPECT_NE(onnx_error("\x0a\xff\xff\xff\xff\x0f").find("m.onnx: byte"), std::string::npos);
+  EXPECT_NE(onnx_error("").find("no graph"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace portml::test
