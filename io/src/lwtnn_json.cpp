@@ -93,6 +93,8 @@ layers::MlpConfig parse_lwtnn_json(std::string_view text, const std::string& fil
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     rd.fail("byte " + std::to_string(e.byte), "invalid JSON");
+  } catch (const json::exception& e) {  // e.g. a number beyond double's range
+    rd.fail("", std::string("invalid JSON: ") + e.what());
   }
   layers::MlpConfig cfg;
   const json& inputs = rd.member(doc, "inputs", "top level");

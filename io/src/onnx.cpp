@@ -3,6 +3,7 @@
 // the node chain is mapped onto portml's layers, with the exporters' decomposed GELU and SiLU fused.
 #include <cmath>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -439,6 +440,11 @@ class Converter {
     const Node& mx = *nodes_[i + 3];
     const Node& half = *nodes_[i + 4];
     const auto other = [](const Node& n, const std::string& a) { return n.inputs[0] == a ? n.inputs[1] : n.inputs[0]; };
+    // A node of the pattern without an output (or Erf without an input) is no GELU.
+    for (const Node* n : {&scale, &erf, &add, &mx}) {
+      if (n->outputs.empty()) return 0;
+    }
+    if (erf.inputs.empty()) return 0;
     if (erf.op != "Erf" || erf.inputs.at(0) != scale.outputs.at(0)) return 0;
     if (add.op != "Add" || add.inputs.size() != 2 || !is_const_scalar(other(add, erf.outputs.at(0)), 1.0, 1e-12))
       return 0;
@@ -659,7 +665,12 @@ layers::MlpConfig parse_onnx(std::string_view bytes, const std::string& file) {
       throw FormatError(file, "node '" + n.name + "' (op Constant)", "only tensor or float constants are supported");
     }
   }
-  return Converter(g, file).convert();
+  try {
+    return Converter(g, file).convert();
+  } catch (const std::out_of_range&) {
+    // The converter reads nodes' inputs and outputs with at(): a node missing one is a bad file.
+    throw FormatError(file, "graph", "malformed graph: a node lacks an input or output the op needs");
+  }
 }
 
 layers::MlpConfig load_onnx(const std::string& path) { return parse_onnx(read_file(path, std::size_t(1) << 30), path); }

@@ -15,8 +15,10 @@
 #include <portml/bdt/predict.hpp>
 #include <portml/io/error.hpp>
 #include <portml/io/forest_loaders.hpp>
+#include <portml/io/onnx.hpp>
 #include <portml/io/table.hpp>
 #include <portml/kernels/reference/matmul.hpp>
+#include <portml/layers/mlp.hpp>
 #include <portml/portml.hpp>
 
 namespace portml::test {
@@ -95,6 +97,39 @@ TEST(Concurrency, OneForestSharedByAllThreads) {
     for (int it = 0; it < iterations; ++it) {
       bdt::predict_margins(q, forest, TensorView<const float, 2>(inputs[t].data(), {rows, features}),
                            TensorView<float, 2>(out.data(), {rows, k}));
+      if (out != expected[t]) mismatches.fetch_add(1);
+    }
+  });
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Concurrency, OneMlpSharedByAllThreads) {
+  // One immutable MLP (ONNX with BatchNorm folded), many threads, each its own workspace and batch.
+  const layers::Mlp<float> model(io::load_onnx(PORTML_TEST_DATA "/dense/batchnorm.onnx"));
+  const index_t in = model.input_size(), out_width = model.output_size();
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0, 1);
+  std::vector<std::vector<float>> inputs, expected;
+  for (int t = 0; t < num_threads; ++t) {
+    const index_t rows = 1 + 13 * t;
+    inputs.emplace_back(static_cast<std::size_t>(rows * in));
+    for (float& v : inputs.back()) v = dist(rng);
+    expected.emplace_back(static_cast<std::size_t>(rows * out_width));
+    Queue<backend::Serial> q;
+    std::vector<std::byte> ws(model.workspace_bytes(rows) + 64);
+    model.forward(q, TensorView<const float, 2>(inputs[t].data(), {rows, in}),
+                  TensorView<float, 2>(expected[t].data(), {rows, out_width}),
+                  std::span<std::byte>(ws.data(), model.workspace_bytes(rows)));
+  }
+  std::atomic<int> mismatches{0};
+  run_threads([&](int t) {
+    const index_t rows = 1 + 13 * t;
+    Queue<backend::Serial> q;
+    std::vector<std::byte> ws(model.workspace_bytes(rows));  // the caller's workspace, one per thread
+    std::vector<float> out(static_cast<std::size_t>(rows * out_width));
+    for (int it = 0; it < iterations; ++it) {
+      model.forward(q, TensorView<const float, 2>(inputs[t].data(), {rows, in}),
+                    TensorView<float, 2>(out.data(), {rows, out_width}), std::span<std::byte>(ws));
       if (out != expected[t]) mismatches.fetch_add(1);
     }
   });

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <portml/bdt/forest.hpp>
 #include <portml/bdt/predict.hpp>
 #include <portml/io/forest_loaders.hpp>
@@ -79,6 +81,7 @@ const Fixture fixtures[] = {
     {"xgb1_deep", "xgb1_deep.json.gz", 240, 12, 1, true},
     {"lgb_multiclass", "lgb_multiclass.txt", 240, 6, 3, false},
     {"tmva_bdtg", "tmva_bdtg.weights.xml", 200, 5, 1, false},
+    {"xgb3_softprob", "xgb3_softprob.ubj", 240, 6, 3, true},
 };
 
 //! Writes the fixture's inputs and reference predictions as .npy and .csv files.
@@ -101,6 +104,40 @@ TEST(Cli, ValidateMatchesTheTrainingFrameworkForEveryFormat) {
       EXPECT_NE(r.out.find("rows: " + std::to_string(f.rows)), std::string::npos) << r.out;
     }
   }
+}
+
+//! The reference JSON of an MLP fixture (test/data/dense/make_fixtures.py) as a table.
+io::Table json_table(const nlohmann::json& rows) {
+  io::Table t;
+  t.rows = static_cast<index_t>(rows.size());
+  t.cols = static_cast<index_t>(rows.at(0).size());
+  for (const auto& row : rows)
+    for (const auto& v : row) t.values.push_back(v.get<double>());
+  return t;
+}
+
+TEST(Cli, ValidateMlpsAgainstPyTorchAndOnnxRuntime) {
+  const std::string dense = PORTML_TEST_DATA "/dense/";
+  for (const auto& [model, ref] :
+       std::vector<std::pair<std::string, std::string>>{{"l1_mlp.onnx", "l1_mlp"},
+                                                        {"batchnorm.onnx", "batchnorm"},
+                                                        {"onnx_ops.onnx", "onnx_ops"},
+                                                        {"l1_mlp.lwtnn.json", "l1_mlp"},
+                                                        {"activations.lwtnn.json", "activations"}}) {
+    const nlohmann::json j = nlohmann::json::parse(slurp(dense + ref + ".ref.json"));
+    io::write_npy(temp("mlp.x.npy"), json_table(j.at("inputs")), io::DType::float32);
+    for (const char* which : {"output_float", "output_onnxruntime"}) {  // PyTorch float32, ONNX Runtime
+      io::write_npy(temp("mlp.ref.npy"), json_table(j.at(which)), io::DType::float64);
+      const Result r = run("validate --model " + dense + model + " --input " + temp("mlp.x.npy") + " --reference " +
+                           temp("mlp.ref.npy"));
+      EXPECT_EQ(r.status, 0) << model << " vs " << which << "\n" << r.out << r.err;
+    }
+  }
+  // --margin is for forests only.
+  const Result r = run("predict --margin --model " + dense + "l1_mlp.onnx --input " + temp("mlp.x.npy") + " --output " +
+                       temp("never.csv"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--margin is only for forest models"), std::string::npos) << r.err;
 }
 
 TEST(Cli, PredictEqualsTheLibraryCall) {

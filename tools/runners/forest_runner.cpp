@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Forests (XGBoost JSON, LightGBM text, TMVA XML) in the command-line tool: predictions as the trainer's own
+// Forests (XGBoost JSON and UBJSON, LightGBM text, TMVA XML) in the command-line tool: predictions as the trainer's own
 // predict() gives them, or raw margins with --margin.
 #include <memory>
 #include <string>
@@ -100,6 +100,8 @@ std::unique_ptr<ModelRunner> make_forest_runner(const bdt::ForestConfig& config)
 void register_forest_runners() {
   register_loader(io::ModelFormat::xgboost_json,
                   [](const std::string& path) { return make_forest_runner(io::load_xgboost_json(path)); });
+  register_loader(io::ModelFormat::xgboost_ubjson,
+                  [](const std::string& path) { return make_forest_runner(io::load_xgboost_ubjson(path)); });
   register_loader(io::ModelFormat::lightgbm_text,
                   [](const std::string& path) { return make_forest_runner(io::load_lightgbm_text(path)); });
   register_loader(io::ModelFormat::tmva_xml,

@@ -5,7 +5,11 @@
 namespace portml::cli {
 
 void register_forest_runners();
+void register_mlp_runners();
 
-void register_all_runners() { register_forest_runners(); }
+void register_all_runners() {
+  register_forest_runners();
+  register_mlp_runners();
+}
 
 }  // namespace portml::cli

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// MLPs (ONNX, lwtnn JSON) in the command-line tool: the model's forward in float32, as PyTorch's and
+// ONNX Runtime's default float32 inference computes it.
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <portml/io/lwtnn.hpp>
+#include <portml/io/onnx.hpp>
+#include <portml/layers/mlp.hpp>
+
+#include "../cli/host_backends.hpp"
+#include "../cli/model_runner.hpp"
+#include "../cli/options.hpp"
+
+namespace portml::cli {
+
+namespace {
+
+template <class B>
+class MlpSession final : public Session {
+ public:
+  MlpSession(const layers::Mlp<float>& model, int threads, index_t max_rows)
+      : model_(model),
+        queue_(make_host_queue<B>(threads)),
+        workspace_bytes_(model.workspace_bytes(max_rows)),
+        workspace_(static_cast<std::byte*>(::operator new (workspace_bytes_, std::align_val_t{64}))),
+        y_(static_cast<std::size_t>(max_rows * model.output_size())) {}
+  ~MlpSession() override { ::operator delete (workspace_, std::align_val_t{64}); }
+  MlpSession(const MlpSession&) = delete;
+  MlpSession& operator=(const MlpSession&) = delete;
+
+  void run(TensorView<const float, 2> x, TensorView<double, 2> out) override {
+    const index_t rows = x.extent(0), width = model_.output_size();
+    const TensorView<float, 2> y(y_.data(), {rows, width});
+    model_.forward(queue_, x, y, std::span<std::byte>(workspace_, model_.workspace_bytes(rows)));
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < width; ++c) out(r, c) = y(r, c);
+  }
+
+ private:
+  const layers::Mlp<float>& model_;
+  Queue<B> queue_;
+  std::size_t workspace_bytes_;
+  std::byte* workspace_;
+  std::vector<float> y_;
+};
+
+class MlpRunner final : public ModelRunner {
+ public:
+  MlpRunner(const layers::MlpConfig& config, std::string format) : model_(config), format_(std::move(format)) {}
+
+  std::string describe() const override {
+    return format_ + " MLP: " + std::to_string(model_.input_size()) + " inputs, " +
+           std::to_string(model_.output_size()) + " outputs, " + std::to_string(model_.step_count()) + " fused layers";
+  }
+  index_t input_width() const override { return model_.input_size(); }
+  index_t output_width(bool) const override { return model_.output_size(); }
+  std::vector<std::string> backends() const override { return host_backend_names(); }
+
+  std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows, bool) const override {
+    std::unique_ptr<Session> s;
+    with_host_backend(backend, [&]<class B>() { s = std::make_unique<MlpSession<B>>(model_, threads, max_rows); });
+    if (!s) throw UsageError("MLPs run on the host backends, not on '" + backend + "'");
+    return s;
+  }
+
+ private:
+  layers::Mlp<float> model_;
+  std::string format_;
+};
+
+}  // namespace
+
+void register_mlp_runners() {
+  register_loader(io::ModelFormat::onnx,
+                  [](const std::string& path) { return std::make_unique<MlpRunner>(io::load_onnx(path), "ONNX"); });
+  register_loader(io::ModelFormat::lwtnn_json, [](const std::string& path) {
+    return std::make_unique<MlpRunner>(io::load_lwtnn_json(path), "lwtnn");
+  });
+}
+
+}  // namespace portml::cli
