@@ -223,7 +223,7 @@ void BM_bdt(benchmark::State& state, int which, Impl impl) {
         break;
       case Impl::portml_scalar:
         portml::bdt::predict_margins(*m.forest, portml::TensorView<const float, 2>(x, {batch, nf}),
-                                     portml::TensorView<float, 2>(out.data(), {batch, k}), portml::bdt::Isa::scalar);
+                                     portml::TensorView<float, 2>(out.data(), {batch, k}), portml::Isa::scalar);
         break;
       case Impl::portml_openmp:
         portml::bdt::predict_margins(q, *m.forest, portml::TensorView<const float, 2>(x, {batch, nf}),

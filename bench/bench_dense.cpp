@@ -123,8 +123,7 @@ void BM_portml(benchmark::State& state, const Net& net) {
     run(q);
 #endif
   }
-  state.SetLabel(std::string("isa=") +
-                 portml::kernels::isa_name(portml::kernels::resolve_isa(portml::kernels::Isa::Automatic)) +
+  state.SetLabel(std::string("isa=") + portml::to_string(portml::kernels::resolve_isa(portml::Isa::automatic)) +
                  " threads=" + std::to_string(Threads));
   set_counters(state, net, batch);
 }
@@ -349,7 +348,7 @@ void BM_square_onednn(benchmark::State& state) {
 #endif
 
 // ---- FP32 peak: 24 independent 512-bit FMA chains ------------------------------------------------------
-#if PORTML_GEMM_X86
+#if PORTML_X86_SIMD
 __attribute__((target("avx512f,fma"))) float fma_chains_avx512(long iters) {
   __m512 acc[24];
   PORTML_UNROLL for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
@@ -367,7 +366,7 @@ __attribute__((target("avx512f,fma"))) float fma_chains_avx512(long iters) {
 }
 
 void BM_fp32_peak_fma512(benchmark::State& state) {
-  if (!portml::kernels::isa_available(portml::kernels::Isa::Avx512)) {
+  if (!portml::isa_available(portml::Isa::avx512)) {
     state.SkipWithError("no AVX-512");
     return;
   }

@@ -18,7 +18,6 @@ namespace {
 
 using bdt::Forest;
 using bdt::ForestConfig;
-using bdt::Isa;
 using bdt::Layout;
 using bdt::SplitRule;
 using bdt::TreeConfig;
@@ -136,8 +135,8 @@ void expect_all_paths_match_walk(const ForestConfig& c, index_t n, unsigned seed
   for (const Layout layout : {Layout::perfect, Layout::sparse}) {
     const Forest<Value> forest(c, layout);
     std::vector<Isa> isas{Isa::scalar};
-    if (std::is_same_v<Value, float> && bdt::isa_supported(Isa::avx2)) isas.push_back(Isa::avx2);
-    if (std::is_same_v<Value, float> && bdt::isa_supported(Isa::avx512)) isas.push_back(Isa::avx512);
+    if (std::is_same_v<Value, float> && isa_available(Isa::avx2)) isas.push_back(Isa::avx2);
+    if (std::is_same_v<Value, float> && isa_available(Isa::avx512)) isas.push_back(Isa::avx512);
     for (const Isa isa : isas) {
       std::vector<Value> got(want.size());
       bdt::predict_margins(forest, TensorView<const float, 2>(x.data(), {n, nf}),

@@ -20,13 +20,12 @@ namespace portml::test {
 namespace {
 
 using bdt::Forest;
-using bdt::Isa;
 using bdt::Layout;
 
 std::vector<Isa> isas_here() {
   std::vector<Isa> isas{Isa::scalar};
-  if (bdt::isa_supported(Isa::avx2)) isas.push_back(Isa::avx2);
-  if (bdt::isa_supported(Isa::avx512)) isas.push_back(Isa::avx512);
+  if (isa_available(Isa::avx2)) isas.push_back(Isa::avx2);
+  if (isa_available(Isa::avx512)) isas.push_back(Isa::avx512);
   return isas;
 }
 

@@ -28,10 +28,10 @@ using HostCases = ::testing::Types<SerialCase
                                    >;
 
 //! Every microkernel family this binary and CPU can run (the ones CI checks on this machine).
-inline std::vector<kernels::Isa> runnable_isas() {
-  std::vector<kernels::Isa> out;
-  for (auto isa : {kernels::Isa::Scalar, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
-    if (kernels::isa_available(isa)) out.push_back(isa);
+inline std::vector<Isa> runnable_isas() {
+  std::vector<Isa> out;
+  for (auto isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (isa_available(isa)) out.push_back(isa);
   }
   return out;
 }

@@ -11,7 +11,6 @@ namespace portml::test {
 namespace {
 
 using kernels::Activation;
-using kernels::Isa;
 
 template <class Case>
 class GemmInvariance : public BackendTest<Case> {};
@@ -44,7 +43,7 @@ void check_batch_invariance(index_t k, index_t n) {
         kernels::gemm(q, TensorView<const T, 2>(a.view()).row_slice(start, start + m), packed, part.view(), ep, cfg);
         for (index_t i = 0; i < m; ++i) {
           ASSERT_TRUE(same_bits(&part(i, 0), &full(start + i, 0), n))
-              << Case::name << " " << kernels::isa_name(isa) << ": row " << start + i << " differs in a batch of " << m
+              << Case::name << " " << to_string(isa) << ": row " << start + i << " differs in a batch of " << m
               << " starting at " << start;
         }
       }
@@ -52,7 +51,7 @@ void check_batch_invariance(index_t k, index_t n) {
     // ... and from a one-thread serial run of the whole batch.
     Tensor<T, 2> serial_full({total, n});
     kernels::gemm(serial, a.view(), packed, serial_full.view(), ep, cfg);
-    ASSERT_TRUE(same_bits(serial_full.data(), full.data(), total * n)) << Case::name << " " << kernels::isa_name(isa);
+    ASSERT_TRUE(same_bits(serial_full.data(), full.data(), total * n)) << Case::name << " " << to_string(isa);
   }
 }
 
@@ -86,7 +85,7 @@ TYPED_TEST(GemmInvariance, GatheredAndStridedInputsMatchDenseBits) {
       for (index_t p = 0; p < k; ++p) dense_in(i, p) = src(index[static_cast<std::size_t>(i)], p);
     kernels::gemm(q, dense_in.view(), packed, want.view(), ep, cfg);
     kernels::gemm(q, kernels::GatheredRows<float>{src.view(), index}, packed, got.view(), ep, cfg);
-    ASSERT_TRUE(same_bits(want.data(), got.data(), 29 * n)) << "gathered, " << kernels::isa_name(isa);
+    ASSERT_TRUE(same_bits(want.data(), got.data(), 29 * n)) << "gathered, " << to_string(isa);
     // column stride 2: A(i, p) = wide(i, 2p)
     for (index_t i = 0; i < rows; ++i)
       for (index_t p = 0; p < k; ++p) wide(i, 2 * p) = src(i, p);
@@ -94,7 +93,7 @@ TYPED_TEST(GemmInvariance, GatheredAndStridedInputsMatchDenseBits) {
     Tensor<float, 2> want_all({rows, n}), got_all({rows, n});
     kernels::gemm(q, src.view(), packed, want_all.view(), ep, cfg);
     kernels::gemm(q, strided, packed, got_all.view(), ep, cfg);
-    ASSERT_TRUE(same_bits(want_all.data(), got_all.data(), rows * n)) << "strided, " << kernels::isa_name(isa);
+    ASSERT_TRUE(same_bits(want_all.data(), got_all.data(), rows * n)) << "strided, " << to_string(isa);
   }
 }
 
@@ -114,7 +113,7 @@ TEST(GemmAllocations, CallAllocatesNothing) {
     const long before = allocation_count();
     kernels::gemm(serial, a.view(), packed, c.view(), ep, {.isa = isa});
     kernels::gemm(serial, a.view(), packed, c.view(), kernels::epilogue::Identity{}, {.isa = isa});
-    EXPECT_EQ(allocation_count() - before, 0) << kernels::isa_name(isa);
+    EXPECT_EQ(allocation_count() - before, 0) << to_string(isa);
   }
 #if PORTML_ENABLE_OPENMP
   Queue<backend::OpenMP> omp(2);
@@ -129,11 +128,11 @@ TEST(GemmIsa, EveryCompiledIsaRunsOnThisCpu) {
   const auto f = detect_cpu_features();
   const auto isas = runnable_isas();
   std::string names;
-  for (Isa isa : isas) names += std::string(kernels::isa_name(isa)) + " ";
+  for (Isa isa : isas) names += std::string(to_string(isa)) + " ";
   RecordProperty("isas", names);
   std::printf("GEMM microkernels exercised on this CPU: %s\n", names.c_str());
-  EXPECT_EQ(isas.front(), Isa::Scalar);
-  if (PORTML_GEMM_X86 && f.avx512() && f.fma) {
+  EXPECT_EQ(isas.front(), Isa::scalar);
+  if (PORTML_X86_SIMD && f.avx512() && f.fma) {
     EXPECT_EQ(isas.size(), 3u);
   }
 }

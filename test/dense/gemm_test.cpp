@@ -10,7 +10,6 @@ namespace {
 
 using kernels::Activation;
 using kernels::ActivationSpec;
-using kernels::Isa;
 
 // |f(x) − f(y)| ≤ L·|x − y| with L ≤ 2 for every activation here (SELU: λα ≈ 1.76; GELU: 1.13), and
 // the activation itself rounds to a few units in the last place: 8 ulps of the result plus 8 eps absolute.
@@ -41,7 +40,7 @@ void check_gemm(Isa isa, index_t m, index_t k, index_t n, const ActivationSpec& 
       if (with_residual) want += static_cast<double>(residual(i, j));
       const double tol = activation_tolerance<T>(o.bound, want);
       ASSERT_NEAR(static_cast<double>(c(i, j)), want, tol)
-          << kernels::isa_name(isa) << " " << m << "x" << k << "x" << n << " act " << kernels::activation_name(act.kind)
+          << to_string(isa) << " " << m << "x" << k << "x" << n << " act " << kernels::activation_name(act.kind)
           << " at (" << i << ", " << j << ")";
     }
   }

@@ -23,8 +23,6 @@
 namespace portml::test {
 namespace {
 
-using kernels::Isa;
-
 struct Reference {
   Tensor<double, 2> inputs, output_float, output_double, output_ort;
 };
@@ -86,8 +84,8 @@ void check_model(const std::string& name) {
       for (index_t j = 0; j < model.output_size(); ++j) {
         const double got = static_cast<double>(y(i, j));
         const auto where = [&] {
-          return name + " " + Case::name + " " + kernels::isa_name(isa) + " (" + std::to_string(i) + ", " +
-                 std::to_string(j) + ")";
+          return name + " " + Case::name + " " + to_string(isa) + " (" + std::to_string(i) + ", " + std::to_string(j) +
+                 ")";
         };
         EXPECT_NEAR(got, ref.output_double(i, j), tolerance<T>(ref.output_double(i, j), false))
             << where() << " vs PyTorch float64";
@@ -169,7 +167,7 @@ TEST(Mlp, LargeBatchInRowBlocksGivesBatchOneBits) {
     Queue<backend::Serial> serial;
     for (index_t i = 0; i < batch; i += 13) {
       model.forward(serial, TensorView<const float, 2>(x.view()).row_slice(i, i + 1), one.view(), ws, {.isa = isa});
-      ASSERT_EQ(std::memcmp(&y(i, 0), one.data(), sizeof(float) * 5), 0) << kernels::isa_name(isa) << " row " << i;
+      ASSERT_EQ(std::memcmp(&y(i, 0), one.data(), sizeof(float) * 5), 0) << to_string(isa) << " row " << i;
     }
   }
 }
@@ -202,7 +200,7 @@ TEST(Mlp, ForwardAllocatesNothing) {
     const long before = allocation_count();
     model.forward(q, x.view(), y.view(), ws, {.isa = isa});
     activations.forward(q, xd.view(), yd.view(), ws, {.isa = isa});
-    EXPECT_EQ(allocation_count() - before, 0) << kernels::isa_name(isa);
+    EXPECT_EQ(allocation_count() - before, 0) << to_string(isa);
   }
 }
 

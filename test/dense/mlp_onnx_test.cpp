@@ -21,8 +21,6 @@
 namespace portml::test {
 namespace {
 
-using kernels::Isa;
-
 std::string fixture(const std::string& name) { return std::string(PORTML_DENSE_DATA_DIR) + "/" + name; }
 
 Tensor<double, 2> matrix(const nlohmann::json& rows) {
@@ -76,7 +74,7 @@ void check_onnx_model(const std::string& name, double double_tolerance) {
       for (index_t i = 0; i < batch; ++i) {
         for (index_t j = 0; j < model.output_size(); ++j) {
           const double got = static_cast<double>(y(i, j));
-          const std::string where = name + " " + B::name + " " + kernels::isa_name(isa);
+          const std::string where = name + " " + B::name + " " + to_string(isa);
           EXPECT_NEAR(got, want64(i, j), own_tol * (1 + std::abs(want64(i, j)))) << where << " vs PyTorch float64";
           EXPECT_NEAR(got, want32(i, j), 2 * float_tol * (1 + std::abs(want32(i, j)))) << where << " vs PyTorch f32";
           EXPECT_NEAR(got, ort(i, j), 2 * float_tol * (1 + std::abs(ort(i, j)))) << where << " vs ONNX Runtime";

@@ -21,38 +21,11 @@
 #include <portml/bdt/detail/x86_kernels.hpp>
 #include <portml/bdt/forest.hpp>
 #include <portml/core/cpu_features.hpp>
+#include <portml/core/isa.hpp>
 #include <portml/core/tensor_view.hpp>
 #include <portml/portability/launch.hpp>
 
 namespace portml::bdt {
-
-//! The instruction set of the batched kernels. `automatic` takes the widest the CPU supports; the
-//! others force one path (NotSupported if the CPU or the forest cannot run it), e.g. for tests.
-enum class Isa { automatic, scalar, avx2, avx512 };
-
-inline const char* to_string(Isa isa) {
-  switch (isa) {
-    case Isa::scalar:
-      return "scalar";
-    case Isa::avx2:
-      return "avx2";
-    case Isa::avx512:
-      return "avx512";
-    default:
-      return "automatic";
-  }
-}
-
-//! Whether this CPU (and this build) can run `isa`.
-inline bool isa_supported(Isa isa) {
-  if (isa == Isa::automatic || isa == Isa::scalar) return true;
-#if PORTML_BDT_X86
-  static const CpuFeatures features = detect_cpu_features();
-  if (isa == Isa::avx2) return features.avx2_fma();
-  if (isa == Isa::avx512) return features.avx512();
-#endif
-  return false;
-}
 
 //! The ISA that `automatic` resolves to for this forest on this CPU.
 template <class Value>
@@ -62,7 +35,7 @@ Isa resolve_isa(const Forest<Value>& forest, Isa requested) {
   }
   if (forest.has_zero_missing()) return Isa::scalar;
   if (requested != Isa::automatic) {
-    if (!isa_supported(requested)) {
+    if (!isa_available(requested)) {
       throw NotSupported(std::string("portml::bdt: ISA ") + to_string(requested) + " is not supported by this CPU");
     }
     if (requested != Isa::scalar && !std::is_same_v<Value, float>) {
@@ -72,9 +45,7 @@ Isa resolve_isa(const Forest<Value>& forest, Isa requested) {
     return requested;
   }
   if (!std::is_same_v<Value, float>) return Isa::scalar;
-  if (isa_supported(Isa::avx512)) return Isa::avx512;
-  if (isa_supported(Isa::avx2)) return Isa::avx2;
-  return Isa::scalar;
+  return widest_isa();
 }
 
 namespace detail {
@@ -123,7 +94,7 @@ void margins_serial(const Forest<Value>& forest, const TensorView<const float, 2
     for (std::int32_t g = 0; g < num_outputs; ++g) std::fill_n(acc.data() + std::size_t(g) * B, B, f.base_margin[g]);
     const float* xb = x.data() + r0 * x.stride(0);
     if (tiled) {
-#if PORTML_BDT_X86
+#if PORTML_X86_SIMD
       if constexpr (std::is_same_v<Value, float>) {
         for (int r = 0; r < rows; ++r) {
           const float* row = &x(r0 + r, 0);
@@ -147,7 +118,7 @@ void margins_serial(const Forest<Value>& forest, const TensorView<const float, 2
         xb = packed.data();
         row_stride = nf;
       }
-#if PORTML_BDT_X86
+#if PORTML_X86_SIMD
       if constexpr (std::is_same_v<Value, float>) {
         const auto rs = static_cast<std::int32_t>(row_stride);
         if (isa == Isa::avx512 && f.layout == Layout::perfect) {  // deeper than the resident kernel takes

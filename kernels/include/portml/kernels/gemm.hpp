@@ -32,7 +32,7 @@ struct GatheredRows {
 //! Per-call choices. The defaults are what production code wants.
 struct GemmConfig {
   //! Microkernel family; Automatic takes the widest one this CPU runs. Tests force each one.
-  Isa isa = Isa::Automatic;
+  Isa isa = Isa::automatic;
   //! Use the queue's threads only from this many floating-point operations (2·M·N·K) up (below, one
   //! thread is faster).
   double min_parallel_flops = 4.0e6;

@@ -9,12 +9,10 @@
 #include <cstdint>
 
 #include <portml/bdt/forest.hpp>
+#include <portml/core/isa.hpp>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define PORTML_BDT_X86 1
+#if PORTML_X86_SIMD
 #include <immintrin.h>
-#else
-#define PORTML_BDT_X86 0
 #endif
 
 namespace portml::bdt::detail {
@@ -23,7 +21,7 @@ namespace portml::bdt::detail {
 inline constexpr int avx2_block_rows = 32;
 inline constexpr int avx512_block_rows = 64;
 
-#if PORTML_BDT_X86
+#if PORTML_X86_SIMD
 
 // GCC 12 warns (-Wuninitialized) inside the unmasked AVX-512 gather intrinsics, whose pass-through
 // operand is left undefined: these use the masked forms with a zero pass-through and all lanes on.
@@ -370,6 +368,6 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) inline void accumu
   }
 }
 
-#endif  // PORTML_BDT_X86
+#endif  // PORTML_X86_SIMD
 
 }  // namespace portml::bdt::detail

@@ -141,11 +141,11 @@ void gemm_rows(const Problem<T>& p, index_t row_begin, index_t row_end) {
 template <class T>
 void gemm_rows(Isa isa, const Problem<T>& p, index_t row_begin, index_t row_end) {
   switch (isa) {
-#if PORTML_GEMM_X86
-    case Isa::Avx512:
+#if PORTML_X86_SIMD
+    case Isa::avx512:
       gemm_rows<IsaAvx512, T>(p, row_begin, row_end);
       return;
-    case Isa::Avx2:
+    case Isa::avx2:
       gemm_rows<IsaAvx2, T>(p, row_begin, row_end);
       return;
 #endif
@@ -157,9 +157,9 @@ void gemm_rows(Isa isa, const Problem<T>& p, index_t row_begin, index_t row_end)
 
 //! Largest tile height of `isa` (rows per tile that make a thread's share worth having).
 inline int max_tile_rows(Isa isa) {
-#if PORTML_GEMM_X86
-  if (isa == Isa::Avx512) return IsaAvx512::mr_max;
-  if (isa == Isa::Avx2) return IsaAvx2::mr_max;
+#if PORTML_X86_SIMD
+  if (isa == Isa::avx512) return IsaAvx512::mr_max;
+  if (isa == Isa::avx2) return IsaAvx2::mr_max;
 #endif
   return IsaScalar::mr_max;
 }

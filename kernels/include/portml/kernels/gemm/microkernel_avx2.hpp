@@ -8,7 +8,7 @@
 #include <portml/kernels/gemm/microkernel.hpp>
 #include <portml/kernels/gemm/packed_weights.hpp>
 
-#if PORTML_GEMM_X86
+#if PORTML_X86_SIMD
 #include <immintrin.h>
 
 #define PORTML_TARGET_AVX2 __attribute__((target("avx2,fma")))
@@ -125,4 +125,4 @@ struct IsaAvx2 {
 
 }  // namespace portml::kernels::gemm_detail
 
-#endif  // PORTML_GEMM_X86
+#endif  // PORTML_X86_SIMD

@@ -8,7 +8,7 @@
 #include <portml/kernels/gemm/microkernel.hpp>
 #include <portml/kernels/gemm/packed_weights.hpp>
 
-#if PORTML_GEMM_X86
+#if PORTML_X86_SIMD
 #include <immintrin.h>
 
 #define PORTML_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
@@ -133,4 +133,4 @@ struct IsaAvx512 {
 
 }  // namespace portml::kernels::gemm_detail
 
-#endif  // PORTML_GEMM_X86
+#endif  // PORTML_X86_SIMD
