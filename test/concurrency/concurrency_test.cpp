@@ -74,66 +74,57 @@ TEST(Concurrency, SharedInputsPrivateQueues) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
-TEST(Concurrency, OneForestSharedByAllThreads) {
-  // One immutable forest (XGBoost, 3 classes), many threads, each its own batch size and rows.
-  const bdt::Forest<float> forest(io::load_xgboost_json(PORTML_TEST_DATA "/bdt/xgb3_softprob.json"));
-  const index_t features = forest.num_features(), k = forest.num_outputs();
+//! Each thread evaluates its own batch (1 + rows_step * t rows of random inputs) `iterations` times
+//! through its own evaluator from make_evaluator() (its own queue and workspace; the model they
+//! share is captured by reference). Every result must equal the single-threaded one bit for bit.
+template <class MakeEvaluator>
+void expect_shared_model_is_thread_safe(index_t in_width, index_t out_width, index_t rows_step,
+                                        MakeEvaluator make_evaluator) {
+  const auto rows_of = [&](int t) { return 1 + rows_step * t; };
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0, 1);
   std::vector<std::vector<float>> inputs, expected;
+  auto reference = make_evaluator();
   for (int t = 0; t < num_threads; ++t) {
-    const index_t rows = 1 + 37 * t;
-    inputs.emplace_back(static_cast<std::size_t>(rows * features));
+    inputs.emplace_back(static_cast<std::size_t>(rows_of(t) * in_width));
     for (float& v : inputs.back()) v = dist(rng);
-    expected.emplace_back(static_cast<std::size_t>(rows * k));
-    bdt::predict_margins(forest, TensorView<const float, 2>(inputs[t].data(), {rows, features}),
-                         TensorView<float, 2>(expected[t].data(), {rows, k}));
+    expected.emplace_back(static_cast<std::size_t>(rows_of(t) * out_width));
+    reference(TensorView<const float, 2>(inputs[t].data(), {rows_of(t), in_width}),
+              TensorView<float, 2>(expected[t].data(), {rows_of(t), out_width}));
   }
   std::atomic<int> mismatches{0};
   run_threads([&](int t) {
-    const index_t rows = 1 + 37 * t;
-    Queue<backend::Serial> q;
-    std::vector<float> out(static_cast<std::size_t>(rows * k));
+    auto evaluate = make_evaluator();
+    std::vector<float> out(expected[t].size());
     for (int it = 0; it < iterations; ++it) {
-      bdt::predict_margins(q, forest, TensorView<const float, 2>(inputs[t].data(), {rows, features}),
-                           TensorView<float, 2>(out.data(), {rows, k}));
+      evaluate(TensorView<const float, 2>(inputs[t].data(), {rows_of(t), in_width}),
+               TensorView<float, 2>(out.data(), {rows_of(t), out_width}));
       if (out != expected[t]) mismatches.fetch_add(1);
     }
   });
   EXPECT_EQ(mismatches.load(), 0);
 }
 
-TEST(Concurrency, OneMlpSharedByAllThreads) {
-  // One immutable MLP (ONNX with BatchNorm folded), many threads, each its own workspace and batch.
-  const layers::Mlp<float> model(io::load_onnx(PORTML_TEST_DATA "/dense/batchnorm.onnx"));
-  const index_t in = model.input_size(), out_width = model.output_size();
-  std::mt19937 rng(5);
-  std::normal_distribution<float> dist(0, 1);
-  std::vector<std::vector<float>> inputs, expected;
-  for (int t = 0; t < num_threads; ++t) {
-    const index_t rows = 1 + 13 * t;
-    inputs.emplace_back(static_cast<std::size_t>(rows * in));
-    for (float& v : inputs.back()) v = dist(rng);
-    expected.emplace_back(static_cast<std::size_t>(rows * out_width));
-    Queue<backend::Serial> q;
-    std::vector<std::byte> ws(model.workspace_bytes(rows) + 64);
-    model.forward(q, TensorView<const float, 2>(inputs[t].data(), {rows, in}),
-                  TensorView<float, 2>(expected[t].data(), {rows, out_width}),
-                  std::span<std::byte>(ws.data(), model.workspace_bytes(rows)));
-  }
-  std::atomic<int> mismatches{0};
-  run_threads([&](int t) {
-    const index_t rows = 1 + 13 * t;
-    Queue<backend::Serial> q;
-    std::vector<std::byte> ws(model.workspace_bytes(rows));  // the caller's workspace, one per thread
-    std::vector<float> out(static_cast<std::size_t>(rows * out_width));
-    for (int it = 0; it < iterations; ++it) {
-      model.forward(q, TensorView<const float, 2>(inputs[t].data(), {rows, in}),
-                    TensorView<float, 2>(out.data(), {rows, out_width}), std::span<std::byte>(ws));
-      if (out != expected[t]) mismatches.fetch_add(1);
-    }
+TEST(Concurrency, OneForestSharedByAllThreads) {
+  // One immutable forest (XGBoost, 3 classes).
+  const bdt::Forest<float> forest(io::load_xgboost_json(PORTML_TEST_DATA "/bdt/xgb3_softprob.json"));
+  expect_shared_model_is_thread_safe(forest.num_features(), forest.num_outputs(), 37, [&] {
+    return [&forest, q = Queue<backend::Serial>{}](TensorView<const float, 2> x, TensorView<float, 2> y) mutable {
+      bdt::predict_margins(q, forest, x, y);
+    };
   });
-  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Concurrency, OneMlpSharedByAllThreads) {
+  // One immutable MLP (ONNX with BatchNorm folded); each thread owns its workspace.
+  const layers::Mlp<float> model(io::load_onnx(PORTML_TEST_DATA "/dense/batchnorm.onnx"));
+  expect_shared_model_is_thread_safe(model.input_size(), model.output_size(), 13, [&] {
+    return [&model, q = Queue<backend::Serial>{}, workspace = std::vector<std::byte>()](
+               TensorView<const float, 2> x, TensorView<float, 2> y) mutable {
+      workspace.resize(model.workspace_bytes(x.extent(0)));
+      model.forward(q, x, y, std::span<std::byte>(workspace));
+    };
+  });
 }
 
 TEST(Concurrency, ReadersAreReentrant) {
