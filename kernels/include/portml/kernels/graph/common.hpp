@@ -51,6 +51,26 @@ inline const char* reduce_name(Reduce r) {
 
 namespace detail {
 
+//! Calls `body.template operator()<Op>()` with the run-time `op` as a template argument: the one
+//! switch from a Reduce value to the kernel instantiated for it.
+template <class Body>
+PORTML_HOST_DEVICE void with_reduce(Reduce op, const Body& body) {
+  switch (op) {
+    case Reduce::sum:
+      body.template operator()<Reduce::sum>();
+      break;
+    case Reduce::mean:
+      body.template operator()<Reduce::mean>();
+      break;
+    case Reduce::max:
+      body.template operator()<Reduce::max>();
+      break;
+    case Reduce::min:
+      body.template operator()<Reduce::min>();
+      break;
+  }
+}
+
 //! One step of a reduction: the running value `acc` joined with `v`. max/min keep a NaN once seen
 //! (NaN in, NaN out), written as selects so that loops over features vectorise.
 template <Reduce Op, class T>

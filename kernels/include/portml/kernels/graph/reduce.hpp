@@ -79,20 +79,7 @@ struct EllReduceBody {
 
   PORTML_HOST_DEVICE void operator()(index_t i, index_t fb) const {
     const index_t f0 = fb * fw, f1 = f0 + fw < y.extent(1) ? f0 + fw : y.extent(1);
-    switch (op) {
-      case Reduce::sum:
-        run<Reduce::sum>(i, f0, f1);
-        break;
-      case Reduce::mean:
-        run<Reduce::mean>(i, f0, f1);
-        break;
-      case Reduce::max:
-        run<Reduce::max>(i, f0, f1);
-        break;
-      case Reduce::min:
-        run<Reduce::min>(i, f0, f1);
-        break;
-    }
+    with_reduce(op, [&]<Reduce Op>() { run<Op>(i, f0, f1); });
   }
 };
 
@@ -158,20 +145,12 @@ struct SegmentReduceBody {
 
   PORTML_HOST_DEVICE void operator()(index_t i, index_t fb) const {
     const index_t f0 = fb * fw, f1 = f0 + fw < y.extent(1) ? f0 + fw : y.extent(1);
-    switch (op) {
-      case Reduce::sum:
-        run<Reduce::sum>(i, f0, f1);
-        break;
-      case Reduce::mean:
-        run<Reduce::mean>(i, f0, f1);
-        break;
-      case Reduce::max:
-        arg.empty() ? run<Reduce::max>(i, f0, f1) : run_arg<Reduce::max>(i, f0, f1);
-        break;
-      case Reduce::min:
-        arg.empty() ? run<Reduce::min>(i, f0, f1) : run_arg<Reduce::min>(i, f0, f1);
-        break;
-    }
+    with_reduce(op, [&]<Reduce Op>() {
+      if constexpr (Op == Reduce::max || Op == Reduce::min) {
+        if (!arg.empty()) return run_arg<Op>(i, f0, f1);  // arg-max / arg-min requested
+      }
+      run<Op>(i, f0, f1);
+    });
   }
 };
 
