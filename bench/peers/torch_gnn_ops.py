@@ -5,7 +5,11 @@ PyG falls back to plain torch (no torch_scatter / torch_cluster on Debian's PyTo
 per op: name, minimum and median wall ms over the repetitions, and the minimum process CPU ms (the
 fairer number on a shared machine, comparable with Google Benchmark's CPU column).
 
-    /usr/bin/python3 bench/peers/torch_gnn_ops.py [--threads 1] [--seconds 0.5]
+    /usr/bin/python3 bench/peers/torch_gnn_ops.py [--threads 1] [--seconds 0.5] [--device cuda]
+
+With --device cuda every tensor lives on the GPU and each timed call ends with
+torch.cuda.synchronize(), as bench/bench_device.cpp waits for its queue (the CPU column is then
+not meaningful). The GEMM cases (linear + ReLU) are the peer of BM_device_gemm_tiled.
 
 The allocator is whatever the process gets (glibc unless LD_PRELOAD names another); the script prints
 the torch version, its BLAS, and LD_PRELOAD so that a table states what was measured.
@@ -20,13 +24,22 @@ import torch
 parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--seconds", type=float, default=0.5)
+parser.add_argument("--device", default="cpu")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
+if args.device != "cpu":
+    torch.set_default_device(args.device)
 K = 16
 
 
 def timed(name, fn):
+    if args.device != "cpu":
+        op = fn
+
+        def fn():
+            op()
+            torch.cuda.synchronize()
     fn()
     t0 = time.perf_counter()
     fn()
@@ -59,8 +72,12 @@ def knn_batched(x, k):
 
 
 def main():
-    print("torch", torch.__version__, "threads", torch.get_num_threads(), "LD_PRELOAD", os.environ.get("LD_PRELOAD", "-"))
+    print("torch", torch.__version__, "threads", torch.get_num_threads(), "LD_PRELOAD", os.environ.get("LD_PRELOAD", "-"),
+          "device", args.device, torch.cuda.get_device_name() if args.device != "cpu" else "")
     with torch.no_grad():
+        for m, k, n in ((1, 64, 64), (1024, 64, 64), (65536, 64, 64), (65536, 128, 128), (2048, 2048, 2048)):
+            a, w, b = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
+            timed(f"linear+relu M={m} K={k} N={n}", lambda a=a, w=w, b=b: torch.relu(torch.nn.functional.linear(a, w, b)))
         n = 10000
         pos = torch.rand(n, 3)
         x16 = torch.randn(n, 16)

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernels of the uniform CUDA/HIP backend on the GPU, with data resident in device memory: the
+// tiled GEMM with its fused epilogue at MLP and square shapes, and the graph primitives at the shapes
+// of bench_gnn.cpp (gnn.md §5). Each iteration submits the call and waits for the queue, so a time is
+// what a caller waiting for the result sees (launch + kernel + synchronisation). The PyTorch peer on
+// the same GPU is `bench/peers/torch_gnn_ops.py --device cuda` (docs/gpu.md has both tables).
+// Without a device every case skips with the reason.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+
+#include <portml/config.hpp>
+#include <portml/kernels/gemm_tiled.hpp>
+#include <portml/kernels/graph.hpp>
+#include <portml/portability/all.hpp>
+
+namespace {
+
+using portml::index_t;
+using portml::Tensor;
+namespace g = portml::kernels::graph;
+using Index = std::int32_t;
+#if PORTML_ENABLE_CUDA
+using G = portml::backend::Cuda;
+#else
+using G = portml::backend::Hip;
+#endif
+using S = portml::memory_space_t<G>;
+
+//! The device queue, or nullptr after skipping the case with the reason.
+std::unique_ptr<portml::Queue<G>> device_queue(benchmark::State& state) {
+  std::string reason;
+  if (portml::device_count<G>(&reason) == 0) {
+    state.SkipWithError(("no " + std::string(G::name) + " device: " + reason).c_str());
+    return nullptr;
+  }
+  return std::make_unique<portml::Queue<G>>(0);
+}
+
+template <class T, std::size_t R>
+Tensor<T, R, S> to_device(portml::Queue<G>& q, const Tensor<T, R>& h) {
+  Tensor<T, R, S> d(h.extents());
+  portml::deep_copy(q, d.view(), h.view());
+  q.wait();
+  return d;
+}
+
+Tensor<float, 2> random_matrix(index_t n, index_t d, unsigned seed, bool normal) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::normal_distribution<float> nd;
+  Tensor<float, 2> x({n, d});
+  for (index_t i = 0; i < x.size(); ++i) x.data()[i] = normal ? nd(rng) : u(rng);
+  return x;
+}
+
+Tensor<Index, 1> even_offsets(index_t events, index_t per_event) {
+  Tensor<Index, 1> off({events + 1});
+  for (index_t b = 0; b <= events; ++b) off(b) = static_cast<Index>(b * per_event);
+  return off;
+}
+
+//! C [M, N] = relu(A [M, K] · W [K, N] + b): args (M, K, N).
+void BM_device_gemm_tiled(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t m = state.range(0), k = state.range(1), n = state.range(2);
+  const auto a = to_device(*q, random_matrix(m, k, 1, true));
+  const auto w = to_device(*q, random_matrix(k, n, 2, true));
+  Tensor<float, 1> bias_h({n});
+  const auto b = to_device(*q, bias_h);
+  Tensor<float, 2, S> c({m, n});
+  const auto act = portml::kernels::make_activation(portml::kernels::Activation::Relu);
+  for (auto _ : state) {
+    portml::kernels::gemm_tiled<G, float>(*q, a.view(), w.view(), c.view(), b.data(), act);
+    q->wait();
+  }
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.SetItemsProcessed(state.iterations() * m);
+}
+BENCHMARK(BM_device_gemm_tiled)
+    ->ArgNames({"M", "K", "N"})
+    ->Args({1, 64, 64})
+    ->Args({1024, 64, 64})
+    ->Args({65536, 64, 64})
+    ->Args({65536, 128, 128})
+    ->Args({2048, 2048, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! knn_graph, k = 16, self excluded: args (events, points per event, D, normal, grid workspace).
+void BM_device_knn_graph(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t events = state.range(0), per = state.range(1), d = state.range(2), k = 16;
+  const index_t n = events * per;
+  const auto x = to_device(*q, random_matrix(n, d, 1, state.range(3) != 0));
+  const auto off = to_device(*q, even_offsets(events, per));
+  Tensor<Index, 2, S> nbr({n, k});
+  Tensor<float, 2, S> d2({n, k});
+  const auto size = g::knn_graph_workspace_size(n, events);
+  Tensor<Index, 1, S> wi({state.range(4) != 0 ? size.indices : 0});
+  Tensor<float, 1, S> wr({state.range(4) != 0 ? size.reals : 0});
+  for (auto _ : state) {
+    if (state.range(4) != 0) {
+      g::knn_graph<G, float, Index>(*q, x.view(), off.view(), nbr.view(), d2.view(), {}, {wi.view(), wr.view()});
+    } else {
+      g::knn_graph<G, float, Index>(*q, x.view(), off.view(), nbr.view(), d2.view());
+    }
+    q->wait();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_device_knn_graph)
+    ->ArgNames({"events", "points", "D", "normal", "grid"})
+    ->Args({1, 10000, 3, 0, 0})
+    ->Args({1, 10000, 3, 0, 1})
+    ->Args({1, 10000, 16, 1, 0})
+    ->Args({1000, 50, 16, 1, 0})
+    ->Args({1000, 50, 3, 0, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! ell_reduce over [N = 10 000, k = 16, F = 64]; arg: Reduce.
+void BM_device_ell_reduce(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t n = 10000, k = 16, f = 64;
+  const auto op = static_cast<g::Reduce>(state.range(0));
+  Tensor<float, 3> m_h({n, k, f});
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  for (index_t i = 0; i < m_h.size(); ++i) m_h.data()[i] = nd(rng);
+  Tensor<Index, 2> nbr_h({n, k});
+  for (index_t i = 0; i < nbr_h.size(); ++i) nbr_h.data()[i] = static_cast<Index>(i % n);
+  const auto m = to_device(*q, m_h);
+  const auto nbr = to_device(*q, nbr_h);
+  Tensor<float, 2, S> y({n, f});
+  for (auto _ : state) {
+    g::ell_reduce<G, float, Index>(*q, m.view(), nbr.view(), y.view(), op);
+    q->wait();
+  }
+}
+BENCHMARK(BM_device_ell_reduce)
+    ->ArgName("op")
+    ->Arg(static_cast<int>(g::Reduce::mean))
+    ->Arg(static_cast<int>(g::Reduce::max))
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! CSR / COO data of gnn.md §5.5 (as bench_gnn.cpp): N = 10 000 nodes, degrees uniform in [1, 32), F = 64.
+struct EdgeData {
+  index_t n = 10000, e = 0, f = 64;
+  Tensor<Index, 1> indptr, dst_shuffled, src_random;
+  Tensor<float, 2> m;
+  EdgeData() {
+    std::mt19937 rng(4);
+    std::uniform_int_distribution<int> deg(1, 31);
+    indptr = Tensor<Index, 1>({n + 1});
+    for (index_t i = 0; i < n; ++i) indptr(i + 1) = indptr(i) + deg(rng);
+    e = indptr(n);
+    dst_shuffled = Tensor<Index, 1>({e});
+    for (index_t i = 0; i < n; ++i)
+      for (index_t r = indptr(i); r < indptr(i + 1); ++r) dst_shuffled(r) = static_cast<Index>(i);
+    std::shuffle(dst_shuffled.data(), dst_shuffled.data() + e, rng);
+    src_random = Tensor<Index, 1>({e});
+    std::uniform_int_distribution<Index> node(0, static_cast<Index>(n - 1));
+    for (index_t r = 0; r < e; ++r) src_random(r) = node(rng);
+    m = random_matrix(e, f, 5, true);
+  }
+};
+const EdgeData& edge_data() {
+  static const EdgeData data;
+  return data;
+}
+
+void BM_device_segment_reduce(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const auto& d = edge_data();
+  const auto op = static_cast<g::Reduce>(state.range(0));
+  const auto m = to_device(*q, d.m);
+  const auto indptr = to_device(*q, d.indptr);
+  Tensor<float, 2, S> y({d.n, d.f});
+  for (auto _ : state) {
+    g::segment_reduce<G, float, Index>(*q, m.view(), indptr.view(), y.view(), op);
+    q->wait();
+  }
+  state.counters["E"] = static_cast<double>(d.e);
+}
+BENCHMARK(BM_device_segment_reduce)
+    ->ArgName("op")
+    ->Arg(static_cast<int>(g::Reduce::sum))
+    ->Arg(static_cast<int>(g::Reduce::max))
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! Unsorted COO, deterministic path (counting sort + segment fold) on every call.
+void BM_device_scatter_reduce(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const auto& d = edge_data();
+  const auto op = static_cast<g::Reduce>(state.range(0));
+  const auto m = to_device(*q, d.m);
+  const auto dst = to_device(*q, d.dst_shuffled);
+  Tensor<float, 2, S> y({d.n, d.f});
+  Tensor<Index, 1, S> ws({g::scatter_reduce_workspace_size(d.n, d.e)});
+  for (auto _ : state) {
+    g::scatter_reduce<G, float, Index>(*q, m.view(), dst.view(), y.view(), op, ws.view());
+    q->wait();
+  }
+}
+BENCHMARK(BM_device_scatter_reduce)
+    ->ArgName("op")
+    ->Arg(static_cast<int>(g::Reduce::sum))
+    ->Arg(static_cast<int>(g::Reduce::max))
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_device_gather_rows(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const auto& d = edge_data();
+  const auto m = to_device(*q, d.m);
+  const auto src = to_device(*q, d.src_random);
+  Tensor<float, 2, S> y({d.e, d.f});
+  const auto x = portml::TensorView<const float, 2, S>(m.view()).row_slice(0, d.n);
+  for (auto _ : state) {
+    g::gather_rows<G, float, Index>(*q, x, src.view(), y.view());
+    q->wait();
+  }
+}
+BENCHMARK(BM_device_gather_rows)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+//! Softmax over the 16 incoming edges of each of 10 000 nodes, 4 heads.
+void BM_device_segment_softmax(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t n = 10000, k = 16, h = 4;
+  const auto s = to_device(*q, random_matrix(n * k, h, 6, true));
+  const auto indptr = to_device(*q, even_offsets(n, k));
+  Tensor<float, 2, S> p({n * k, h});
+  for (auto _ : state) {
+    g::segment_softmax<G, float, Index>(*q, s.view(), indptr.view(), p.view());
+    q->wait();
+  }
+}
+BENCHMARK(BM_device_segment_softmax)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
