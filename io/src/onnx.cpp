@@ -2,6 +2,7 @@
 // ONNX → MlpConfig: the ModelProto is read with the bounded wire-format reader (protobuf_wire.hpp), then
 // the node chain is mapped onto portml's layers, with the exporters' decomposed GELU and SiLU fused.
 #include <cmath>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -581,6 +582,21 @@ class Converter {
         add_activation(n, {Activation::Tanh});
       } else if (n.op == "HardSigmoid") {
         add_activation(n, {Activation::HardSigmoid, attr_f(n, "alpha", 0.2f), attr_f(n, "beta", 0.5f)});
+      } else if (n.op == "Clip") {
+        // Bounds as attributes (opset < 11) or as optional constant inputs 1 and 2 (opset >= 11).
+        double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+        if (g_.opset != 0 && g_.opset < 11) {
+          lo = attr_f(n, "min", -std::numeric_limits<float>::infinity());
+          hi = attr_f(n, "max", std::numeric_limits<float>::infinity());
+        } else {
+          for (std::size_t k = 1; k < 3 && k < n.inputs.size(); ++k) {
+            if (n.inputs[k].empty()) continue;
+            const OnnxTensor& c = require_constant(n, k);
+            if (c.values.size() != 1) fail(n, std::string(k == 1 ? "min" : "max") + " must be a scalar");
+            (k == 1 ? lo : hi) = c.values[0];
+          }
+        }
+        add_activation(n, {Activation::Clip, lo, hi});
       } else if (n.op == "Softmax") {
         const std::int64_t axis = attr_i(n, "axis", g_.opset >= 13 ? -1 : 1);
         if (axis != -1 && axis != 1) fail(n, "only the feature axis is supported");

@@ -85,6 +85,7 @@ TYPED_TEST(GemmOracle, EveryEpilogue) {
     }
     // A LeakyRelu slope outside (0, 1) runs in the post-store pass.
     check_gemm<TypeParam>(isa, 3, 9, 40, {Activation::LeakyRelu, 1.5, 0.0}, false, true, true, rng);
+    check_gemm<TypeParam>(isa, 6, 21, 35, {Activation::Clip, -0.5, 0.75}, true, true, false, rng);
   }
 }
 

@@ -184,6 +184,12 @@ def main():
     # ONNX only: two graph inputs joined by Concat.
     cat = Concat2(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)), 5)
     write_model("concat_inputs", cat, 8, 2, lwtnn=False, split=5)
+    # ONNX only: Clip, as ReLU6 and Hardtanh export it: bounds as constant inputs (opset 13) and as
+    # attributes (opset 9).
+    clip = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU6(), torch.nn.Linear(16, 16),
+                               torch.nn.Hardtanh(-0.5, 0.75), torch.nn.Linear(16, 3))
+    write_model("clip_ops", clip, 8, 3, lwtnn=False, opset=13)
+    write_model("clip_ops_opset9", clip, 8, 3, lwtnn=False, opset=9)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 //!
 //! Supported nodes, in a chain from the graph input to the graph output: Gemm (alpha = beta = 1,
 //! transA = 0), MatMul with a constant weight (+ Add of a constant bias), Relu, LeakyRelu, Elu, Selu
-//! (default constants), Sigmoid, Tanh, Softmax (last axis), HardSigmoid, Sigmoid → Mul (SiLU),
+//! (default constants), Sigmoid, Tanh, Softmax (last axis), HardSigmoid, Clip, Sigmoid → Mul (SiLU),
 //! Div/Mul → Erf → Add 1 → Mul x → Mul 0.5 (exact GELU), BatchNormalization, LayerNormalization (last
 //! axis), Add/Sub/Mul/Div by a constant per-feature vector or scalar, Flatten/Reshape to [batch, n],
 //! Identity, Dropout, Constant. Anything else is a FormatError naming the node and the op.

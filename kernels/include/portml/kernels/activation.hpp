@@ -27,6 +27,7 @@ enum class Activation {
   Gelu,         //!< y = x/2 · (1 + erf(x/√2))  (exact, erf form)
   HardSigmoid,  //!< y = max(0, min(1, alpha·x + beta))  (ONNX/Keras 2: alpha 0.2, beta 0.5; PyTorch: 1/6, 0.5)
   Softmax,      //!< y_j = exp(x_j − max x) / Σ exp(x_k − max x) over a row
+  Clip,         //!< y = min(max(x, alpha), beta)  (ONNX Clip: ReLU6, Hardtanh, clamp)
 };
 
 //! An activation with its parameters (alpha/beta are ignored by the functions that have none).
@@ -78,6 +79,8 @@ inline const char* activation_name(Activation a) {
       return "hard_sigmoid";
     case Activation::Softmax:
       return "softmax";
+    case Activation::Clip:
+      return "clip";
   }
   return "?";
 }
@@ -113,6 +116,11 @@ PORTML_HOST_DEVICE T apply_activation(const ActivationSpec& a, T x) {
     case Activation::HardSigmoid: {
       const T y = alpha * x + static_cast<T>(a.beta);
       return y < T(0) ? T(0) : (y > T(1) ? T(1) : y);
+    }
+    case Activation::Clip: {  // max then min, as ONNX defines it; NaN compares false and passes through
+      const T lo = x < alpha ? alpha : x;
+      const T hi = static_cast<T>(a.beta);
+      return lo > hi ? hi : lo;
     }
     case Activation::Softmax:
       break;
