@@ -632,6 +632,16 @@ TEST(GraphDeterminism, OpenMPThreadCountsGiveSerialBits) {
     EXPECT_TRUE(same(got.nbrg, want.nbrg)) << threads;
     EXPECT_TRUE(same(got.d2g, want.d2g)) << threads;
   }
+  // The GPU code paths (scatter_reduce's parallel merge sort instead of the counting sort) on the
+  // Serial queue that emulates a GPU: the same bits.
+  Queue<backend::Serial> emulated(Queue<backend::Serial>::Options{.gpu_emulation = true});
+  const Result got = run(emulated);
+  EXPECT_TRUE(same(got.seg, want.seg));
+  EXPECT_TRUE(same(got.scat, want.scat));
+  EXPECT_TRUE(same(got.nbr, want.nbr));
+  EXPECT_TRUE(same(got.d2, want.d2));
+  EXPECT_TRUE(same(got.nbrg, want.nbrg));
+  EXPECT_TRUE(same(got.d2g, want.d2g));
 }
 #endif
 

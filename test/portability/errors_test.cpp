@@ -110,6 +110,20 @@ TYPED_TEST(GpuErrors, QueueWithoutDeviceIsDeviceUnavailable) {
   EXPECT_THROW((Tensor<float, 1, memory_space_t<B>>({16})), BackendError);
 }
 
+TYPED_TEST(GpuErrors, FailedCallIsNotReportedAgainByTheNextLaunch) {
+  // Found on an H200: a caught out-of-memory came back from the check after a later, valid launch.
+  using B = typename TypeParam::backend;
+  using Api = typename detail::GpuApiOf<B>::type;
+  std::string reason;
+  if (device_count<B>(&reason) == 0) GTEST_SKIP() << TypeParam::name << ": " << reason;
+  void* p = nullptr;
+  EXPECT_THROW(PORTML_GPU_CHECK(Api, Api::allocate(&p, std::size_t(1) << 60)), BackendError);
+  Queue<B> q(0);
+  Tensor<float, 1, memory_space_t<B>> d({64});
+  EXPECT_NO_THROW(fill_affine<B>(q, d.view(), 1.0f, 0.0f));
+  q.wait();
+}
+
 TYPED_TEST(GpuErrors, ExternalStreamIsUsedAndNotDestroyed) {
   using B = typename TypeParam::backend;
   using Api = typename detail::GpuApiOf<B>::type;

@@ -11,6 +11,7 @@
 //! checked before any kernel runs and a bad value throws IndexError or ShapeError naming it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -179,6 +180,83 @@ struct CountingSortBody {
   }
 };
 
+//! One pass of the parallel stable merge sort of destinations (the GPU path of scatter_reduce): runs
+//! of `width` sorted keys are merged in pairs. Work item p finds its place from its rank in its own
+//! run plus the number of keys of the partner run that precede it: those smaller for an element of
+//! the left run, those smaller or equal for one of the right run, so equal keys keep their order.
+//! No atomics and no data-dependent scheduling: the result is the counting sort's, on any backend.
+template <class Index, class Space>
+struct MergePassBody {
+  TensorView<const Index, 1, Space> keys_in;
+  TensorView<const Index, 1, Space> perm_in;
+  TensorView<Index, 1, Space> keys_out;
+  TensorView<Index, 1, Space> perm_out;
+  index_t width;
+  PORTML_HOST_DEVICE void operator()(index_t p) const {
+    const index_t e_count = keys_in.extent(0);
+    const index_t base = (p / (2 * width)) * (2 * width);
+    const bool left = p < base + width;
+    const index_t own_begin = left ? base : base + width;
+    const index_t other_begin = left ? base + width : base;
+    const index_t other_end = left ? (base + 2 * width < e_count ? base + 2 * width : e_count) : base + width;
+    const Index key = keys_in(p);
+    // Binary search in [other_begin, other_end) for the first key > key (left: >= key).
+    index_t lo = other_begin < e_count ? other_begin : e_count, hi = other_end < e_count ? other_end : e_count;
+    while (lo < hi) {
+      const index_t mid = lo + (hi - lo) / 2;
+      const Index k = keys_in(mid);
+      if (left ? k < key : k <= key) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    const index_t rank_other = lo - (other_begin < e_count ? other_begin : e_count);
+    const index_t out = base + (p - own_begin) + rank_other;
+    keys_out(out) = key;
+    perm_out(out) = perm_in(p);
+  }
+};
+
+//! Work item i: keys[i] = dst[i], perm[i] = i (the input of the first merge pass).
+template <class Index, class Space>
+struct SortInitBody {
+  TensorView<const Index, 1, Space> dst;
+  TensorView<Index, 1, Space> keys;
+  TensorView<Index, 1, Space> perm;
+  PORTML_HOST_DEVICE void operator()(index_t i) const {
+    keys(i) = dst(i);
+    perm(i) = static_cast<Index>(i);
+  }
+};
+
+//! Work item i: to[i] = from[i].
+template <class Index, class Space>
+struct CopyBody {
+  TensorView<const Index, 1, Space> from;
+  TensorView<Index, 1, Space> to;
+  PORTML_HOST_DEVICE void operator()(index_t i) const { to(i) = from(i); }
+};
+
+//! Work item i: indptr[i] = the first position of the sorted keys holding a key >= i (i in [0, N]).
+template <class Index, class Space>
+struct IndptrFromSortedBody {
+  TensorView<const Index, 1, Space> keys;
+  TensorView<Index, 1, Space> indptr;
+  PORTML_HOST_DEVICE void operator()(index_t i) const {
+    index_t lo = 0, hi = keys.extent(0);
+    while (lo < hi) {
+      const index_t mid = lo + (hi - lo) / 2;
+      if (static_cast<index_t>(keys(mid)) < i) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    indptr(i) = static_cast<Index>(lo);
+  }
+};
+
 //! Work item (i, h): softmax of S[r, h] over the rows r of segment i.
 template <class T, class Index, class Space>
 struct SegmentSoftmaxBody {
@@ -263,16 +341,53 @@ void segment_reduce(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> m,
                detail::SegmentReduceBody<T, Index, memory_space_t<B>>{m, indptr, {}, y, arg, op, fw});
 }
 
-//! Elements of `Index` that scatter_reduce needs as workspace: indptr (N + 1), a cursor (N) and
-//! the sorted edge order (E).
+//! Elements of `Index` that scatter_reduce needs as workspace: indptr (N + 1), the sorted edge order
+//! (E), and scratch: a cursor (N) for the host's counting sort, or keys and order of the merge passes
+//! (3 E) on GPUs. One size for every backend.
 inline index_t scatter_reduce_workspace_size(index_t num_nodes, index_t num_edges) {
-  return 2 * num_nodes + 1 + num_edges;
+  return num_nodes + 1 + num_edges + std::max(num_nodes, 3 * num_edges);
 }
+
+namespace detail {
+
+//! perm = the edge ids stably sorted by destination, and indptr its CSR offsets. Host queues run the
+//! O(N + E) counting sort on one work item; GPU queues (and the Serial queue emulating one) the
+//! log2(E) passes of MergePassBody, then one binary search per destination. Both give the same perm.
+template <Backend B, class Index>
+void sort_by_destination(Queue<B>& q, TensorView<const Index, 1, memory_space_t<B>> dst,
+                         TensorView<Index, 1, memory_space_t<B>> indptr, TensorView<Index, 1, memory_space_t<B>> perm,
+                         TensorView<Index, 1, memory_space_t<B>> scratch) {
+  using S = memory_space_t<B>;
+  const index_t n = indptr.extent(0) - 1, e = dst.extent(0);
+  if (!gpu_decomposition(q)) {
+    parallel_for(q, Range1D{1}, CountingSortBody<Index, S>{dst, indptr, scratch.row_slice(0, n), perm});
+    return;
+  }
+  // Ping-pong between (keys_a, perm) and (keys_b, perm_b); the first pass reads dst and the identity.
+  const auto keys_a = scratch.row_slice(0, e);
+  const auto keys_b = scratch.row_slice(e, 2 * e);
+  const auto perm_b = scratch.row_slice(2 * e, 3 * e);
+  parallel_for(q, Range1D{e}, SortInitBody<Index, S>{dst, keys_a, perm});
+  bool in_a = true;
+  for (index_t width = 1; width < e; width *= 2) {
+    if (in_a) {
+      parallel_for(q, Range1D{e}, MergePassBody<Index, S>{keys_a, perm, keys_b, perm_b, width});
+    } else {
+      parallel_for(q, Range1D{e}, MergePassBody<Index, S>{keys_b, perm_b, keys_a, perm, width});
+    }
+    in_a = !in_a;
+  }
+  if (!in_a) parallel_for(q, Range1D{e}, CopyBody<Index, S>{perm_b, perm});
+  parallel_for(q, Range1D{n + 1}, IndptrFromSortedBody<Index, S>{in_a ? keys_a : keys_b, indptr});
+}
+
+}  // namespace detail
 
 //! Y[i, f] = op over the edges e with dst[e] = i of M[e, f], for M [E, F], dst [E] (values in
 //! [0, N)), Y [N, F]; `mean` divides by the edge count, an empty destination gives 0. Deterministic:
-//! a stable counting sort by destination (on one work item, in `workspace`), then segment_reduce, so
-//! the edges of a destination are folded in ascending edge order. `workspace` holds at least
+//! a stable sort by destination in `workspace` (a counting sort on host queues, a parallel merge sort
+//! on GPUs: detail::sort_by_destination), then segment_reduce, so the edges of a destination are
+//! folded in ascending edge order on every backend. `workspace` holds at least
 //! scatter_reduce_workspace_size(N, E) elements; after the call its first N + 1 hold the CSR indptr.
 template <Backend B, class T, class Index = std::int32_t>
 void scatter_reduce(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> m,
@@ -292,9 +407,8 @@ void scatter_reduce(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> m,
   }
   check_indices<B, Index>(q, op_name, "dst", as_column(dst), 0, n);
   const auto indptr = workspace.row_slice(0, n + 1);
-  const auto cursor = workspace.row_slice(n + 1, 2 * n + 1);
-  const auto perm = workspace.row_slice(2 * n + 1, 2 * n + 1 + e);
-  parallel_for(q, Range1D{1}, detail::CountingSortBody<Index, memory_space_t<B>>{dst, indptr, cursor, perm});
+  const auto perm = workspace.row_slice(n + 1, n + 1 + e);
+  detail::sort_by_destination<B, Index>(q, dst, indptr, perm, workspace.row_slice(n + 1 + e, workspace.extent(0)));
   const index_t fw = detail::feature_block<B>(y.extent(1));
   parallel_for(q, Range2D{n, (y.extent(1) + fw - 1) / fw},
                detail::SegmentReduceBody<T, Index, memory_space_t<B>>{m, indptr, perm, y, {}, op, fw});

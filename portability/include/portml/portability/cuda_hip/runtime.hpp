@@ -15,9 +15,13 @@
 namespace portml::detail {
 
 //! Throws BackendError naming the call, the file, the line and the runtime's error, unless `e` is success.
+//! The runtime also keeps a failed call's error as its "last error", which the check after the next
+//! kernel launch would report again (seen on an H200: a caught out-of-memory resurfacing at an
+//! unrelated launch); it is consumed here, so the error is reported once, by the call that made it.
 template <class Api>
 void gpu_check(typename Api::Error_t e, const char* call, const char* file, int line) {
   if (e != Api::success) {
+    (void)Api::get_last_error();
     throw BackendError(std::string("portml: ") + Api::name + " call " + call + " failed at " + file + ":" +
                        std::to_string(line) + ": " + Api::error_string(e) + " (" + Api::error_name(e) + ")");
   }
