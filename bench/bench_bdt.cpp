@@ -3,6 +3,11 @@
 // models (a)-(d) of docs/bdt.md (XGBoost 1.7 JSON made by bench/make_bdt_models.py; directory from
 // $PORTML_BDT_MODELS, default <build>/bdt-models). Items are rows; time per row = 1 / items_per_second.
 // Before timing, portml's margins are checked bit for bit against XGBoost's on the first 1000 rows.
+// With CUDA or HIP compiled in, the device kernel (bdt/device_forest.hpp) runs at batch 1, 1024 and 65536
+// three ways: portml_<gpu> (copy the rows in, evaluate, copy the margins out, wait), portml_<gpu>_kernel
+// (rows and margins resident on the device: launch and wait) and portml_<gpu>_transfer (the two copies and
+// the wait only); its margins are checked bit for bit against the host path first. Without a device
+// those cases skip with the reason.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -14,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <portml/bdt/device_forest.hpp>
 #include <portml/bdt/forest.hpp>
 #include <portml/bdt/predict.hpp>
 #include <portml/io/forest_loaders.hpp>
@@ -246,6 +252,83 @@ void BM_bdt(benchmark::State& state, int which, Impl impl) {
                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+#if PORTML_ENABLE_CUDA || PORTML_ENABLE_HIP
+#if PORTML_ENABLE_CUDA
+using Gpu = portml::backend::Cuda;
+#else
+using Gpu = portml::backend::Hip;
+#endif
+
+enum class DeviceTiming { end_to_end, kernel, transfer };
+
+void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing) {
+  Model& m = model(which);
+  if (!m.error.empty()) {
+    state.SkipWithError(m.error.c_str());
+    return;
+  }
+  std::string reason;
+  if (portml::device_count<Gpu>(&reason) == 0) {
+    state.SkipWithError(("no " + std::string(Gpu::name) + " device: " + reason).c_str());
+    return;
+  }
+  using S = portml::memory_space_t<Gpu>;
+  portml::Queue<Gpu> q(0);
+  const portml::bdt::DeviceForest<float, Gpu> forest(q, *m.forest);
+  const index_t batch = state.range(0), nf = m.features, k = m.forest->num_outputs();
+  const index_t slices = pool_rows / batch;
+  portml::Tensor<float, 2, S> dx({batch, nf});
+  portml::Tensor<float, 2, S> dout({batch, k});
+  std::vector<float> out(static_cast<std::size_t>(batch * k)), want(out.size());
+  {  // the device's margins are the host's, bit for bit
+    const portml::TensorView<const float, 2> x(m.x.data(), {batch, nf});
+    portml::deep_copy(q, dx.view(), x);
+    portml::bdt::predict_margins(q, forest, dx.view(), dout.view());
+    portml::deep_copy(q, portml::TensorView<float, 2>(out.data(), {batch, k}),
+                      portml::TensorView<const float, 2, S>(dout.view()));
+    q.wait();
+    portml::bdt::predict_margins(*m.forest, x, portml::TensorView<float, 2>(want.data(), {batch, k}));
+    if (std::memcmp(out.data(), want.data(), out.size() * sizeof(float)) != 0) {
+      state.SkipWithError("device margins differ from the host's");
+      return;
+    }
+  }
+  index_t s = 0;
+  for (auto _ : state) {
+    const float* x = m.x.data() + (s % slices) * batch * nf;
+    ++s;
+    if (timing != DeviceTiming::kernel) {
+      portml::deep_copy(q, dx.view(), portml::TensorView<const float, 2>(x, {batch, nf}));
+    }
+    if (timing != DeviceTiming::transfer) portml::bdt::predict_margins(q, forest, dx.view(), dout.view());
+    if (timing != DeviceTiming::kernel) {
+      portml::deep_copy(q, portml::TensorView<float, 2>(out.data(), {batch, k}),
+                        portml::TensorView<const float, 2, S>(dout.view()));
+    }
+    q.wait();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * batch),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["staged"] = forest.staged_bytes() <= portml::bdt::device_scratch_budget ? 1 : 0;
+}
+
+void register_device(int which) {
+  const struct {
+    DeviceTiming timing;
+    const char* suffix;
+  } timings[] = {
+      {DeviceTiming::end_to_end, ""}, {DeviceTiming::kernel, "_kernel"}, {DeviceTiming::transfer, "_transfer"}};
+  for (const auto& [timing, suffix] : timings) {
+    const std::string label = std::string("BM_bdt/") + model_specs[which].name + "/portml_" + Gpu::name + suffix;
+    auto* b = benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, timing);
+    b->ArgNames({"batch", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+    for (const index_t batch : {1, 1024, 65536}) b->Args({batch, 1});
+  }
+}
+#endif
+
 bool register_all() {
 #if PORTML_BENCH_HAVE_XGBOOST
   // The XGBoost actually loaded (LD_PRELOAD of another libxgboost.so, e.g. a 3.x wheel's, replaces it).
@@ -273,6 +356,9 @@ bool register_all() {
     const std::string label = std::string("BM_bdt/") + model_specs[which].name + "/portml_openmp";
     auto* b = benchmark::RegisterBenchmark(label.c_str(), BM_bdt, which, Impl::portml_openmp);
     b->ArgNames({"batch", "threads"})->Unit(benchmark::kMicrosecond)->Args({100000, 2});
+#if PORTML_ENABLE_CUDA || PORTML_ENABLE_HIP
+    register_device(which);
+#endif
 #if PORTML_BENCH_HAVE_XGBOOST
     const std::string xlabel = std::string("BM_bdt/") + model_specs[which].name + "/xgboost_c_api";
     benchmark::RegisterBenchmark(xlabel.c_str(), BM_bdt, which, Impl::xgboost)

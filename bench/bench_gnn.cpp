@@ -4,11 +4,19 @@
 // made outside the timed loop; the workspaces are allocated once, as a caller would.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <random>
+#include <type_traits>
+#include <vector>
 
 #include <portml/kernels/graph.hpp>
+#include <portml/layers/gnn_models.hpp>
 #include <portml/portability/serial.hpp>
+#if PORTML_ENABLE_OPENMP
+#include <portml/portability/openmp.hpp>
+#endif
 
 namespace {
 
@@ -219,5 +227,200 @@ void BM_segment_softmax(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_segment_softmax)->Unit(benchmark::kMillisecond);
+
+// ---- fused blocks and models (gnn.md §7 targets 1, 2 and 4) -------------------------------------------
+// Random weights with PyTorch's default scale (uniform ±1/√in), BatchNorm already folded (as a loaded
+// model has it). Threads: 1 = Serial queue, 2 = Queue<OpenMP>(2) (wall time is the meaningful column).
+
+namespace L = portml::layers;
+
+L::LayerConfig random_dense(index_t in, index_t out, unsigned seed,
+                            portml::kernels::Activation act = portml::kernels::Activation::Linear) {
+  std::mt19937 rng(seed);
+  const float a = 1.0f / std::sqrt(static_cast<float>(in));
+  std::uniform_real_distribution<double> u(-a, a);
+  L::LayerConfig l;
+  l.kind = L::LayerConfig::Kind::Dense;
+  l.inputs = in;
+  l.outputs = out;
+  l.name = "dense";
+  for (index_t i = 0; i < in * out; ++i) l.weights.push_back(u(rng));
+  for (index_t i = 0; i < out; ++i) l.bias.push_back(u(rng));
+  l.activation = {act};
+  return l;
+}
+
+//! EdgeConv block config: k, input F, MLP widths, mean, zero-point missing neighbours, dense shortcut.
+L::EdgeConvConfig edgeconv_config(index_t k, index_t in, std::initializer_list<index_t> widths, unsigned seed) {
+  L::EdgeConvConfig c;
+  c.k = k;
+  c.missing = L::MissingNeighbours::zero_point;
+  index_t prev = 2 * in;
+  for (const index_t w : widths) {
+    c.mlp.push_back(random_dense(prev, w, seed++, portml::kernels::Activation::Relu));
+    prev = w;
+  }
+  c.shortcut.push_back(random_dense(in, prev, seed));
+  return c;
+}
+
+//! GravNet block config (PyG convention): k, input F, S, P, output width (+ ReLU).
+L::GravNetConfig gravnet_config(index_t k, index_t in, index_t s, index_t p, index_t out, unsigned seed) {
+  L::GravNetConfig c;
+  c.k = k;
+  c.set_convention(L::GravNetConvention::pyg);
+  c.space = random_dense(in, s, seed);
+  c.propagate = random_dense(in, p, seed + 1);
+  c.output.push_back(random_dense(in + 2 * p, out, seed + 2, portml::kernels::Activation::Relu));
+  return c;
+}
+
+//! ParticleNet-like (gnn.md §7.2): 2-D points, 16 features, blocks 64/128/256 × 3 layers, k = 16,
+//! head 256 → 256 → 10.
+L::ParticleNetConfig particlenet_config() {
+  L::ParticleNetConfig c;
+  c.points = 2;
+  c.features = 16;
+  c.blocks = {edgeconv_config(16, 16, {64, 64, 64}, 1), edgeconv_config(16, 64, {128, 128, 128}, 10),
+              edgeconv_config(16, 128, {256, 256, 256}, 20)};
+  c.coordinates = {L::KnnCoordinates::points, L::KnnCoordinates::features, L::KnnCoordinates::features};
+  c.head = {random_dense(256, 256, 30, portml::kernels::Activation::Relu), random_dense(256, 10, 31)};
+  return c;
+}
+
+//! GravNet model: 16 features, two GravNet blocks (k = 16, S = 4, P = 32, 64 outputs), head 64 → 64 → 4.
+L::GravNetModelConfig gravnet_model_config() {
+  L::GravNetModelConfig c;
+  c.features = 16;
+  c.blocks = {gravnet_config(16, 16, 4, 32, 64, 40), gravnet_config(16, 64, 4, 32, 64, 50)};
+  c.head = {random_dense(64, 64, 60, portml::kernels::Activation::Relu), random_dense(64, 4, 61)};
+  return c;
+}
+
+template <class Q>
+struct queue_backend;
+template <class Bk>
+struct queue_backend<portml::Queue<Bk>> {
+  using type = Bk;
+};
+
+//! Runs f(queue) on a Serial queue (threads = 1) or Queue<OpenMP>(threads).
+template <class F>
+void with_queue(int threads, const F& f) {
+#if PORTML_ENABLE_OPENMP
+  if (threads > 1) {
+    portml::Queue<portml::backend::OpenMP> q(threads);
+    f(q);
+    return;
+  }
+#endif
+  portml::Queue<B> q;
+  f(q);
+}
+
+//! Events per second (items_per_second; µs per event = 1e6 / items_per_second, on the real-time clock).
+void per_event(benchmark::State& state, index_t events) { state.SetItemsProcessed(state.iterations() * events); }
+
+//! EdgeConv block (gnn.md §7.1): args (events, points per event, threads); F = 16 → 64 → 64, k = 16,
+//! kNN in the 16 input features.
+void BM_edgeconv_block(benchmark::State& state) {
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::EdgeConvBlock<float> block(edgeconv_config(16, 16, {64, 64}, 3), 16);
+  const auto x = normal_points(n, 16, 7);
+  const auto off = even_offsets(events, per);
+  Tensor<float, 2> y({n, block.output_size()});
+  with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
+    using Bk = typename queue_backend<std::remove_reference_t<decltype(q)>>::type;
+    std::vector<std::byte> ws(block.workspace_bytes(n, events, L::graph_threads(q)));
+    for (auto _ : state) {
+      block.forward<Bk>(q, x.view(), x.view(), off.view(), y.view(), ws);
+      benchmark::DoNotOptimize(y.data());
+    }
+  });
+  per_event(state, events);
+}
+BENCHMARK(BM_edgeconv_block)
+    ->ArgNames({"events", "points", "threads"})
+    ->Args({1000, 50, 1})
+    ->Args({1000, 50, 2})
+    ->Args({1, 1000, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+//! The ParticleNet-like model (gnn.md §7.2): args (events, points per event, threads).
+void BM_particlenet(benchmark::State& state) {
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::ParticleNet<float> model(particlenet_config());
+  const auto pts = normal_points(n, 2, 8);
+  const auto x = normal_points(n, 16, 9);
+  const auto off = even_offsets(events, per);
+  Tensor<float, 2> y({events, model.output_size()});
+  with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
+    using Bk = typename queue_backend<std::remove_reference_t<decltype(q)>>::type;
+    std::vector<std::byte> ws(model.workspace_bytes(n, events, L::graph_threads(q)));
+    for (auto _ : state) {
+      model.forward<Bk>(q, pts.view(), x.view(), off.view(), y.view(), ws);
+      benchmark::DoNotOptimize(y.data());
+    }
+  });
+  per_event(state, events);
+}
+BENCHMARK(BM_particlenet)
+    ->ArgNames({"events", "points", "threads"})
+    ->Args({200, 50, 1})
+    ->Args({200, 50, 2})
+    ->Args({1, 50, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+//! GravNet block (gnn.md §7.4): args (events, points per event, threads); F = 64, S = 4, P = 32, k = 16,
+//! 64 outputs, PyG convention.
+void BM_gravnet_block(benchmark::State& state) {
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::GravNetBlock<float> block(gravnet_config(16, 64, 4, 32, 64, 70), 64);
+  const auto x = normal_points(n, 64, 10);
+  const auto off = even_offsets(events, per);
+  Tensor<float, 2> y({n, block.output_size()});
+  with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
+    using Bk = typename queue_backend<std::remove_reference_t<decltype(q)>>::type;
+    std::vector<std::byte> ws(block.workspace_bytes(n, events, L::graph_threads(q)));
+    for (auto _ : state) {
+      block.forward<Bk>(q, x.view(), off.view(), y.view(), ws);
+      benchmark::DoNotOptimize(y.data());
+    }
+  });
+  per_event(state, events);
+}
+BENCHMARK(BM_gravnet_block)
+    ->ArgNames({"events", "points", "threads"})
+    ->Args({1, 10000, 1})
+    ->Args({1, 10000, 2})
+    ->Args({1000, 50, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+//! The GravNet model (two blocks + head): args (events, points per event, threads).
+void BM_gravnet_model(benchmark::State& state) {
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::GravNetModel<float> model(gravnet_model_config());
+  const auto x = normal_points(n, 16, 11);
+  const auto off = even_offsets(events, per);
+  Tensor<float, 2> y({n, model.output_size()});
+  with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
+    using Bk = typename queue_backend<std::remove_reference_t<decltype(q)>>::type;
+    std::vector<std::byte> ws(model.workspace_bytes(n, events, L::graph_threads(q)));
+    for (auto _ : state) {
+      model.forward<Bk>(q, x.view(), off.view(), y.view(), ws);
+      benchmark::DoNotOptimize(y.data());
+    }
+  });
+  per_event(state, events);
+}
+BENCHMARK(BM_gravnet_model)
+    ->ArgNames({"events", "points", "threads"})
+    ->Args({1000, 50, 1})
+    ->Args({1000, 50, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace

@@ -9,6 +9,7 @@
 set(PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/reference.cu
                                   ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/graph.cu)
 list(APPEND PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/gemm.cu)  # dense (issue 3)
+list(APPEND PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/bdt.cu)  # forests (issue 4)
 
 if(PORTML_ENABLE_KOKKOS)
   include(portmlKokkosFix)

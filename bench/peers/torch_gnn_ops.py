@@ -25,6 +25,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--seconds", type=float, default=0.5)
 parser.add_argument("--device", default="cpu")
+parser.add_argument("--models", action="store_true", help="only the fused blocks and models")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -71,10 +72,112 @@ def knn_batched(x, k):
     return idx[..., 1:], val[..., 1:]
 
 
+# ---- fused blocks and models (bench_gnn.cpp BM_edgeconv_block, BM_particlenet, BM_gravnet_*) ------------
+# Dense [B, P, F] batches of equal-size events (what the C++ cases use), kNN by bmm + topk, BatchNorm
+# folded (Linear with bias), the factorisation not applied (PyTorch's usual formulation).
+
+
+def mlp(widths, act_last=True):
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if act_last or i + 2 < len(widths):
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+class EdgeConvPeer(torch.nn.Module):
+    """ParticleNet EdgeConv: kNN (self excluded), [x_i, x_j − x_i], MLP, mean over k, shortcut, ReLU."""
+
+    def __init__(self, fin, widths, k=K):
+        super().__init__()
+        self.k = k
+        self.mlp = mlp([2 * fin] + list(widths))
+        self.sc = torch.nn.Linear(fin, widths[-1])
+
+    def forward(self, coords, x):
+        b, p, f = x.shape
+        idx, _ = knn_batched(coords, self.k)
+        base = (torch.arange(b) * p).view(b, 1, 1)
+        xj = x.reshape(b * p, f)[(idx + base).reshape(-1)].view(b, p, self.k, f)
+        xi = x.unsqueeze(2).expand(b, p, self.k, f)
+        e = self.mlp(torch.cat([xi, xj - xi], -1)).mean(2)
+        return torch.relu(e + self.sc(x))
+
+
+class ParticleNetPeer(torch.nn.Module):
+    def __init__(self, features=16, classes=10):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList([EdgeConvPeer(features, (64, 64, 64)), EdgeConvPeer(64, (128, 128, 128)),
+                                           EdgeConvPeer(128, (256, 256, 256))])
+        self.head = mlp([256, 256, classes], act_last=False)
+
+    def forward(self, points, x):
+        for i, blk in enumerate(self.blocks):
+            x = blk(points if i == 0 else x, x)
+        return self.head(x.mean(1))
+
+
+class GravNetPeer(torch.nn.Module):
+    """PyG GravNetConv semantics: k nearest in s including self, w = exp(−10 d²), mean and max of w·h_j,
+    lin_out1(x) + lin_out2([mean, max]), then ReLU."""
+
+    def __init__(self, fin, space=4, prop=32, out=64, k=K):
+        super().__init__()
+        self.k = k
+        self.lin_s, self.lin_h = torch.nn.Linear(fin, space), torch.nn.Linear(fin, prop)
+        self.lin_out1, self.lin_out2 = torch.nn.Linear(fin, out, bias=False), torch.nn.Linear(2 * prop, out)
+
+    def forward(self, x):
+        b, p, f = x.shape
+        s, h = self.lin_s(x), self.lin_h(x)
+        ss = (s * s).sum(-1)
+        d2 = ss[:, :, None] - 2.0 * torch.bmm(s, s.transpose(1, 2)) + ss[:, None, :]
+        val, idx = d2.topk(self.k, dim=-1, largest=False, sorted=True)  # self included (d² = 0)
+        base = (torch.arange(b) * p).view(b, 1, 1)
+        hj = h.reshape(b * p, -1)[(idx + base).reshape(-1)].view(b, p, self.k, -1)
+        msg = hj * torch.exp(-10.0 * val.clamp(min=0)).unsqueeze(-1)
+        agg = torch.cat([msg.mean(2), msg.amax(2)], -1)
+        return torch.relu(self.lin_out1(x) + self.lin_out2(agg))
+
+
+class GravNetModelPeer(torch.nn.Module):
+    def __init__(self, features=16, outputs=4):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList([GravNetPeer(features), GravNetPeer(64)])
+        self.head = mlp([64, 64, outputs], act_last=False)
+
+    def forward(self, x):
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(x)
+
+
+def models():
+    b, p = 1000, 50
+    x16 = torch.randn(b, p, 16)
+    pts = torch.randn(b, p, 2) * 0.4
+    block = EdgeConvPeer(16, (64, 64))
+    timed("edgeconv_block 1000x50 F=16->64->64 k=16", lambda: block(x16, x16))
+    pn = ParticleNetPeer()
+    timed("particlenet 200x50 (64/128/256 x3, k=16)", lambda: pn(pts[:200], x16[:200]))
+    timed("particlenet 1x50", lambda: pn(pts[:1], x16[:1]))
+    gb = GravNetPeer(64)
+    x64 = torch.randn(1, 10000, 64)
+    timed("gravnet_block N=10000 F=64 S=4 P=32 k=16", lambda: gb(x64))
+    x64b = torch.randn(b, p, 64)
+    timed("gravnet_block 1000x50 F=64", lambda: gb(x64b))
+    gm = GravNetModelPeer()
+    timed("gravnet_model 1000x50 (2 blocks + head)", lambda: gm(x16))
+
+
 def main():
     print("torch", torch.__version__, "threads", torch.get_num_threads(), "LD_PRELOAD", os.environ.get("LD_PRELOAD", "-"),
           "device", args.device, torch.cuda.get_device_name() if args.device != "cpu" else "")
     with torch.no_grad():
+        models()
+        if args.models:
+            return
         for m, k, n in ((1, 64, 64), (1024, 64, 64), (65536, 64, 64), (65536, 128, 128), (2048, 2048, 2048)):
             a, w, b = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
             timed(f"linear+relu M={m} K={k} N={n}", lambda a=a, w=w, b=b: torch.relu(torch.nn.functional.linear(a, w, b)))

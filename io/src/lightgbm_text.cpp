@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // LightGBM text models -> bdt::ForestConfig.
+// Categorical splits (decision_type bit 0, v4 models) are expanded at load time into exact numeric
+// subtrees (see category_bounds): the forest then has only numeric nodes, so every evaluation path
+// (scalar, AVX2, AVX-512) runs them, at the price of copies of the subtrees below a categorical split.
 #include <portml/io/error.hpp>
 #include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -127,7 +132,39 @@ std::string feature_label(const bdt::ForestConfig& config, std::int32_t feature)
   return s;
 }
 
-bdt::TreeConfig read_tree(const Reader& rd, const Section& s, const bdt::ForestConfig& config) {
+//! Nodes a tree may grow to when its categorical splits are expanded into numeric subtrees, and
+//! nodes all expansions of a model may add together (resource limits against hostile files).
+constexpr std::size_t max_expanded_tree_nodes = std::size_t(1) << 20;
+constexpr std::size_t max_expansion_nodes = std::size_t(1) << 22;
+//! Bitset words of one categorical split (categories below 32 * this).
+constexpr std::size_t max_category_words = std::size_t(1) << 16;
+
+//! The numeric tests equivalent to one categorical split, as LightGBM v4 decides it (Tree::
+//! CategoricalDecision): x goes left iff it is not NaN, c = int(x) >= 0 (truncation) and bit c of
+//! the split's bitset is set. For float inputs that is "x in the union of intervals": category 0 is
+//! (-1, 1), category c >= 1 is [c, c + 1); runs of consecutive categories merge. `bounds` holds the
+//! interval ends as `x <= t` thresholds in increasing order, alternately the lower (x <= t: below)
+//! and upper (x <= t: inside) end of each interval: segment k of the real line (between bounds k-1
+//! and k) is inside iff k is odd. The last segment (above every bound) and NaN go right.
+std::vector<double> category_bounds(const std::vector<std::uint32_t>& words) {
+  std::vector<double> bounds;
+  const std::int64_t n = std::int64_t(words.size()) * 32;
+  const auto in_set = [&](std::int64_t c) { return c < n && ((words[std::size_t(c / 32)] >> (c % 32)) & 1u) != 0; };
+  for (std::int64_t c = 0; c < n; ++c) {
+    if (!in_set(c)) continue;
+    std::int64_t last = c;
+    while (in_set(last + 1)) ++last;
+    // lower end: x > -1 for category 0 (int(x) == 0 on (-1, 1)), else x >= c
+    bounds.push_back(c == 0 ? -1.0 : std::nextafter(double(c), -std::numeric_limits<double>::infinity()));
+    // upper end: x < last + 1
+    bounds.push_back(std::nextafter(double(last + 1), -std::numeric_limits<double>::infinity()));
+    c = last;
+  }
+  return bounds;
+}
+
+bdt::TreeConfig read_tree(const Reader& rd, const Section& s, const bdt::ForestConfig& config, bool v4,
+                          std::size_t* expansion_budget) {
   const std::string where = "Tree=" + rd.value(s, "Tree", "line " + std::to_string(s.first_line)) + " (line " +
                             std::to_string(s.first_line) + ")";
   const auto num_leaves = rd.number<std::int32_t>(rd.value(s, "num_leaves", where), where, "num_leaves");
@@ -139,15 +176,15 @@ bdt::TreeConfig read_tree(const Reader& rd, const Section& s, const bdt::ForestC
   const std::size_t internal = std::size_t(num_leaves) - 1;
   bdt::TreeConfig tree;
   const std::size_t n = internal + std::size_t(num_leaves);
-  tree.left.assign(n, -1);
-  tree.right.assign(n, -1);
-  tree.feature.assign(n, 0);
-  tree.threshold.assign(n, 0.0);
-  tree.nan_left.assign(n, 0);
-  tree.value.assign(n, 0.0);
-  // Nodes: internal nodes 0..internal-1 (LightGBM's own numbering), then leaf j at internal + j.
-  for (std::size_t j = 0; j < std::size_t(num_leaves); ++j) tree.value[internal + j] = leaf_value[j];
-  if (internal == 0) return tree;
+  if (internal == 0) {
+    tree.left.assign(1, -1);
+    tree.right.assign(1, -1);
+    tree.feature.assign(1, 0);
+    tree.threshold.assign(1, 0.0);
+    tree.nan_left.assign(1, 0);
+    tree.value.assign(1, leaf_value[0]);
+    return tree;
+  }
 
   const auto feature = rd.numbers<std::int32_t>(s, "split_feature", where, internal);
   const auto threshold = rd.numbers<double>(s, "threshold", where, internal);
@@ -155,43 +192,188 @@ bdt::TreeConfig read_tree(const Reader& rd, const Section& s, const bdt::ForestC
   const auto left = rd.numbers<std::int32_t>(s, "left_child", where, internal);
   const auto right = rd.numbers<std::int32_t>(s, "right_child", where, internal);
   const auto child = [&](std::int32_t c, std::size_t i) {
-    // >= 0: internal node; < 0: leaf ~c
-    const std::int64_t node = c >= 0 ? c : std::int64_t(internal) + ~c;
+    // >= 0: internal node; < 0: leaf ~c. Here: node index, leaves after the internal nodes.
+    const std::int64_t node = c >= 0 ? c : std::int64_t(internal) + ~std::int64_t(c);
     if (node < 0 || node >= std::int64_t(n)) rd.fail(where + ", node " + std::to_string(i), "child out of range");
     return static_cast<std::int32_t>(node);
   };
+
+  // Categorical splits: their bitsets (cat_boundaries / cat_threshold, indexed by the threshold).
+  bool any_categorical = false;
+  for (std::size_t i = 0; i < internal; ++i) any_categorical = any_categorical || (decision[i] & 1) != 0;
+  std::vector<std::int64_t> cat_boundaries;
+  std::vector<std::uint32_t> cat_words;
+  if (any_categorical) {
+    const auto num_cat = rd.number<std::int32_t>(rd.value(s, "num_cat", where), where, "num_cat");
+    if (num_cat < 1 || std::size_t(num_cat) > internal) rd.fail(where, "num_cat out of range");
+    cat_boundaries = rd.numbers<std::int64_t>(s, "cat_boundaries", where, std::size_t(num_cat) + 1);
+    if (cat_boundaries.front() != 0) rd.fail(where, "cat_boundaries must start at 0");
+    for (std::size_t k = 0; k + 1 < cat_boundaries.size(); ++k) {
+      if (cat_boundaries[k + 1] < cat_boundaries[k] ||
+          std::size_t(cat_boundaries[k + 1] - cat_boundaries[k]) > max_category_words) {
+        rd.fail(where, "cat_boundaries must increase by at most " + std::to_string(max_category_words) + " words");
+      }
+    }
+    cat_words = rd.numbers<std::uint32_t>(s, "cat_threshold", where, std::size_t(cat_boundaries.back()));
+  }
+
+  // The tree as LightGBM stores it: nodes 0..internal-1, then leaf j at internal + j.
+  struct Split {
+    std::int32_t feature = 0;
+    double threshold = 0;
+    bool nan_left = false, zero_missing = false, categorical = false;
+    std::vector<double> bounds;  // categorical: see category_bounds
+  };
+  std::vector<Split> split(internal);
+  bool any_zero_missing = false;
   for (std::size_t i = 0; i < internal; ++i) {
     const std::string node = where + ", node " + std::to_string(i);
-    if ((decision[i] & 1) != 0) {
-      rd.fail(node, "categorical split on " + feature_label(config, feature[i]) + " is not supported");
-    }
     if (feature[i] < 0 || feature[i] >= config.num_features) {
       rd.fail(node, "split feature " + std::to_string(feature[i]) + " out of range");
+    }
+    Split& sp = split[i];
+    sp.feature = feature[i];
+    if ((decision[i] & 1) != 0) {
+      if (!v4) {
+        rd.fail(node, "categorical split on " + feature_label(config, feature[i]) +
+                          " in a model older than version v4 (whose NaN rule differs) is not supported");
+      }
+      const double t = threshold[i];
+      if (!(t >= 0) || t != std::floor(t) || t + 1 >= double(cat_boundaries.size())) {
+        rd.fail(node, "categorical split on " + feature_label(config, feature[i]) + ": bitset index " +
+                          std::to_string(t) + " out of range");
+      }
+      const auto k = static_cast<std::size_t>(t);
+      sp.categorical = true;
+      sp.bounds = category_bounds(
+          std::vector<std::uint32_t>(cat_words.begin() + cat_boundaries[k], cat_words.begin() + cat_boundaries[k + 1]));
+      continue;
     }
     const bool default_left = (decision[i] & 2) != 0;
     const int missing_type = (decision[i] >> 2) & 3;
     const double t = threshold[i];
-    bool nan_left = default_left;
+    sp.threshold = t;
+    sp.nan_left = default_left;
     if (missing_type == 0) {
-      nan_left = 0.0 <= t;  // None: a NaN is compared as 0.0
+      sp.nan_left = 0.0 <= t;  // None: a NaN is compared as 0.0
     } else if (missing_type == 1) {
       // Zero: NaN and |x| <= kZeroThreshold take the default direction. A plain compare does the same
       // when every value of that zero range compares into the default direction anyway; otherwise
       // the node is marked zero-as-missing.
-      const bool plain = default_left ? zero_threshold <= t : -zero_threshold > t;
-      if (!plain) {
-        if (tree.zero_missing.empty()) tree.zero_missing.assign(n, 0);
-        tree.zero_missing[i] = 1;
-      }
+      sp.zero_missing = !(default_left ? zero_threshold <= t : -zero_threshold > t);
+      any_zero_missing = any_zero_missing || sp.zero_missing;
     } else if (missing_type != 2) {
       rd.fail(node, "unknown missing type " + std::to_string(missing_type));
     }
-    tree.feature[i] = feature[i];
-    tree.threshold[i] = t;
-    tree.nan_left[i] = nan_left ? 1 : 0;
-    tree.left[i] = child(left[i], i);
-    tree.right[i] = child(right[i], i);
   }
+
+  const auto add_node = [&]() {
+    if (tree.left.size() == max_expanded_tree_nodes) {
+      rd.fail(where, "categorical splits expand the tree beyond " + std::to_string(max_expanded_tree_nodes) + " nodes");
+    }
+    tree.left.push_back(-1);
+    tree.right.push_back(-1);
+    tree.feature.push_back(0);
+    tree.threshold.push_back(0.0);
+    tree.nan_left.push_back(0);
+    tree.value.push_back(0.0);
+    if (any_zero_missing) tree.zero_missing.push_back(0);
+    return static_cast<std::int32_t>(tree.left.size() - 1);
+  };
+
+  if (!any_categorical) {  // LightGBM's numbering kept, node for node
+    for (std::size_t i = 0; i < n; ++i) add_node();
+    for (std::size_t j = 0; j < std::size_t(num_leaves); ++j) tree.value[internal + j] = leaf_value[j];
+    for (std::size_t i = 0; i < internal; ++i) {
+      tree.feature[i] = split[i].feature;
+      tree.threshold[i] = split[i].threshold;
+      tree.nan_left[i] = split[i].nan_left ? 1 : 0;
+      if (any_zero_missing) tree.zero_missing[i] = split[i].zero_missing ? 1 : 0;
+      tree.left[i] = child(left[i], i);
+      tree.right[i] = child(right[i], i);
+    }
+    return tree;
+  }
+
+  // With categorical splits: LightGBM's tree must be a tree (each node reached once from the root)
+  // before it is expanded, so that the expansion terminates.
+  {
+    std::vector<char> reached(n, 0);
+    std::vector<std::int32_t> stack{0};
+    reached[0] = 1;
+    while (!stack.empty()) {
+      const std::int32_t i = stack.back();
+      stack.pop_back();
+      if (std::size_t(i) >= internal) continue;
+      for (const std::int32_t c :
+           {child(left[std::size_t(i)], std::size_t(i)), child(right[std::size_t(i)], std::size_t(i))}) {
+        if (c == 0 || reached[std::size_t(c)]++ != 0) {
+          rd.fail(where + ", node " + std::to_string(i), "child " + std::to_string(c) + " reached twice");
+        }
+        stack.push_back(c);
+      }
+    }
+  }
+  // Expansion, iteratively: a task builds LightGBM node `source` and links it below `parent`.
+  struct Task {
+    std::int32_t source, parent;
+    bool right_side;
+  };
+  std::vector<Task> tasks{{0, -1, false}};
+  const auto link = [&](std::int32_t parent, bool right_side, std::int32_t self) {
+    if (parent >= 0) (right_side ? tree.right : tree.left)[std::size_t(parent)] = self;
+  };
+  const std::size_t before = tree.left.size();
+  while (!tasks.empty()) {
+    const Task task = tasks.back();
+    tasks.pop_back();
+    const auto src = std::size_t(task.source);
+    if (src >= internal) {
+      const std::int32_t self = add_node();
+      tree.value[std::size_t(self)] = leaf_value[src - internal];
+      link(task.parent, task.right_side, self);
+      continue;
+    }
+    const Split& sp = split[src];
+    const std::int32_t l = child(left[src], src), r = child(right[src], src);
+    if (!sp.categorical) {
+      const std::int32_t self = add_node();
+      tree.feature[std::size_t(self)] = sp.feature;
+      tree.threshold[std::size_t(self)] = sp.threshold;
+      tree.nan_left[std::size_t(self)] = sp.nan_left ? 1 : 0;
+      if (any_zero_missing) tree.zero_missing[std::size_t(self)] = sp.zero_missing ? 1 : 0;
+      link(task.parent, task.right_side, self);
+      tasks.push_back({r, self, true});
+      tasks.push_back({l, self, false});
+      continue;
+    }
+    // A balanced tree of `x <= bound` tests over the bounds; segment k goes to the LightGBM child
+    // `l` if k is odd (inside an interval), else to `r`. NaN goes right at every test, into the last
+    // segment, which is outside. Bound ranges [lo, hi) of at most 2^16 * 64 bounds: depth <= 22.
+    const std::vector<double>& bounds = sp.bounds;
+    const auto build = [&](auto&& self_fn, std::size_t lo, std::size_t hi, std::int32_t parent,
+                           bool right_side) -> void {
+      if (lo == hi) {  // segment lo
+        tasks.push_back({lo % 2 == 1 ? l : r, parent, right_side});
+        return;
+      }
+      const std::size_t mid = lo + (hi - lo) / 2;
+      const std::int32_t self = add_node();
+      tree.feature[std::size_t(self)] = sp.feature;
+      tree.threshold[std::size_t(self)] = bounds[mid];
+      tree.nan_left[std::size_t(self)] = 0;
+      link(parent, right_side, self);
+      self_fn(self_fn, lo, mid, self, false);     // x <= bounds[mid]: segments lo..mid
+      self_fn(self_fn, mid + 1, hi, self, true);  // x > bounds[mid]: segments mid+1..hi
+    };
+    build(build, 0, bounds.size(), task.parent, task.right_side);
+  }
+  const std::size_t added = tree.left.size() - std::min(before + n, tree.left.size());
+  if (added > *expansion_budget) {
+    rd.fail(where,
+            "categorical splits expand the model beyond " + std::to_string(max_expansion_nodes) + " added nodes");
+  }
+  *expansion_budget -= added;
   return tree;
 }
 
@@ -235,8 +417,10 @@ bdt::ForestConfig parse_lightgbm_text(std::string_view text, const std::string& 
                             std::to_string(config.num_features) + " features");
     }
   }
+  const bool v4 = rd.value(header, "version", "header") == "v4";
+  std::size_t expansion_budget = max_expansion_nodes;
   for (std::size_t s = 1; s < sections.size(); ++s) {
-    bdt::TreeConfig tree = read_tree(rd, sections[s], config);
+    bdt::TreeConfig tree = read_tree(rd, sections[s], config, v4, &expansion_budget);
     tree.output = static_cast<std::int32_t>((s - 1) % std::size_t(per_iteration));
     config.trees.push_back(std::move(tree));
   }

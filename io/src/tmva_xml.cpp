@@ -11,16 +11,20 @@
 //  - AdaBoost and the other boost types: output sum_i w_i v_i / sum_i w_i with w_i the tree's
 //    boostWeight and v_i the leaf's nType (+1 / -1) with UseYesNoLeaf, else its purity; the leaves
 //    here hold w_i v_i and the transform divides by sum_i w_i.
+//  - <Transformations>: read into bdt::InputTransform (see read_transformations below).
 #include <portml/io/error.hpp>
 #include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
 
 #include <tinyxml2.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace portml::io {
@@ -166,6 +170,242 @@ struct TreeBuilder {
   }
 };
 
+// ---- input transformations (<Transformations>) ----------------------------------------------------
+//
+// TMVA's Reader transforms every event before the BDT (TransformationHandler::Transform), step by step
+// in file order. Read from a weight file, every step uses its last class block (the reference class
+// is -1 there, which each VariableTransform maps to its last block: "all classes" for multiclass /
+// two-class files, the only block otherwise). Event values are float32 between steps.
+
+//! Most steps a file may chain (TMVA files have one to three).
+constexpr std::size_t max_transform_steps = 32;
+
+struct VariableName {
+  std::string label, expression;
+};
+
+//! A number in TMVA's text (`std::stringstream >> T`): leading blanks and one '+' allowed.
+template <class T>
+bool parse_number(std::string_view text, T* out) {
+  while (!text.empty() &&
+         (text.front() == ' ' || text.front() == '\t' || text.front() == '\n' || text.front() == '\r')) {
+    text.remove_prefix(1);
+  }
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+template <class T>
+T number_attribute(const Reader& rd, const XMLElement* e, const char* name) {
+  T v{};
+  if (!parse_number(std::string_view(rd.text_attribute(e, name)), &v)) {
+    rd.fail(e, std::string("<") + e->Name() + "> attribute " + name + " is not a number");
+  }
+  return v;
+}
+
+//! Exactly `count` whitespace-separated doubles of the element's text (nothing allocated up front:
+//! the values are bounded by the text's length).
+std::vector<double> number_list(const Reader& rd, const XMLElement* e, std::size_t count) {
+  std::vector<double> out;
+  std::string_view text = e->GetText() != nullptr ? e->GetText() : "";
+  while (true) {
+    const std::size_t begin = text.find_first_not_of(" \t\r\n");
+    if (begin == std::string_view::npos) break;
+    text.remove_prefix(begin);
+    const std::size_t end = std::min(text.find_first_of(" \t\r\n"), text.size());
+    double v = 0;
+    if (!parse_number(text.substr(0, end), &v)) {
+      rd.fail(e, std::string("<") + e->Name() + ">: not a number: \"" + std::string(text.substr(0, end)) + "\"");
+    }
+    if (out.size() == count) {
+      rd.fail(e, std::string("<") + e->Name() + ">: more than the " + std::to_string(count) + " values declared");
+    }
+    out.push_back(v);
+    text.remove_prefix(end);
+  }
+  if (out.size() != count) {
+    rd.fail(e, std::string("<") + e->Name() + ">: " + std::to_string(out.size()) + " values, " + std::to_string(count) +
+                   " declared");
+  }
+  return out;
+}
+
+//! The variables of <Selection><Input> or <Output>: each item names a variable by Label or Expression
+//! (TMVA takes the first variable that matches either).
+std::vector<std::int32_t> selected_variables(const Reader& rd, const XMLElement* list, const char* count_attribute,
+                                             const std::vector<VariableName>& names, const std::string& step) {
+  const int declared = rd.integer(list, count_attribute);
+  if (declared < 1 || static_cast<std::size_t>(declared) > names.size()) {
+    rd.fail(list, step + ": " + count_attribute + "=" + std::to_string(declared) + " outside [1, " +
+                      std::to_string(names.size()) + "] (the number of <Variable>s)");
+  }
+  std::vector<std::int32_t> out;
+  for (const XMLElement* item = list->FirstChildElement(); item != nullptr; item = item->NextSiblingElement()) {
+    if (out.size() == static_cast<std::size_t>(declared)) {
+      rd.fail(item, step + ": more <" + item->Name() + "> entries than " + count_attribute);
+    }
+    const std::string type = rd.text_attribute(item, "Type");
+    const std::string label = rd.text_attribute(item, "Label");
+    const std::string expression = rd.text_attribute(item, "Expression");
+    if (type != "Variable") {
+      rd.fail(item,
+              step + ": transformation of a " + type + " ('" + label + "') is not supported (only input variables)");
+    }
+    std::int32_t found = -1;
+    for (std::size_t v = 0; v < names.size() && found < 0; ++v) {
+      if (names[v].label == label || names[v].expression == expression) found = static_cast<std::int32_t>(v);
+    }
+    if (found < 0) rd.fail(item, step + ": variable '" + label + "' (" + expression + ") is not in <Variables>");
+    out.push_back(found);
+  }
+  if (out.size() != static_cast<std::size_t>(declared)) {
+    rd.fail(list,
+            step + ": " + std::to_string(out.size()) + " entries, " + count_attribute + "=" + std::to_string(declared));
+  }
+  return out;
+}
+
+//! Normalize: one <Class> block per class (ClassIndex 0, 1, ...; every block is checked); the Reader
+//! uses the last.
+bdt::InputTransformStep read_normalize(const Reader& rd, const XMLElement* t, bdt::InputTransformStep step) {
+  const std::size_t n = step.inputs.size();
+  int expected = 0;
+  for (const XMLElement* c = t->FirstChildElement("Class"); c != nullptr;
+       c = c->NextSiblingElement("Class"), ++expected) {
+    if (rd.integer(c, "ClassIndex") != expected) {
+      rd.fail(c, step.name + ": <Class> ClassIndex " + c->Attribute("ClassIndex") + ", expected " +
+                     std::to_string(expected));
+    }
+    const XMLElement* ranges = rd.child(c, "Ranges");
+    step.min.assign(n, 0.0f);
+    step.max.assign(n, 0.0f);
+    std::vector<char> seen(n, 0);
+    for (const XMLElement* r = ranges->FirstChildElement("Range"); r != nullptr; r = r->NextSiblingElement("Range")) {
+      const int index = rd.integer(r, "Index");
+      if (index < 0 || static_cast<std::size_t>(index) >= n || seen[static_cast<std::size_t>(index)]++ != 0) {
+        rd.fail(r, step.name + ": <Range> Index " + std::to_string(index) + " outside [0, " + std::to_string(n) +
+                       ") or repeated");
+      }
+      // TMVA reads Min and Max as Float_t.
+      step.min[static_cast<std::size_t>(index)] = number_attribute<float>(rd, r, "Min");
+      step.max[static_cast<std::size_t>(index)] = number_attribute<float>(rd, r, "Max");
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+      if (seen[k] == 0) rd.fail(ranges, step.name + ": no <Range> for input " + std::to_string(k));
+    }
+  }
+  if (expected == 0) rd.fail(t, step.name + ": no <Class>");
+  return step;
+}
+
+//! Decorrelation: one <Matrix> per class (each checked); the Reader uses the last ("all classes").
+bdt::InputTransformStep read_decorrelation(const Reader& rd, const XMLElement* t, bdt::InputTransformStep step) {
+  const std::size_t n = step.inputs.size();
+  bool any = false;
+  for (const XMLElement* m = t->FirstChildElement("Matrix"); m != nullptr; m = m->NextSiblingElement("Matrix")) {
+    const int rows = rd.integer(m, "Rows"), cols = rd.integer(m, "Columns");
+    if (rows < 0 || cols < 0 || static_cast<std::size_t>(rows) != n || static_cast<std::size_t>(cols) != n) {
+      rd.fail(m, step.name + ": <Matrix> " + std::to_string(rows) + " x " + std::to_string(cols) + " for " +
+                     std::to_string(n) + " inputs");
+    }
+    step.matrix = number_list(rd, m, n * n);
+    any = true;
+  }
+  if (!any) rd.fail(t, step.name + ": no <Matrix>");
+  return step;
+}
+
+//! PCA: <Statistics> (means) and <Eigenvectors> per ClassIndex (each checked); the Reader uses the
+//! highest ClassIndex.
+bdt::InputTransformStep read_pca(const Reader& rd, const XMLElement* t, bdt::InputTransformStep step) {
+  const std::size_t n = step.inputs.size();
+  int stats_class = -1, vectors_class = -1;
+  const XMLElement* vectors_at = nullptr;
+  for (const XMLElement* e = t->FirstChildElement(); e != nullptr; e = e->NextSiblingElement()) {
+    const std::string name = e->Name();
+    if (name != "Statistics" && name != "Eigenvectors") continue;
+    const int index = rd.integer(e, "ClassIndex");
+    if (index < 0) rd.fail(e, step.name + ": negative ClassIndex");
+    if (name == "Statistics") {
+      if (rd.integer(e, "NRows") != static_cast<int>(n)) {
+        rd.fail(e, step.name + ": <Statistics> NRows is not the " + std::to_string(n) + " inputs");
+      }
+      std::vector<double> mean = number_list(rd, e, n);
+      if (index > stats_class) stats_class = index, step.mean = std::move(mean);
+    } else {
+      if (rd.integer(e, "NRows") != static_cast<int>(n) || rd.integer(e, "NCols") != static_cast<int>(n)) {
+        rd.fail(e, step.name + ": <Eigenvectors> is not " + std::to_string(n) + " x " + std::to_string(n));
+      }
+      std::vector<double> matrix = number_list(rd, e, n * n);
+      if (index > vectors_class) vectors_class = index, step.matrix = std::move(matrix), vectors_at = e;
+    }
+  }
+  if (stats_class < 0) rd.fail(t, step.name + ": no <Statistics>");
+  if (vectors_class < 0) rd.fail(t, step.name + ": no <Eigenvectors>");
+  if (stats_class != vectors_class) {
+    rd.fail(vectors_at, step.name + ": <Eigenvectors> up to ClassIndex " + std::to_string(vectors_class) +
+                            " but <Statistics> up to " + std::to_string(stats_class));
+  }
+  return step;
+}
+
+bdt::InputTransform read_transformations(const Reader& rd, const XMLElement* transforms,
+                                         const std::vector<VariableName>& names) {
+  std::vector<bdt::InputTransformStep> steps;
+  for (const XMLElement* t = transforms->FirstChildElement(); t != nullptr; t = t->NextSiblingElement()) {
+    if (std::string(t->Name()) != "Transform") rd.fail(t, "<" + std::string(t->Name()) + "> in <Transformations>");
+    if (steps.size() == max_transform_steps) {
+      rd.fail(t, "more than " + std::to_string(max_transform_steps) + " input transformations");
+    }
+    bdt::InputTransformStep step;
+    step.name = rd.text_attribute(t, "Name");
+    const std::string where = "input transformation \"" + step.name + "\" (step " + std::to_string(steps.size()) + ")";
+    if (step.name == "Gauss" || step.name == "Uniform") {
+      rd.fail(t, where +
+                     " is not supported: its cumulative distributions (TMVA::PDF splines) and "
+                     "TMath::ErfInverse are not reproduced");
+    }
+    const bool known =
+        step.name == "Normalize" || step.name == "Decorrelation" || step.name == "PCA" || step.name == "Rearrange";
+    if (!known) rd.fail(t, where + " is not supported");
+    const XMLElement* selection = t->FirstChildElement("Selection");
+    if (selection == nullptr) {
+      rd.fail(t, where + ": no <Selection> (the format of TMVA before 4.0 is not supported)");
+    }
+    step.inputs = selected_variables(rd, rd.child(selection, "Input"), "NInputs", names, where);
+    step.outputs = selected_variables(rd, rd.child(selection, "Output"), "NOutputs", names, where);
+    if (step.outputs.size() != step.inputs.size()) {
+      rd.fail(selection, where + ": " + std::to_string(step.inputs.size()) + " inputs but " +
+                             std::to_string(step.outputs.size()) + " outputs");
+    }
+    if (step.name == "Normalize") {
+      step.kind = bdt::InputTransformKind::normalize;
+      step = read_normalize(rd, t, std::move(step));
+    } else if (step.name == "Decorrelation") {
+      step.kind = bdt::InputTransformKind::linear;
+      step = read_decorrelation(rd, t, std::move(step));
+    } else if (step.name == "PCA") {
+      step.kind = bdt::InputTransformKind::pca;
+      step = read_pca(rd, t, std::move(step));
+    } else {
+      step.kind = bdt::InputTransformKind::rearrange;
+    }
+    steps.push_back(std::move(step));
+  }
+  if (transforms->Attribute("NTransformations") != nullptr &&
+      rd.integer(transforms, "NTransformations") != static_cast<int>(steps.size())) {
+    rd.fail(transforms, "NTransformations=" + std::string(transforms->Attribute("NTransformations")) + " but " +
+                            std::to_string(steps.size()) + " <Transform> elements");
+  }
+  try {
+    return bdt::InputTransform(static_cast<std::int32_t>(names.size()), std::move(steps));
+  } catch (const Error& e) {
+    rd.fail(transforms, e.what());
+  }
+}
+
 }  // namespace
 
 bdt::ForestConfig parse_tmva_xml(std::string_view text, const std::string& name) {
@@ -183,26 +423,22 @@ bdt::ForestConfig parse_tmva_xml(std::string_view text, const std::string& name)
   const XMLElement* variables = rd.child(setup, "Variables");
   const XMLElement* weights = rd.child(setup, "Weights");
 
-  if (const XMLElement* transforms = setup->FirstChildElement("Transformations")) {
-    int n = 0;
-    transforms->QueryIntAttribute("NTransformations", &n);
-    if (n > 0) {
-      const XMLElement* t = transforms->FirstChildElement("Transform");
-      const std::string kind = t != nullptr && t->Attribute("Name") != nullptr ? t->Attribute("Name") : "?";
-      rd.fail(transforms, "input transformation \"" + kind + "\" is not supported");
-    }
-  }
-
   bdt::ForestConfig config;
   config.source = "tmva";
   config.split_rule = uses_greater_equal(setup) ? bdt::SplitRule::left_if_less : bdt::SplitRule::left_if_less_equal;
   config.precision = bdt::Precision::float64;
+  std::vector<VariableName> names;
   for (const XMLElement* v = variables->FirstChildElement("Variable"); v != nullptr;
        v = v->NextSiblingElement("Variable")) {
     config.feature_names.push_back(rd.text_attribute(v, "Expression"));
+    const char* label = v->Attribute("Label");
+    names.push_back({label != nullptr ? label : config.feature_names.back(), config.feature_names.back()});
   }
   config.num_features = static_cast<std::int32_t>(config.feature_names.size());
   if (config.num_features == 0) rd.fail(variables, "no <Variable>");
+  if (const XMLElement* transforms = setup->FirstChildElement("Transformations")) {
+    config.input_transform = read_transformations(rd, transforms, names);
+  }
 
   const int analysis = weights->Attribute("AnalysisType") != nullptr ? rd.integer(weights, "AnalysisType") : 0;
   const std::string boost = option(options, "BoostType");

@@ -4,15 +4,19 @@
 // batch and one-row paths alike; transformed predictions within a few float ulps (the exp of another libm).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <portml/bdt/forest.hpp>
+#include <portml/bdt/input_transform.hpp>
 #include <portml/bdt/predict.hpp>
 #include <portml/io/error.hpp>
+#include <portml/io/format.hpp>
 
 #include "fixtures.hpp"
 
@@ -43,10 +47,17 @@ std::size_t count_bit_differences(const std::vector<T>& got, const std::vector<T
   return bad;
 }
 
+//! The fixture's raw rows: the host entry points apply the forest's input transformation (TMVA
+//! <Transformations>) themselves.
+template <class Value>
+std::vector<float> model_inputs(const BdtFixture& fx, const Forest<Value>&) {
+  return fx.inputs();
+}
+
 //! Margins on every path: batch (each ISA, row-major and column-major input), one row at a time.
 template <class Value>
 void check_margins(const BdtFixture& fx, const Forest<Value>& forest) {
-  const std::vector<float> x = fx.inputs();
+  const std::vector<float> x = model_inputs(fx, forest);
   const std::vector<Value> want = fx.margins<Value>();
   const index_t n = fx.rows, nf = fx.features, k = fx.outputs;
   ASSERT_EQ(x.size(), std::size_t(n * nf));
@@ -89,7 +100,7 @@ void check_margins(const BdtFixture& fx, const Forest<Value>& forest) {
 template <class Value>
 void check_predictions(const BdtFixture& fx, const Forest<Value>& forest, double ulps = 4,
                        double floor = std::numeric_limits<Value>::min()) {
-  const std::vector<float> x = fx.inputs();
+  const std::vector<float> x = model_inputs(fx, forest);
   const std::vector<Value> want = fx.predictions<Value>();
   const index_t n = fx.rows, nf = fx.features, w = fx.prediction_width;
   ASSERT_EQ(forest.prediction_width(), w);
@@ -175,20 +186,267 @@ TEST(TmvaLoader, NamesRulesAndErrors) {
     (void)io::load_tmva_xml(bdt_fixture_path("tmva_normalize.weights.xml"));
     FAIL() << "expected a FormatError";
   } catch (const io::FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("input transformation \"Normalize\" is not supported"), std::string::npos)
+    // a <Transform> without <Selection>: TMVA's format before 4.0
+    EXPECT_NE(std::string(e.what()).find("input transformation \"Normalize\" (step 0): no <Selection>"),
+              std::string::npos)
         << e.what();
   }
   EXPECT_THROW((void)io::parse_tmva_xml("<MethodSetup Method=\"MLP\"/>", "mlp.xml"), io::FormatError);
   EXPECT_THROW((void)io::parse_tmva_xml("<MethodSetup", "broken.xml"), io::FormatError);
 }
 
-TEST(LightGBMLoader, CategoricalSplitIsRejectedNamingTheFeature) {
+// ---- TMVA input transformations -----------------------------------------------------------------
+
+std::string fixture_text(const std::string& file) { return io::read_file(bdt_fixture_path(file)); }
+
+//! `text` with the first occurrence of `from` replaced by `to` (which must exist).
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "no '" << from << "' in the fixture";
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+//! parse_tmva_xml(text) throws a FormatError naming the file, a line and containing `what`.
+void expect_tmva_error(const std::string& text, const std::string& what) {
   try {
-    (void)io::load_lightgbm_text(bdt_fixture_path("lgb_categorical.txt"));
-    FAIL() << "expected a FormatError";
+    (void)io::parse_tmva_xml(text, "bad.weights.xml");
+    ADD_FAILURE() << "expected a FormatError containing: " << what;
   } catch (const io::FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("categorical split on feature 3 ('v3')"), std::string::npos) << e.what();
+    EXPECT_EQ(e.file(), "bad.weights.xml");
+    EXPECT_NE(std::string(e.what()).find("line "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
   }
+}
+
+TEST(TmvaLoader, TransformationsAreReadInOrderWithTheLastClassBlock) {
+  const bdt::ForestConfig c = io::load_tmva_xml(bdt_fixture_path("tmva_bdtg_chain.weights.xml"));
+  const auto& steps = c.input_transform.steps();
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].kind, bdt::InputTransformKind::normalize);
+  EXPECT_EQ(steps[1].kind, bdt::InputTransformKind::linear);
+  EXPECT_EQ(steps[2].kind, bdt::InputTransformKind::pca);
+  EXPECT_EQ(steps[0].inputs, (std::vector<std::int32_t>{0, 2, 3}));  // selected by Label or Expression
+  EXPECT_EQ(steps[0].outputs, steps[0].inputs);
+  EXPECT_EQ(steps[2].inputs, (std::vector<std::int32_t>{1, 2, 4}));
+  // Normalize: the third <Class> block ("all classes"), Min and Max read as float32
+  EXPECT_EQ(steps[0].min[0], std::stof("-3.2443697452545166e+00"));
+  EXPECT_EQ(steps[0].max[2], std::stof("3.4029474258422852e+00"));
+  EXPECT_EQ(steps[1].matrix.size(), 25u);
+  EXPECT_EQ(steps[2].mean.size(), 3u);
+  const Forest<double> forest(c);
+  EXPECT_EQ(forest.input_transform().steps().size(), 3u);
+  EXPECT_EQ(forest.input_transform().workspace_size(), 5u);
+  // files without transformations: the identity
+  EXPECT_TRUE(io::load_tmva_xml(bdt_fixture_path("tmva_bdtg.weights.xml")).input_transform.empty());
+}
+
+TEST(InputTransform, RowBatchLayoutsAndInPlaceAgreeBitForBit) {
+  const Forest<double> forest(io::load_tmva_xml(bdt_fixture_path("tmva_bdtg_chain.weights.xml")));
+  const bdt::InputTransform& t = forest.input_transform();
+  const BdtFixture fx = [] {
+    for (const BdtFixture& f : bdt_fixtures("tmva-xml"))
+      if (f.name == "tmva_bdtg_chain") return f;
+    throw std::runtime_error("no tmva_bdtg_chain fixture");
+  }();
+  const std::vector<float> raw = fx.inputs();
+  const index_t n = fx.rows, nf = fx.features;
+  std::vector<float> work(t.workspace_size());
+  std::vector<float> batch(raw.size());
+  bdt::transform_inputs(t, TensorView<const float, 2>(raw.data(), {n, nf}), TensorView<float, 2>(batch.data(), {n, nf}),
+                        work);
+  // column-major in and out
+  std::vector<float> cm(raw.size()), cm_out(raw.size());
+  for (index_t r = 0; r < n; ++r)
+    for (index_t j = 0; j < nf; ++j) cm[j * n + r] = raw[r * nf + j];
+  bdt::transform_inputs(t, TensorView<const float, 2>::col_major(cm.data(), {n, nf}),
+                        TensorView<float, 2>::col_major(cm_out.data(), {n, nf}), work);
+  // in place
+  std::vector<float> in_place = raw;
+  const TensorView<float, 2> ip(in_place.data(), {n, nf});
+  bdt::transform_inputs(t, TensorView<const float, 2>(in_place.data(), {n, nf}), ip, work);
+  std::size_t differ = 0;
+  for (index_t r = 0; r < n; ++r) {
+    std::vector<float> row(static_cast<std::size_t>(nf));
+    bdt::transform_row(t, std::span<const float>(raw.data() + r * nf, static_cast<std::size_t>(nf)), row, work);
+    for (index_t j = 0; j < nf; ++j) {
+      const float want = batch[static_cast<std::size_t>(r * nf + j)];
+      for (const float got : {row[static_cast<std::size_t>(j)], cm_out[static_cast<std::size_t>(j * n + r)],
+                              in_place[static_cast<std::size_t>(r * nf + j)]}) {
+        differ += std::memcmp(&got, &want, sizeof(float)) != 0;
+      }
+    }
+  }
+  EXPECT_EQ(differ, 0u);
+  // the transformation changes the rows; the identity copies them
+  EXPECT_NE(std::memcmp(batch.data(), raw.data(), raw.size() * sizeof(float)), 0);
+  std::vector<float> copy(raw.size());
+  bdt::transform_inputs(bdt::InputTransform(), TensorView<const float, 2>(raw.data(), {n, nf}),
+                        TensorView<float, 2>(copy.data(), {n, nf}), {});
+  EXPECT_EQ(std::memcmp(copy.data(), raw.data(), raw.size() * sizeof(float)), 0);
+  // shape and workspace errors
+  std::vector<float> small(t.workspace_size() - 1);
+  EXPECT_THROW(bdt::transform_inputs(t, TensorView<const float, 2>(raw.data(), {n, nf}),
+                                     TensorView<float, 2>(batch.data(), {n, nf}), small),
+               ShapeError);
+  EXPECT_THROW(bdt::transform_inputs(t, TensorView<const float, 2>(raw.data(), {n, nf - 1}),
+                                     TensorView<float, 2>(batch.data(), {n, nf - 1}), work),
+               ShapeError);
+  std::vector<float> one(static_cast<std::size_t>(nf - 1));
+  EXPECT_THROW(bdt::transform_row(t, std::span<const float>(raw.data(), one.size()), one, work), ShapeError);
+}
+
+TEST(InputTransform, StepsAreCheckedAndNormalizeIsFloat32) {
+  bdt::InputTransformStep norm;
+  norm.kind = bdt::InputTransformKind::normalize;
+  norm.name = "Normalize";
+  norm.inputs = {1};
+  norm.outputs = {1};
+  norm.min = {-3.0f};
+  norm.max = {5.0f};
+  const bdt::InputTransform t(2, {norm});
+  std::vector<float> row{7.0f, 1.0f}, work(t.workspace_size());
+  bdt::transform_row(t, row, row, work);
+  EXPECT_EQ(row[0], 7.0f);                                                          // not selected: unchanged
+  EXPECT_EQ(row[1], (1.0f - -3.0f) * static_cast<float>(1.0 / 8.0) * 2.0f - 1.0f);  // 0
+  bdt::InputTransformStep bad = norm;
+  bad.outputs = {2};
+  EXPECT_THROW(bdt::InputTransform(2, {bad}), Error);
+  bad = norm;
+  bad.max = {};
+  EXPECT_THROW(bdt::InputTransform(2, {bad}), Error);
+  bad = norm;
+  bad.kind = bdt::InputTransformKind::linear;  // no matrix
+  EXPECT_THROW(bdt::InputTransform(2, {bad}), Error);
+  bad = norm;
+  bad.inputs = {0, 1};
+  bad.outputs = {1, 1};  // written twice
+  bad.min = {0, 0};
+  bad.max = {1, 1};
+  EXPECT_THROW(bdt::InputTransform(2, {bad}), Error);
+  bdt::ForestConfig config = io::load_tmva_xml(bdt_fixture_path("tmva_bdtg.weights.xml"));
+  config.input_transform = t;  // 2 features for a 5-feature forest
+  EXPECT_THROW(Forest<double>{config}, Error);
+}
+
+TEST(TmvaLoader, MalformedTransformationsNameFileLineAndElement) {
+  const std::string norm = fixture_text("tmva_bdtg_normalize.weights.xml");
+  const std::string decorr = fixture_text("tmva_adaboost_decorrelation.weights.xml");
+  const std::string pca = fixture_text("tmva_bdtg_pca.weights.xml");
+  // Gauss / Uniform: named, with the reason
+  expect_tmva_error(replaced(norm, "Name=\"Normalize\"", "Name=\"Gauss\""),
+                    "input transformation \"Gauss\" (step 0) is not supported");
+  expect_tmva_error(replaced(norm, "Name=\"Normalize\"", "Name=\"Uniform\""), "\"Uniform\" (step 0) is not supported");
+  expect_tmva_error(replaced(norm, "Name=\"Normalize\"", "Name=\"Fancy\""), "\"Fancy\" (step 0) is not supported");
+  // the selection
+  expect_tmva_error(replaced(norm, "Label=\"eta\" Expression=\"eta\"", "Label=\"phi\" Expression=\"phi\""),
+                    "variable 'phi' (phi) is not in <Variables>");
+  expect_tmva_error(replaced(norm, "<Input Type=\"Variable\"", "<Input Type=\"Target\""),
+                    "transformation of a Target ('pt') is not supported");
+  expect_tmva_error(replaced(norm, "NInputs=\"5\"", "NInputs=\"4\""), "more <Input> entries than NInputs");
+  expect_tmva_error(replaced(norm, "NInputs=\"5\"", "NInputs=\"900\""), "NInputs=900 outside [1, 5]");
+  expect_tmva_error(replaced(norm, "NTransformations=\"1\"", "NTransformations=\"2\""),
+                    "NTransformations=2 but 1 <Transform> elements");
+  // Normalize ranges and class blocks
+  expect_tmva_error(replaced(norm, "<Range Index=\"4\"", "<Range Index=\"7\""), "<Range> Index 7 outside [0, 5)");
+  expect_tmva_error(replaced(norm, "<Range Index=\"0\" Min=\"", "<Range Index=\"0\" Min=\"x"),
+                    "<Range> attribute Min is not a number");
+  expect_tmva_error(replaced(norm, "<Class ClassIndex=\"1\"", "<Class ClassIndex=\"5\""),
+                    "<Class> ClassIndex 5, expected 1");
+  // Decorrelation matrices: declared shape first (before any allocation), then the values
+  expect_tmva_error(replaced(decorr, "Rows=\"4\"", "Rows=\"100000\""), "<Matrix> 100000 x 4 for 4 inputs");
+  expect_tmva_error(replaced(decorr, " </Matrix>", " 1.0 </Matrix>"), "more than the 16 values declared");
+  expect_tmva_error(replaced(decorr, " </Matrix>", " zz </Matrix>"), "<Matrix>: not a number: \"zz\"");
+  // PCA blocks
+  expect_tmva_error(replaced(pca, "<Eigenvectors Class=\"Combined\" ClassIndex=\"2\"",
+                             "<Eigenvectors Class=\"Combined\" ClassIndex=\"3\""),
+                    "<Eigenvectors> up to ClassIndex 3 but <Statistics> up to 2");
+  expect_tmva_error(replaced(pca, "NRows=\"5\" NCols=\"5\">", "NRows=\"5\" NCols=\"4\">"),
+                    "<Eigenvectors> is not 5 x 5");
+  // a chain longer than the limit
+  std::string many = norm;
+  const std::size_t begin = norm.find("    <Transform Name=\"Normalize\">");
+  const std::size_t end = norm.find("</Transform>") + std::string("</Transform>\n").size();
+  const std::string step = norm.substr(begin, end - begin);
+  std::string chain;
+  for (int i = 0; i < 33; ++i) chain += step;
+  many.replace(begin, end - begin, chain);
+  expect_tmva_error(many, "more than 32 input transformations");
+}
+
+TEST(TmvaLoader, BindFeaturesByVariableExpressions) {
+  const Forest<double> forest(io::load_tmva_xml(bdt_fixture_path("tmva_bdtg_chain.weights.xml")));
+  const std::vector<std::string> model{"pt", "eta", "abs(dxy)", "chi2/ndof", "nhits"};
+  EXPECT_EQ(forest.feature_names(), model);
+  const std::vector<std::string> caller{"nhits", "pt", "chi2/ndof", "eta", "abs(dxy)"};
+  EXPECT_EQ(bdt::bind_features(forest, caller), (std::vector<std::int32_t>{4, 0, 3, 1, 2}));
+  const auto message = [&](const std::vector<std::string>& names) {
+    try {
+      (void)bdt::bind_features(forest, names);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // a missing name
+  EXPECT_NE(message({"nhits", "pt", "chi2/ndof", "eta"}).find("model features not given: abs(dxy)"), std::string::npos);
+  // an extra name (not a model variable), and a Label that is not the Expression
+  const std::string extra = message({"nhits", "pt", "chi2/ndof", "eta", "abs(dxy)", "phi"});
+  EXPECT_NE(extra.find("not features of the model: phi"), std::string::npos) << extra;
+  EXPECT_NE(message({"nhits", "pt", "chi2ndof", "eta", "abs(dxy)"}).find("not features of the model: chi2ndof"),
+            std::string::npos);
+}
+
+// ---- LightGBM categorical splits (the parity fixtures lgb_categorical* run in LightGBMParity) ------
+
+TEST(LightGBMLoader, CategoricalSplitsBecomeExactNumericSubtrees) {
+  const bdt::ForestConfig c = io::load_lightgbm_text(bdt_fixture_path("lgb_categorical.txt"));
+  // tree 0's root: categories {1, 4, 6} of v3 (bitset 82) go left
+  const bdt::TreeConfig& t = c.trees[0];
+  std::vector<double> bounds;
+  std::vector<std::int32_t> stack{0};
+  while (!stack.empty()) {
+    const std::int32_t i = stack.back();
+    stack.pop_back();
+    if (t.left[static_cast<std::size_t>(i)] < 0 || t.feature[static_cast<std::size_t>(i)] != 3) continue;
+    EXPECT_EQ(t.nan_left[static_cast<std::size_t>(i)], 0);  // NaN goes right
+    bounds.push_back(t.threshold[static_cast<std::size_t>(i)]);
+    stack.push_back(t.left[static_cast<std::size_t>(i)]);
+    stack.push_back(t.right[static_cast<std::size_t>(i)]);
+  }
+  std::sort(bounds.begin(), bounds.end());
+  const auto below = [](double v) { return std::nextafter(v, -1e300); };
+  EXPECT_EQ(bounds, (std::vector<double>{below(1), below(2), below(4), below(5), below(6), below(7)}));
+}
+
+TEST(LightGBMLoader, CategoricalErrorsNameTreeNodeAndFeature) {
+  const std::string text = fixture_text("lgb_categorical.txt");
+  const auto expect_error = [](const std::string& model, const std::string& what) {
+    try {
+      (void)io::parse_lightgbm_text(model, "bad.txt");
+      ADD_FAILURE() << "expected a FormatError containing: " << what;
+    } catch (const io::FormatError& e) {
+      EXPECT_EQ(e.file(), "bad.txt");
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  expect_error(replaced(text, "version=v4", "version=v3"),
+               "Tree=0 (line 12), node 0: categorical split on feature 3 ('v3') in a model older than version v4");
+  expect_error(replaced(text, "threshold=0 ", "threshold=5 "),
+               "node 0: categorical split on feature 3 ('v3'): bitset index");
+  expect_error(replaced(text, "threshold=0 ", "threshold=0.5 "), "bitset index");
+  expect_error(replaced(text, "cat_boundaries=0 1", "cat_boundaries=0 2"), "cat_threshold: 1 values, expected 2");
+  expect_error(replaced(text, "cat_boundaries=0 1", "cat_boundaries=0 99999999"),
+               "cat_boundaries must increase by at most");
+  expect_error(replaced(text, "cat_threshold=82", "cat_threshold=-3"), "cat_threshold: not a number");
+  expect_error(replaced(text, "num_cat=1", "num_cat=0"), "num_cat out of range");
+  expect_error(replaced(text, "left_child=2 5 -1", "left_child=2 0 -1"), "reached twice");
+  // every category of a 2^16-word bitset alternating in and out: the expansion limit, not memory
+  std::string words;
+  for (int i = 0; i < 65536; ++i) words.append(i == 0 ? "1431655765" : " 1431655765");  // 0x55555555
+  std::string huge = replaced(text, "cat_boundaries=0 1", "cat_boundaries=0 65536");
+  huge = replaced(huge, "cat_threshold=82", "cat_threshold=" + words);
+  expect_error(huge, "categorical splits expand the tree beyond");
 }
 
 // The UBJSON files hold the same models as their JSON twins (saved by make_fixtures.py from one booster).

@@ -7,6 +7,7 @@ Run from the repository root, once per trainer family (each appends its entries 
 
     /usr/bin/python3 test/data/bdt/make_fixtures.py xgb17            # Debian python3-xgboost 1.7, python3-sklearn
     VENV/bin/python test/data/bdt/make_fixtures.py pypi               # PyPI xgboost 3.x and lightgbm 4.x
+    VENV/bin/python test/data/bdt/make_fixtures.py lgb-categorical    # only the LightGBM categorical ones
 
 Per fixture NAME: NAME.json[.gz] / NAME.txt (the model), NAME.x.f32 (rows x features, row-major float32),
 NAME.margin.f32|f64 (the trainer's raw margins) and NAME.pred.f32|f64 (its transformed prediction).
@@ -226,7 +227,51 @@ def lgb_models(manifest, trainer):
     b = lgb.train(dict(common, objective="multiclass", num_class=3, num_leaves=8, learning_rate=0.2),
                   lgb.Dataset(Xm, ym), num_boost_round=10)
     save("lgb_multiclass", b, test_inputs(Xm, thresholds(b), 6, 44), "multiclass")
-    # a categorical feature: the loader must reject it, naming the feature
+    lgb_categorical_models(manifest, trainer)
+
+
+def categorical_rows(X_pool, cat_features, n_categories, seed, n=240):
+    """Test rows for categorical splits: random rows, then every special value LightGBM's
+    CategoricalDecision distinguishes on the categorical columns: NaN, negatives (int() truncates
+    -0.5 to category 0, -1 is negative), fractions (2.7 is category 2), values one float32 ulp around
+    the integers and around -1, categories outside the bitset, huge values and infinities."""
+    rng = np.random.default_rng(seed)
+    rows = X_pool[rng.choice(len(X_pool), size=n, replace=False)].copy()
+    rows[rng.random(rows.shape) < 0.05] = np.nan
+    f32 = np.float32
+    specials = [np.nan, -np.inf, np.inf, -1.5, -1.0, np.nextafter(f32(-1), f32(0)), -0.5, -0.0, 0.0, 0.25,
+                np.nextafter(f32(1), f32(0)), 2.7, 1e10, -1e10, 3e9, n_categories + 5, 1000.0]
+    for c in range(n_categories + 2):
+        specials += [c, np.nextafter(f32(c), f32(-np.inf)), np.nextafter(f32(c), f32(np.inf))]
+    specials = np.array(specials, dtype=np.float32)
+    for f in cat_features:
+        pick = rng.random(n) < 0.6
+        rows[pick, f] = specials[rng.integers(0, len(specials), size=pick.sum())]
+    return np.ascontiguousarray(rows.astype(np.float32))
+
+
+def lgb_categorical_models(manifest, trainer):
+    """LightGBM categorical splits (decision_type bit 0): models with their inputs and LightGBM's own
+    margins and predictions."""
+    import lightgbm as lgb
+
+    common = {"verbose": -1, "seed": 7, "num_threads": 1, "deterministic": True}
+    X, y = make_data(21, 2000, 10, nan_fraction=0.1)
+
+    def save(name, booster, rows, objective):
+        booster.save_model(os.path.join(HERE, name + ".txt"))
+        margin = np.asarray(booster.predict(rows.astype(np.float64), raw_score=True), dtype=np.float64)
+        pred = np.asarray(booster.predict(rows.astype(np.float64)), dtype=np.float64)
+        margin = margin.reshape(len(rows), -1)
+        pred = pred.reshape(len(rows), -1)
+        write(name + ".x.f32", rows, np.float32)
+        write(name + ".margin.f64", margin, np.float64)
+        write(name + ".pred.f64", pred, np.float64)
+        manifest.add({"name": name, "format": "lightgbm-text", "model": name + ".txt", "trainer": trainer,
+                      "objective": objective, "rows": len(rows), "features": rows.shape[1],
+                      "outputs": margin.shape[1], "prediction_width": pred.shape[1], "precision": "float64"})
+
+    # one categorical feature with 8 categories (one bitset word), binary
     Xc = X.copy()
     rng = np.random.default_rng(5)
     Xc[:, 3] = rng.integers(0, 8, size=len(Xc))
@@ -234,7 +279,19 @@ def lgb_models(manifest, trainer):
     b = lgb.train(dict(common, objective="binary", num_leaves=8, learning_rate=0.2, min_data_per_group=5,
                        cat_smooth=1.0), lgb.Dataset(Xc, yc, feature_name=["v%d" % i for i in range(10)],
                                                     categorical_feature=[3]), num_boost_round=5)
-    b.save_model(os.path.join(HERE, "lgb_categorical.txt"))
+    save("lgb_categorical", b, categorical_rows(Xc, [3], 8, 51), "binary")
+    # two categorical features, one with 70 categories (three bitset words, category 0 in some sets),
+    # NaN in the categorical columns during training, multiclass
+    Xm, ym = make_data(23, 3000, 6, nan_fraction=0.05, classes=3)
+    rng = np.random.default_rng(6)
+    Xm[:, 1] = rng.integers(0, 70, size=len(Xm))
+    Xm[:, 4] = rng.integers(0, 5, size=len(Xm))
+    Xm[rng.random(len(Xm)) < 0.03, 1] = np.nan
+    ym = (ym + (Xm[:, 1] % 7 < 3) + (Xm[:, 4] == 2)) % 3
+    b = lgb.train(dict(common, objective="multiclass", num_class=3, num_leaves=12, learning_rate=0.2,
+                       min_data_per_group=5, cat_smooth=1.0, max_cat_threshold=64, max_cat_to_onehot=4),
+                  lgb.Dataset(Xm, ym, categorical_feature=[1, 4]), num_boost_round=8)
+    save("lgb_categorical_multiclass", b, categorical_rows(Xm, [1, 4], 70, 52), "multiclass")
 
 
 def main():
@@ -244,13 +301,16 @@ def main():
         import xgboost
         assert xgboost.__version__.startswith("1.7"), xgboost.__version__
         xgb_models(manifest, "xgboost " + xgboost.__version__)
+    elif which == "lgb-categorical":  # only the categorical LightGBM fixtures
+        import lightgbm
+        lgb_categorical_models(manifest, "lightgbm " + lightgbm.__version__)
     elif which == "pypi":
         import lightgbm
         import xgboost
         xgb_models(manifest, "xgboost " + xgboost.__version__)
         lgb_models(manifest, "lightgbm " + lightgbm.__version__)
     else:
-        sys.exit("usage: make_fixtures.py xgb17|pypi")
+        sys.exit("usage: make_fixtures.py xgb17|pypi|lgb-categorical")
 
 
 if __name__ == "__main__":

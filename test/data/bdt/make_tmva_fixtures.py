@@ -73,18 +73,22 @@ def node_xml(node, pos, depth, indent):
             node_xml(node.right, "r", depth + 1, indent + 1) + f"{sp}</Node>\n")
 
 
-def weight_file(root_release, boost, yes_no, analysis, nclass, names, trees, weights, transform=False):
+def weight_file(root_release, boost, yes_no, analysis, nclass, names, trees, weights, transform=False,
+                transformations_xml=None, labels=None):
     opts = (f'    <Option name="NTrees" modified="Yes">{len(trees)}</Option>\n'
             f'    <Option name="BoostType" modified="Yes">{boost}</Option>\n'
             f'    <Option name="UseYesNoLeaf" modified="No">{"True" if yes_no else "False"}</Option>\n')
+    labels = labels or names
     variables = "".join(
-        f'    <Variable VarIndex="{i}" Expression="{n}" Label="{n}" Title="{n}" Unit="" Internal="{n}" '
-        f'Type="F" Min="-3.0e+00" Max="3.0e+00"/>\n' for i, n in enumerate(names))
+        f'    <Variable VarIndex="{i}" Expression="{n}" Label="{lab}" Title="{lab}" Unit="" Internal="{lab}" '
+        f'Type="F" Min="-3.0e+00" Max="3.0e+00"/>\n' for i, (n, lab) in enumerate(zip(names, labels)))
     classes = "".join(f'    <Class Name="class{c}" Index="{c}"/>\n' for c in range(max(nclass, 2)))
     trans = '  <Transformations NTransformations="0"/>\n'
     if transform:
         trans = ('  <Transformations NTransformations="1">\n    <Transform Name="Normalize">\n'
                  '    </Transform>\n  </Transformations>\n')
+    if transformations_xml is not None:
+        trans = transformations_xml
     body = ""
     for i, (t, w) in enumerate(zip(trees, weights)):
         body += f'    <BinaryTree type="DecisionTree" boostWeight="{w:.17e}" itree="{i}">\n'
@@ -100,6 +104,134 @@ def weight_file(root_release, boost, yes_no, analysis, nclass, names, trees, wei
             f'  <Classes NClass="{max(nclass, 2)}">\n{classes}  </Classes>\n'
             f'{trans}  <MVAPdfs/>\n'
             f'  <Weights NTrees="{len(trees)}" AnalysisType="{analysis}">\n{body}  </Weights>\n</MethodSetup>\n')
+
+
+# ---- input transformations (TMVA's Reader applies them before the BDT) ---------------------------
+# Written as ROOT's VariableTransform classes write them (AttachXMLTo): Normalize Min/Max with 16 digits
+# (Tools::AddAttr), Decorrelation matrices with std::scientific's 6 digits (WriteTMatrixDToXML), PCA
+# with 17 significant digits. One block per class plus one for all classes; a Reader loading a file
+# uses the last block. The reference below re-implements TMVA's documented arithmetic independently:
+#   Normalize      y = ((x - min) * scale) * 2 - 1 in float32, scale = float32(1 / double(max - min))
+#   Decorrelation  y_i = sum_j x_j M_ij, double, j from 0
+#   PCA            y_i = sum_j (x_j - mean_j) E_ji, double, j from 0
+# every step's results stored as float32 (TMVA's Event keeps Float_t values).
+class Step:
+    def __init__(self, name, inputs, **params):
+        self.name, self.inputs, self.params = name, inputs, params
+
+
+def selection_xml(step, labels, names):
+    def items(tag):
+        return "".join(f'        <{tag} Type="Variable" Label="{labels[v]}" Expression="{names[v]}"/>\n'
+                       for v in step.inputs)
+    n = len(step.inputs)
+    return (f'      <Selection>\n        <Input NInputs="{n}">\n{items("Input")}        </Input>\n'
+            f'        <Output NOutputs="{n}">\n{items("Output")}        </Output>\n      </Selection>\n')
+
+
+def step_xml(step, labels, names):
+    p = step.params
+    if step.name == "Normalize":
+        body = ""
+        for c, (mins, maxs) in enumerate(zip(p["min"], p["max"])):
+            body += f'      <Class ClassIndex="{c}">\n        <Ranges>\n'
+            for k, (lo, hi) in enumerate(zip(mins, maxs)):
+                body += f'          <Range Index="{k}" Min="{lo:.16e}" Max="{hi:.16e}"/>\n'
+            body += '        </Ranges>\n      </Class>\n'
+    elif step.name == "Decorrelation":
+        body = "".join(f'      <Matrix Rows="{len(m)}" Columns="{len(m)}">' +
+                       "".join(f"{v:e} " for row in m for v in row) + '</Matrix>\n' for m in p["matrices"])
+    elif step.name == "PCA":
+        cls = ["Signal", "Background", "Combined"]
+        body = "".join(f'      <Statistics Class="{cls[c]}" ClassIndex="{c}" NRows="{len(mu)}">' +
+                       "".join(f"{v:.17g} " for v in mu) + '</Statistics>\n' for c, mu in enumerate(p["means"]))
+        body += "".join(f'      <Eigenvectors Class="{cls[c]}" ClassIndex="{c}" NRows="{len(e)}" NCols="{len(e)}">' +
+                        "".join(f"{v:.17g} " for row in e for v in row) + '</Eigenvectors>\n'
+                        for c, e in enumerate(p["vectors"]))
+    else:
+        body = ""
+    return f'    <Transform Name="{step.name}">\n' + selection_xml(step, labels, names) + body + '    </Transform>\n'
+
+
+def transformations_xml(steps, labels, names):
+    return (f'  <Transformations NTransformations="{len(steps)}">\n' +
+            "".join(step_xml(s, labels, names) for s in steps) + '  </Transformations>\n')
+
+
+def parse_back(step):
+    """The parameters as the file holds them (the text written above, read back)."""
+    p = step.params
+    if step.name == "Normalize":
+        lo = [np.float32(float(f"{v:.16e}")) for v in p["min"][-1]]
+        hi = [np.float32(float(f"{v:.16e}")) for v in p["max"][-1]]
+        return lo, hi
+    if step.name == "Decorrelation":
+        return [[float(f"{v:e}") for v in row] for row in p["matrices"][-1]]
+    return [float(f"{v:.17g}") for v in p["means"][-1]], [[float(f"{v:.17g}") for v in row] for row in p["vectors"][-1]]
+
+
+def apply_steps(steps, x):
+    """The reference transformation of one float32 row."""
+    x = np.array(x, dtype=np.float32)
+    for step in steps:
+        idx = step.inputs
+        vals = [x[v] for v in idx]  # float32
+        n = len(idx)
+        if step.name == "Normalize":
+            lo, hi = parse_back(step)
+            out = []
+            for k in range(n):
+                scale = np.float32(1.0 / float(np.float32(hi[k] - lo[k])))
+                centred = np.float32(vals[k] - lo[k])
+                out.append(np.float32(np.float32(np.float32(centred * scale) * np.float32(2)) - np.float32(1)))
+        elif step.name == "Decorrelation":
+            m = parse_back(step)
+            out = []
+            for i in range(n):
+                acc = 0.0
+                for j in range(n):
+                    acc += float(vals[j]) * m[i][j]
+                out.append(np.float32(acc))
+        else:
+            mean, e = parse_back(step)
+            out = []
+            for i in range(n):
+                acc = 0.0
+                for j in range(n):
+                    acc += (float(vals[j]) - mean[j]) * e[j][i]
+                out.append(np.float32(acc))
+        for k, v in enumerate(idx):
+            x[v] = out[k]
+    return x
+
+
+def random_normalize(rng, inputs, nclass_blocks):
+    mins, maxs = [], []
+    for _ in range(nclass_blocks):
+        lo = np.float32(rng.uniform(-3.5, -2.0, size=len(inputs)))
+        hi = np.float32(rng.uniform(2.0, 3.5, size=len(inputs)))
+        mins.append([float(v) for v in lo])
+        maxs.append([float(v) for v in hi])
+    return Step("Normalize", inputs, min=mins, max=maxs)
+
+
+def random_decorrelation(rng, inputs, nclass_blocks):
+    n = len(inputs)
+    mats = []
+    for _ in range(nclass_blocks):
+        a = rng.normal(size=(n, n)) * 0.3 + np.eye(n)
+        mats.append([[float(v) for v in row] for row in a])
+    return Step("Decorrelation", inputs, matrices=mats)
+
+
+def random_pca(rng, inputs, nclass_blocks):
+    n = len(inputs)
+    means, vecs = [], []
+    for _ in range(nclass_blocks):
+        q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        means.append([float(v) for v in rng.normal(size=n) * 0.2])
+        vecs.append([[float(v) for v in row] for row in q])
+    return Step("PCA", inputs, means=means, vectors=vecs)
 
 
 # ---- the independent evaluator -------------------------------------------------------------------
@@ -205,10 +337,53 @@ def main():
     trees = [random_tree(rng, len(names), 0, 2, False) for _ in range(3)]
     open(os.path.join(HERE, "tmva_normalize.weights.xml"), "w").write(
         weight_file("6.30/02 [401922]", "Grad", False, 0, 1, names, trees, [1.0] * 3, transform=True))
+    manifest = transformation_fixtures(manifest, names)
     manifest.sort(key=lambda e: e["name"])
     with open(manifest_path, "w") as f:
         json.dump({"fixtures": manifest}, f, indent=1)
         f.write("\n")
+
+
+def transformation_fixtures(manifest, names):
+    """BDTs behind TMVA input transformations (own random stream: the fixtures above do not change)."""
+    rng = np.random.default_rng(4711)
+    labels = ["pt", "eta", "absdxy", "chi2ndof", "nhits"]  # Label != Expression for two variables
+    specs = [
+        # name, kind, boost, yes_no, analysis, nclass, steps
+        ("tmva_bdtg_normalize", "bdtg", "Grad", False, 0, 1,
+         lambda: [random_normalize(rng, [0, 1, 2, 3, 4], 3)]),
+        ("tmva_adaboost_decorrelation", "adaboost", "AdaBoost", True, 0, 1,
+         lambda: [random_decorrelation(rng, [0, 1, 3, 4], 3)]),
+        ("tmva_bdtg_pca", "bdtg", "Grad", False, 0, 1, lambda: [random_pca(rng, [0, 1, 2, 3, 4], 3)]),
+        ("tmva_bdtg_chain", "bdtg", "Grad", False, 0, 1,
+         lambda: [random_normalize(rng, [0, 2, 3], 3), random_decorrelation(rng, [0, 1, 2, 3, 4], 3),
+                  random_pca(rng, [1, 2, 4], 3)]),
+        ("tmva_bdtg_multiclass_normalize", "multiclass", "Grad", False, 2, 3,
+         lambda: [random_normalize(rng, [0, 1, 2, 3, 4], 4)]),
+    ]
+    for name, kind, boost, yes_no, analysis, nclass, make_steps in specs:
+        steps = make_steps()
+        trees = [random_tree(rng, len(names), 0, 3, True) for _ in range(30 if nclass == 1 else 36)]
+        weights = [float(rng.uniform(0.2, 1.5)) for _ in range(len(trees))]
+        text = weight_file("6.30/02 [401922]", boost, yes_no, analysis, nclass, names, trees, weights,
+                           transformations_xml=transformations_xml(steps, labels, names), labels=labels)
+        open(os.path.join(HERE, name + ".weights.xml"), "w").write(text)
+        raw = rng.normal(size=(200, len(names))).astype(np.float32) * np.float32(1.5)
+        raw[rng.random(raw.shape) < 0.03] = np.nan
+        margins, preds = [], []
+        for row in raw:
+            m, p = evaluate(kind, trees, weights, apply_steps(steps, row), True, yes_no, nclass)
+            margins.append(m)
+            preds.append(p)
+        raw.tofile(os.path.join(HERE, name + ".x.f32"))
+        np.array(preds, dtype=np.float64).tofile(os.path.join(HERE, name + ".pred.f64"))
+        np.array(margins, dtype=np.float64).tofile(os.path.join(HERE, name + ".margin.f64"))
+        entry = {"name": name, "format": "tmva-xml", "model": name + ".weights.xml",
+                 "trainer": "hand-written (TMVA format, input transformations)", "objective": kind,
+                 "rows": len(raw), "features": len(names), "outputs": nclass, "prediction_width": len(preds[0]),
+                 "precision": "float64", "input_transformations": [s.name for s in steps]}
+        manifest = [e for e in manifest if e["name"] != name] + [entry]
+    return manifest
 
 
 if __name__ == "__main__":

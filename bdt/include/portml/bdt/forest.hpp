@@ -83,6 +83,8 @@ struct ForestData {
   std::int32_t num_trees = 0;
   std::int32_t depth = 0;                        //!< perfect: the padded depth of every tree
   bool has_zero_missing = false;                 //!< some node has zero_missing_bit (scalar kernels only)
+  std::int64_t num_nodes = 0;                    //!< length of feature_flags, threshold (and left, sparse)
+  std::int64_t num_leaf_values = 0;              //!< length of leaf_value
   const std::uint32_t* feature_flags = nullptr;  //!< per node: feature index | nan_left_bit
   const float* threshold = nullptr;              //!< per node: go right iff !(x < threshold)
   const std::int32_t* left = nullptr;            //!< sparse: per node, left child (right = left + 1)
@@ -131,6 +133,9 @@ class Forest {
   std::span<const Value> base_margin() const { return base_margin_; }
   //! The training feature names in input order (empty when the model has none).
   const std::vector<std::string>& feature_names() const { return feature_names_; }
+  //! The transformation the trainer applies to the inputs before the trees (TMVA <Transformations>;
+  //! empty otherwise). The host predict_margins() / predict() apply it to their raw inputs.
+  const InputTransform& input_transform() const { return input_transform_; }
   //! Bytes held by the node, leaf and tree arrays.
   std::size_t memory_bytes() const {
     return feature_flags_.size() * 4 + threshold_.size() * 4 + left_.size() * 4 + leaf_value_.size() * sizeof(Value) +
@@ -146,6 +151,8 @@ class Forest {
     d.num_trees = num_trees();
     d.depth = max_depth_;
     d.has_zero_missing = has_zero_missing_;
+    d.num_nodes = static_cast<std::int64_t>(feature_flags_.size());
+    d.num_leaf_values = static_cast<std::int64_t>(leaf_value_.size());
     d.feature_flags = feature_flags_.data();
     d.threshold = threshold_.data();
     d.left = left_.data();
@@ -187,6 +194,7 @@ class Forest {
   double transform_scale_ = 1.0;
   std::string objective_, source_;
   std::vector<std::string> feature_names_;
+  InputTransform input_transform_;
   std::vector<Value> base_margin_;
   std::vector<std::uint32_t> feature_flags_;
   std::vector<float> threshold_;
@@ -263,7 +271,8 @@ Forest<Value>::Forest(const ForestConfig& config, Layout layout)
       transform_scale_(config.transform_scale),
       objective_(config.objective),
       source_(config.source),
-      feature_names_(config.feature_names) {
+      feature_names_(config.feature_names),
+      input_transform_(config.input_transform) {
   if (num_features_ < 1 || static_cast<std::uint32_t>(num_features_) > feature_mask) {
     throw Error("portml::bdt::Forest: num_features must be at least 1, got " + std::to_string(num_features_));
   }
@@ -275,6 +284,10 @@ Forest<Value>::Forest(const ForestConfig& config, Layout layout)
   if (!feature_names_.empty() && feature_names_.size() != static_cast<std::size_t>(num_features_)) {
     throw Error("portml::bdt::Forest: " + std::to_string(feature_names_.size()) + " feature names for " +
                 std::to_string(num_features_) + " features");
+  }
+  if (!input_transform_.empty() && input_transform_.num_features() != num_features_) {
+    throw Error("portml::bdt::Forest: input transformation over " + std::to_string(input_transform_.num_features()) +
+                " features for " + std::to_string(num_features_) + " features");
   }
   for (const double b : config.base_margin) base_margin_.push_back(static_cast<Value>(b));
   std::vector<std::int32_t> depths;  // per tree

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <portml/bdt/input_transform.hpp>
+
 namespace portml::bdt {
 
 //! Which way a split sends a row, as the trainer defines it (x is the feature value).
@@ -68,6 +70,9 @@ struct ForestConfig {
   std::string objective;                   //!< the trainer's name for it, e.g. "binary:logistic"
   std::vector<std::string> feature_names;  //!< empty, or one per feature in input order
   std::vector<TreeConfig> trees;
+  //! What the trainer applies to the inputs before the trees (TMVA <Transformations>); empty for
+  //! every other format. The host predict functions apply it (input_transform.hpp).
+  InputTransform input_transform;
 };
 
 }  // namespace portml::bdt

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include <portml/bdt/detail/scalar_kernels.hpp>
 #include <portml/bdt/detail/x86_kernels.hpp>
 #include <portml/bdt/forest.hpp>
+#include <portml/bdt/input_transform.hpp>
 #include <portml/core/cpu_features.hpp>
 #include <portml/core/isa.hpp>
 #include <portml/core/tensor_view.hpp>
@@ -48,7 +50,38 @@ Isa resolve_isa(const Forest<Value>& forest, Isa requested) {
   return widest_isa();
 }
 
+//! Outputs (classes) whose row-block accumulators predict_margins and predict keep on the stack.
+inline constexpr std::int32_t max_stack_outputs = 16;
+//! Features of a packed row block (SIMD paths with strided inputs, the AVX-512 tile) kept on the stack.
+inline constexpr index_t max_stack_features = 128;
+
 namespace detail {
+
+//! N elements on the stack, or, for a larger request, one heap array: evaluation allocates nothing
+//! for forests within max_stack_outputs and max_stack_features (the documented bounds), and one
+//! buffer per call beyond them.
+template <class T, std::size_t N>
+class StackBuffer {
+ public:
+  explicit StackBuffer(std::size_t n) {
+    if (n > N) {
+      heap_ = std::make_unique<T[]>(n);
+      data_ = heap_.get();
+    }
+  }
+  StackBuffer(const StackBuffer&) = delete;
+  StackBuffer& operator=(const StackBuffer&) = delete;
+  T* data() { return data_; }
+
+ private:
+  alignas(64) T stack_[N];
+  std::unique_ptr<T[]> heap_;
+  T* data_ = stack_;
+};
+
+//! Rows of the widest block kernel (the stack buffers are sized for it).
+inline constexpr int max_block_rows = avx512_block_rows > avx2_block_rows ? avx512_block_rows : avx2_block_rows;
+static_assert(max_block_rows >= scalar_block_rows);
 
 inline int block_rows(Isa isa) {
   switch (isa) {
@@ -80,18 +113,22 @@ void margins_serial(const Forest<Value>& forest, const TensorView<const float, 2
   const std::int32_t num_outputs = f.num_outputs;
   const int B = block_rows(isa);
   const index_t nf = f.num_features;
-  std::vector<Value> acc(std::size_t(B) * num_outputs);
+  StackBuffer<Value, std::size_t(max_block_rows) * max_stack_outputs> acc_buffer(std::size_t(B) * num_outputs);
+  Value* const acc = acc_buffer.data();
   // The SIMD kernels read rows with unit feature stride and 32-bit offsets; other layouts are packed.
   const bool direct = x.stride(1) == 1 && x.stride(0) >= nf &&
                       x.stride(0) * (B - 1) + nf <= index_t(std::numeric_limits<std::int32_t>::max());
   // The register-resident AVX-512 kernel reads a transposed tile: feature j of row r at tile[j * B + r].
   const bool tiled = isa == Isa::avx512 && nf <= index_t(std::numeric_limits<std::int32_t>::max() / B) &&
                      (f.layout == Layout::sparse || (f.depth >= 1 && f.depth <= avx512_resident_max_depth));
-  std::vector<float> packed;
-  if (tiled || (isa != Isa::scalar && !direct)) packed.resize(std::size_t(B) * nf);
+  const bool pack = tiled || (isa != Isa::scalar && !direct);
+  StackBuffer<float, std::size_t(max_block_rows) * max_stack_features> packed_buffer(pack ? std::size_t(B) * nf : 0);
+  float* const packed = packed_buffer.data();
+  // The kernels also read the rows of a last, partial block that the batch lacks: give them zeros.
+  if (pack && n % B != 0) std::fill_n(packed, std::size_t(B) * nf, 0.0f);
   for (index_t r0 = 0; r0 < n; r0 += B) {
     const int rows = static_cast<int>(std::min<index_t>(B, n - r0));
-    for (std::int32_t g = 0; g < num_outputs; ++g) std::fill_n(acc.data() + std::size_t(g) * B, B, f.base_margin[g]);
+    for (std::int32_t g = 0; g < num_outputs; ++g) std::fill_n(acc + std::size_t(g) * B, B, f.base_margin[g]);
     const float* xb = x.data() + r0 * x.stride(0);
     if (tiled) {
 #if PORTML_X86_SIMD
@@ -100,35 +137,35 @@ void margins_serial(const Forest<Value>& forest, const TensorView<const float, 2
           const float* row = &x(r0 + r, 0);
           for (index_t j = 0; j < nf; ++j) packed[j * B + r] = row[j * x.stride(1)];
         }
-        for (index_t j = 0; j < nf; ++j) std::fill(packed.begin() + j * B + rows, packed.begin() + (j + 1) * B, 0.0f);
+        for (index_t j = 0; j < nf; ++j) std::fill(packed + j * B + rows, packed + (j + 1) * B, 0.0f);
         if (f.layout == Layout::sparse) {
-          accumulate_block_avx512_sparse_tiled(f, packed.data(), acc.data());
+          accumulate_block_avx512_sparse_tiled(f, packed, acc);
         } else {
-          accumulate_block_avx512_resident_any(f, packed.data(), acc.data());
+          accumulate_block_avx512_resident_any(f, packed, acc);
         }
       }
 #endif
     } else if (isa == Isa::scalar) {
-      accumulate_block_scalar(f, xb, x.stride(0), x.stride(1), rows, acc.data());
+      accumulate_block_scalar(f, xb, x.stride(0), x.stride(1), rows, acc);
     } else {
       index_t row_stride = x.stride(0);
       if (!direct) {
         for (int r = 0; r < rows; ++r)
           for (index_t j = 0; j < nf; ++j) packed[r * nf + j] = x(r0 + r, j);
-        xb = packed.data();
+        xb = packed;
         row_stride = nf;
       }
 #if PORTML_X86_SIMD
       if constexpr (std::is_same_v<Value, float>) {
         const auto rs = static_cast<std::int32_t>(row_stride);
         if (isa == Isa::avx512 && f.layout == Layout::perfect) {  // deeper than the resident kernel takes
-          accumulate_block_avx512<Layout::perfect>(f, xb, rs, rows, acc.data());
+          accumulate_block_avx512<Layout::perfect>(f, xb, rs, rows, acc);
         } else if (isa == Isa::avx512) {  // only for a tile too large for 32-bit offsets
-          accumulate_block_avx512<Layout::sparse>(f, xb, rs, rows, acc.data());
+          accumulate_block_avx512<Layout::sparse>(f, xb, rs, rows, acc);
         } else if (f.layout == Layout::perfect) {
-          accumulate_block_avx2<Layout::perfect>(f, xb, rs, rows, acc.data());
+          accumulate_block_avx2<Layout::perfect>(f, xb, rs, rows, acc);
         } else {
-          accumulate_block_avx2<Layout::sparse>(f, xb, rs, rows, acc.data());
+          accumulate_block_avx2<Layout::sparse>(f, xb, rs, rows, acc);
         }
       }
 #endif
@@ -144,7 +181,8 @@ inline constexpr index_t rows_per_task = 256;
 }  // namespace detail
 
 //! Margins of one row (the batch-1 path: scalar, trees interleaved, no allocation, no threads).
-//! \param x    num_features() values, feature j at x[j]
+//! \param x    num_features() raw input values, feature j at x[j] (a forest with input
+//!             transformations applies them first, on the stack)
 //! \param out  num_outputs() margins
 template <class Value>
 void predict_margins_row(const Forest<Value>& forest, std::span<const float> x, std::span<Value> out) {
@@ -154,26 +192,76 @@ void predict_margins_row(const Forest<Value>& forest, std::span<const float> x, 
                      std::to_string(out.size()) + " outputs, the forest has " + std::to_string(forest.num_features()) +
                      " features and " + std::to_string(forest.num_outputs()) + " outputs");
   }
-  detail::margins_one_row(forest.data(), x.data(), 1, out.data());
+  const InputTransform& t = forest.input_transform();
+  if (t.empty()) {
+    detail::margins_one_row(forest.data(), x.data(), 1, out.data());
+    return;
+  }
+  detail::StackBuffer<float, max_stack_features> row(x.size());
+  detail::StackBuffer<float, 2 * max_stack_features> work(t.workspace_size());
+  transform_row(t, x, std::span<float>(row.data(), x.size()), std::span<float>(work.data(), t.workspace_size()));
+  detail::margins_one_row(forest.data(), row.data(), 1, out.data());
 }
 
+namespace detail {
+
+//! Margins of rows that are already the trees' inputs, on the calling thread (`isa` as requested, for
+//! the small-batch choice; `resolved` what it resolved to).
+template <class Value>
+void margins_raw(const Forest<Value>& forest, const TensorView<const float, 2>& x, const TensorView<Value, 2>& out,
+                 Isa isa, Isa resolved) {
+  if (isa == Isa::automatic && x.extent(0) < 4) {
+    // Too few rows to fill a block: the one-row kernel (same sums, less work).
+    const std::int32_t k = forest.num_outputs();
+    StackBuffer<Value, max_stack_outputs> row(out.stride(1) == 1 ? 0 : static_cast<std::size_t>(k));
+    for (index_t r = 0; r < x.extent(0); ++r) {
+      if (out.stride(1) == 1) {  // the kernel writes the row's margins in place
+        margins_one_row(forest.data(), &x(r, 0), x.stride(1), &out(r, 0));
+        continue;
+      }
+      margins_one_row(forest.data(), &x(r, 0), x.stride(1), row.data());
+      for (std::int32_t g = 0; g < k; ++g) out(r, g) = row.data()[g];
+    }
+    return;
+  }
+  margins_serial(forest, x, out, resolved);
+}
+
+//! Rows transformed at a time (on the stack) for a forest with input transformations.
+inline constexpr index_t transform_chunk_rows = 32;
+
+//! Margins of raw rows: through the forest's input transformation (TMVA <Transformations>) when it
+//! has one, a chunk of rows at a time into a stack buffer (a row's margins do not depend on the chunk).
+template <class Value>
+void margins_of_inputs(const Forest<Value>& forest, const TensorView<const float, 2>& x,
+                       const TensorView<Value, 2>& out, Isa isa, Isa resolved) {
+  const InputTransform& t = forest.input_transform();
+  if (t.empty()) {
+    margins_raw(forest, x, out, isa, resolved);
+    return;
+  }
+  const index_t n = x.extent(0), nf = forest.num_features();
+  StackBuffer<float, std::size_t(transform_chunk_rows) * max_stack_features> rows(std::size_t(transform_chunk_rows) *
+                                                                                  std::size_t(nf));
+  StackBuffer<float, 2 * max_stack_features> work(t.workspace_size());
+  for (index_t r0 = 0; r0 < n; r0 += transform_chunk_rows) {
+    const index_t m = std::min(transform_chunk_rows, n - r0);
+    const TensorView<float, 2> xt(rows.data(), {m, nf});
+    transform_inputs(t, x.row_slice(r0, r0 + m), xt, std::span<float>(work.data(), t.workspace_size()));
+    margins_raw(forest, TensorView<const float, 2>(xt), out.row_slice(r0, r0 + m), isa, resolved);
+  }
+}
+
+}  // namespace detail
+
 //! Margins of a batch on the calling thread. x: [n, num_features()] (any strides: row-major,
-//! column-major...); out: [n, num_outputs()].
+//! column-major...), the raw inputs: a forest with input transformations (TMVA) applies them first;
+//! out: [n, num_outputs()].
 template <class Value>
 void predict_margins(const Forest<Value>& forest, TensorView<const float, 2> x, TensorView<Value, 2> out,
                      Isa isa = Isa::automatic) {
   detail::check_margin_shapes(forest, x, out, forest.num_outputs(), "portml::bdt::predict_margins");
-  const Isa resolved = resolve_isa(forest, isa);
-  if (isa == Isa::automatic && x.extent(0) < 4) {
-    // Too few rows to fill a block: the one-row kernel (same sums, less work).
-    std::vector<Value> row(static_cast<std::size_t>(forest.num_outputs()));
-    for (index_t r = 0; r < x.extent(0); ++r) {
-      detail::margins_one_row(forest.data(), &x(r, 0), x.stride(1), row.data());
-      for (std::int32_t g = 0; g < forest.num_outputs(); ++g) out(r, g) = row[g];
-    }
-    return;
-  }
-  detail::margins_serial(forest, x, out, resolved);
+  detail::margins_of_inputs(forest, x, out, isa, resolve_isa(forest, isa));
 }
 
 //! Margins of a batch, blocks of rows shared out by the caller's host queue (Serial, OpenMP with
@@ -188,7 +276,7 @@ requires(B::is_host) void predict_margins(Queue<B>& q, const Forest<Value>& fore
   parallel_for(q, Range1D{tasks}, [&](index_t task) {
     const index_t begin = task * detail::rows_per_task;
     const index_t end = std::min(n, begin + detail::rows_per_task);
-    detail::margins_serial(forest, x.row_slice(begin, end), out.row_slice(begin, end), resolved);
+    detail::margins_of_inputs(forest, x.row_slice(begin, end), out.row_slice(begin, end), isa, resolved);
   });
 }
 
@@ -238,13 +326,26 @@ template <class Value>
 void predict(const Forest<Value>& forest, TensorView<const float, 2> x, TensorView<Value, 2> out,
              Isa isa = Isa::automatic) {
   detail::check_margin_shapes(forest, x, out, forest.prediction_width(), "portml::bdt::predict");
+  (void)resolve_isa(forest, isa);  // an unavailable ISA is an error even for an empty batch
+  const index_t n = x.extent(0);
   const auto k = static_cast<std::size_t>(forest.num_outputs());
-  std::vector<Value> margins(static_cast<std::size_t>(x.extent(0)) * k);
-  predict_margins(forest, x, TensorView<Value, 2>(margins.data(), {x.extent(0), forest.num_outputs()}), isa);
-  std::vector<Value> row(static_cast<std::size_t>(forest.prediction_width()));
-  for (index_t r = 0; r < x.extent(0); ++r) {
-    apply_transform(forest, std::span<const Value>(margins.data() + r * k, k), std::span<Value>(row));
-    for (std::size_t i = 0; i < row.size(); ++i) out(r, static_cast<index_t>(i)) = row[i];
+  const auto width = static_cast<std::size_t>(forest.prediction_width());
+  // Margins of a chunk of rows at a time, on the stack: a multiple of every block size when the
+  // outputs allow it (the rows' margins do not depend on the chunking).
+  constexpr std::size_t chunk_values = 1024;
+  index_t chunk = static_cast<index_t>(chunk_values / k);
+  if (chunk >= detail::max_block_rows) chunk -= chunk % detail::max_block_rows;
+  chunk = std::clamp<index_t>(chunk, 1, std::max<index_t>(n, 1));
+  detail::StackBuffer<Value, chunk_values> margins(static_cast<std::size_t>(chunk) * k);
+  detail::StackBuffer<Value, max_stack_outputs> row(width);
+  for (index_t r0 = 0; r0 < n; r0 += chunk) {
+    const index_t rows = std::min(chunk, n - r0);
+    predict_margins(forest, x.row_slice(r0, r0 + rows), TensorView<Value, 2>(margins.data(), {rows, index_t(k)}), isa);
+    for (index_t r = 0; r < rows; ++r) {
+      apply_transform(forest, std::span<const Value>(margins.data() + r * index_t(k), k),
+                      std::span<Value>(row.data(), width));
+      for (std::size_t i = 0; i < width; ++i) out(r0 + r, static_cast<index_t>(i)) = row.data()[i];
+    }
   }
 }
 

@@ -35,7 +35,9 @@ bdt::ForestConfig parse_xgboost_ubjson(std::string_view bytes, const std::string
 
 //! A LightGBM text model (`save_model("m.txt")`, v3/v4; gzip accepted). Split `x <= t` in double,
 //! missing types None / Zero / NaN, multiclass (one tree per class per iteration), sigmoid scale.
-//! Categorical splits and linear trees are rejected with a FormatError naming the feature.
+//! Categorical splits of v4 models are expanded into exact numeric subtrees (LightGBM's rule: NaN and
+//! negative int(x) go right, int(x) in the bitset goes left); categorical splits of older models and
+//! linear trees are rejected with a FormatError naming the tree, node and feature.
 bdt::ForestConfig load_lightgbm_text(const std::string& path);
 
 //! As load_lightgbm_text, from the text itself; `name` is used in error messages.
@@ -44,7 +46,9 @@ bdt::ForestConfig parse_lightgbm_text(std::string_view text, const std::string& 
 //! A TMVA BDT weight file (`.weights.xml`, gzip accepted): BDT (AdaBoost and the other boost types,
 //! boost weights, UseYesNoLeaf or purity) and BDTG (gradient boosting) for classification, regression
 //! and multiclass; cType and the `>=` cut rule of ROOT >= 5.34/20 and 6.02 (`>` before, read from
-//! <GeneralInfo>); feature names from <Variables>. Input <Transformations> and Fisher cuts are
+//! <GeneralInfo>); feature names from <Variables>. Input <Transformations> (Normalize, Decorrelation,
+//! PCA, Rearrange) are returned in ForestConfig::input_transform, which the caller applies with
+//! bdt::transform_inputs() before predict(). Gauss / Uniform transformations and Fisher cuts are
 //! rejected with a FormatError.
 bdt::ForestConfig load_tmva_xml(const std::string& path);
 

@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! Forest evaluation on a backend's own memory: DeviceForest, a copy of an immutable Forest's node
+//! arrays in the memory of backend B (GPU memory for backend::Cuda and backend::Hip, host memory for
+//! the host backends), and predict_margins() over inputs and outputs in that memory.
+//!
+//! The kernel is written once against portml's hierarchical launch, so the same body runs on CUDA and
+//! HIP (instantiated by kernels/src/cuda_hip/bdt.cu into portml::cuda / portml::hip) and on every host
+//! backend, the Serial queue's GPU emulation included (how CI, without a GPU, runs the device logic):
+//!  - one thread per row; a team (GPU block) takes blocks of `device_rows_per_team` rows;
+//!  - each thread descends the trees in tree order and adds their leaves, starting from the base
+//!    margin, in the forest's Value type: the host's sum, so the margins are bit-identical to the host
+//!    paths (and to XGBoost / LightGBM, as the host's are);
+//!  - the node encoding is the Forest's own (ForestData: node word with feature, NaN-left and
+//!    zero-as-missing bits, float32 threshold, perfect or sparse layout), read either from team scratch
+//!    (GPU shared memory) after the team staged the whole forest there, when its nodes fit in
+//!    `device_scratch_budget` bytes, or straight from the backend's memory through the read-only data
+//!    cache (`const __restrict__` pointers, `__ldg` on CUDA).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include <portml/bdt/forest.hpp>
+#include <portml/config.hpp>
+#include <portml/core/macros.hpp>
+#include <portml/core/tensor.hpp>
+#include <portml/portability/launch.hpp>
+
+namespace portml::bdt {
+
+//! Where the kernel of predict_margins(Queue<B>&, const DeviceForest&, ...) reads the node arrays.
+enum class NodeStaging {
+  automatic,  //!< scratch when the forest fits and the launch runs GPU teams (a GPU, or the Serial
+              //!< queue's GPU emulation); direct otherwise
+  scratch,    //!< each team copies the forest into its scratch (GPU shared memory) first; NotSupported
+              //!< when the forest's nodes exceed device_scratch_budget
+  direct      //!< every read from the backend's memory, through the read-only data cache
+};
+
+//! "automatic", "scratch" or "direct".
+inline const char* to_string(NodeStaging staging) {
+  switch (staging) {
+    case NodeStaging::scratch:
+      return "scratch";
+    case NodeStaging::direct:
+      return "direct";
+    default:
+      return "automatic";
+  }
+}
+
+//! Scratch bytes a team may use for the forest's nodes: the shared memory every CUDA block may take
+//! without opting in (and below AMD's 64 KiB of LDS).
+inline constexpr std::size_t device_scratch_budget = 48 * 1024;
+
+//! Rows evaluated by one team (one GPU thread per row; host teams loop over them).
+inline constexpr int device_rows_per_team = 128;
+
+//! Teams of a staged launch at most: each team stages the forest once and then takes row blocks
+//! league_rank, + league_size, ... so the staging is amortised over many rows on large batches.
+inline constexpr index_t device_max_staged_teams = 2048;
+
+namespace detail {
+
+//! A load through the read-only data cache on CUDA (`ld.global.nc`); a plain load elsewhere.
+template <class T>
+PORTML_HOST_DEVICE inline T read_only(const T* p) {
+#if defined(__CUDA_ARCH__)
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+//! 1 when the row leaves the node to the right: `!(x < t)` for numbers, NaN to the node's default
+//! direction, and with ZeroMissing also |x| <= zero_missing_threshold on zero_missing_bit nodes. The
+//! same decisions, bit for bit, as the host kernels' go_right (scalar_kernels.hpp).
+template <bool ZeroMissing>
+PORTML_HOST_DEVICE inline std::int32_t device_go_right(float x, std::uint32_t feature_flags, float t) {
+  const auto greater_equal = static_cast<std::uint32_t>(x >= t);  // 0 for NaN
+  const auto not_less = static_cast<std::uint32_t>(!(x < t));     // 1 for NaN
+  const std::uint32_t nan_right = (~feature_flags) >> 31;
+  if constexpr (ZeroMissing) {
+    if ((feature_flags & zero_missing_bit) != 0 && x <= zero_missing_threshold && x >= -zero_missing_threshold) {
+      return static_cast<std::int32_t>(nan_right);
+    }
+  }
+  return static_cast<std::int32_t>(greater_equal | (not_less & nan_right));
+}
+
+//! Scratch bytes of a staged forest: leaf values first (the widest type, at the aligned start of the
+//! scratch), then node words, thresholds and, for the sparse layout, left children.
+template <class Value>
+std::size_t staged_forest_bytes(const ForestData<Value>& f) {
+  const auto nodes = static_cast<std::size_t>(f.num_nodes);
+  return static_cast<std::size_t>(f.num_leaf_values) * sizeof(Value) + nodes * (sizeof(std::uint32_t) + sizeof(float)) +
+         (f.layout == Layout::sparse ? nodes * sizeof(std::int32_t) : 0);
+}
+
+//! The kernel body: team `league_rank` takes row blocks league_rank, + league_size, ... of
+//! device_rows_per_team rows, one row per thread (host teams of one thread take every row of a block).
+template <class Value, class Space, bool Staged, bool Perfect, bool ZeroMissing, bool SingleOutput>
+struct ForestMarginsBody {
+  ForestData<Value> f;  //!< pointers into Space
+  TensorView<const float, 2, Space> x;
+  TensorView<Value, 2, Space> out;
+  index_t row_blocks;
+
+  //! A node array element: a plain (shared-memory) load when staged, the read-only cache otherwise.
+  template <class T>
+  PORTML_HOST_DEVICE static T load(const T* PORTML_RESTRICT p, index_t i) {
+    if constexpr (Staged) {
+      return p[i];
+    } else {
+      return read_only(p + i);
+    }
+  }
+
+  PORTML_HOST_DEVICE void row(index_t r, const std::uint32_t* PORTML_RESTRICT ff, const float* PORTML_RESTRICT th,
+                              const std::int32_t* PORTML_RESTRICT left, const Value* PORTML_RESTRICT leaf) const {
+    const float* PORTML_RESTRICT xr = x.data() + r * x.stride(0);
+    const index_t cs = x.stride(1);
+    const std::int32_t internal = Perfect ? (std::int32_t(1) << f.depth) - 1 : 0;
+    Value single = read_only(f.base_margin);
+    if constexpr (!SingleOutput) {
+      for (std::int32_t g = 0; g < f.num_outputs; ++g) out(r, g) = read_only(f.base_margin + g);
+    }
+    for (std::int32_t t = 0; t < f.num_trees; ++t) {
+      std::int32_t idx = 0, depth = f.depth;
+      index_t node_base = 0;
+      if constexpr (Perfect) {
+        node_base = index_t(t) * internal;
+      } else {
+        idx = read_only(f.tree_root + t);
+        depth = read_only(f.tree_depth + t);
+      }
+      for (std::int32_t level = 0; level < depth; ++level) {
+        const index_t k = node_base + idx;
+        const std::uint32_t word = load(ff, k);
+        const float v = xr[index_t(word & feature_mask) * cs];
+        const std::int32_t right = device_go_right<ZeroMissing>(v, word, load(th, k));
+        if constexpr (Perfect) {
+          idx = 2 * idx + 1 + right;
+        } else {
+          idx = load(left, k) + right;
+        }
+      }
+      const Value value =
+          Perfect ? load(leaf, index_t(t) * (internal + 1) + (idx - internal)) : load(leaf, index_t(idx));
+      if constexpr (SingleOutput) {
+        single += value;
+      } else {
+        out(r, read_only(f.tree_output + t)) += value;
+      }
+    }
+    if constexpr (SingleOutput) out(r, 0) = single;
+  }
+
+  template <class TeamT>
+  PORTML_HOST_DEVICE void operator()(const TeamT& team) const {
+    const std::uint32_t* ff = f.feature_flags;
+    const float* th = f.threshold;
+    const std::int32_t* left = f.left;
+    const Value* leaf = f.leaf_value;
+    if constexpr (Staged) {
+      Value* s_leaf = team_scratch<Value>(team);
+      auto* s_ff = reinterpret_cast<std::uint32_t*>(s_leaf + f.num_leaf_values);
+      auto* s_th = reinterpret_cast<float*>(s_ff + f.num_nodes);
+      auto* s_left = reinterpret_cast<std::int32_t*>(s_th + f.num_nodes);
+      for (const index_t i : team_elements(team, f.num_leaf_values)) s_leaf[i] = read_only(f.leaf_value + i);
+      for (const index_t i : team_elements(team, f.num_nodes)) {
+        s_ff[i] = read_only(f.feature_flags + i);
+        s_th[i] = read_only(f.threshold + i);
+        if constexpr (!Perfect) s_left[i] = read_only(f.left + i);
+      }
+      team.barrier();
+      ff = s_ff;
+      th = s_th;
+      left = s_left;
+      leaf = s_leaf;
+    }
+    const index_t n = x.extent(0);
+    for (const index_t block : league_elements(team, row_blocks)) {
+      for (const index_t i : team_elements(team, device_rows_per_team)) {
+        const index_t r = block * device_rows_per_team + i;
+        if (r < n) row(r, ff, th, left, leaf);
+      }
+    }
+  }
+};
+
+//! Launches the margins kernel of `f` (arrays in B's memory) over x into out (shapes checked by the
+//! caller, at least one row). Device backends: instantiated in portml::cuda / portml::hip.
+template <Backend B, class Value>
+void launch_forest_margins(Queue<B>& q, const ForestData<Value>& f, TensorView<const float, 2, memory_space_t<B>> x,
+                           TensorView<Value, 2, memory_space_t<B>> out, bool staged) {
+  using S = memory_space_t<B>;
+  const index_t row_blocks = (x.extent(0) + device_rows_per_team - 1) / device_rows_per_team;
+  const std::size_t scratch = staged ? staged_forest_bytes(f) : 0;
+  const index_t league = staged ? std::min(row_blocks, device_max_staged_teams) : row_blocks;
+  const LaunchConfig cfg{league, device_rows_per_team, scratch};
+  const auto run = [&]<bool Staged, bool Perfect, bool ZeroMissing>() {
+    if (f.num_outputs == 1) {
+      launch(q, cfg, ForestMarginsBody<Value, S, Staged, Perfect, ZeroMissing, true>{f, x, out, row_blocks});
+    } else {
+      launch(q, cfg, ForestMarginsBody<Value, S, Staged, Perfect, ZeroMissing, false>{f, x, out, row_blocks});
+    }
+  };
+  const auto with_missing = [&]<bool Staged, bool Perfect>() {
+    if (f.has_zero_missing) {
+      run.template operator()<Staged, Perfect, true>();
+    } else {
+      run.template operator()<Staged, Perfect, false>();
+    }
+  };
+  const auto with_layout = [&]<bool Staged>() {
+    if (f.layout == Layout::perfect) {
+      with_missing.template operator()<Staged, true>();
+    } else {
+      with_missing.template operator()<Staged, false>();
+    }
+  };
+  if (staged) {
+    with_layout.template operator()<true>();
+  } else {
+    with_layout.template operator()<false>();
+  }
+}
+
+}  // namespace detail
+
+//! Tag of the DeviceForest constructor for a forest with input transformations (TMVA): the caller
+//! applies them on the host (transform_inputs) to every batch before predict_margins on the device.
+struct InputsTransformedByCaller {};
+inline constexpr InputsTransformedByCaller inputs_transformed_by_caller{};
+
+//! A Forest's node arrays copied once into the memory of backend B: immutable, shareable by every
+//! queue of that device and thread, evaluated with predict_margins(Queue<B>&, const DeviceForest&, ...).
+//! Host backends get a host copy (the same kernel runs there, e.g. under the Serial GPU emulation).
+template <class Value, Backend B>
+class DeviceForest {
+ public:
+  using value_type = Value;
+  using backend = B;
+  using memory_space = memory_space_t<B>;
+
+  //! Copies the forest's arrays on `q` and waits for the copies. Throws BackendError on a GPU error,
+  //! and NotSupported for a forest with input transformations, which the device kernel does not apply
+  //! (use the constructor with inputs_transformed_by_caller).
+  DeviceForest(Queue<B>& q, const Forest<Value>& forest) : DeviceForest(q, forest, inputs_transformed_by_caller) {
+    if (!forest.input_transform().empty()) {
+      throw NotSupported(
+          "portml::bdt::DeviceForest: the forest has input transformations (TMVA <Transformations>), which the "
+          "device kernel does not apply: transform the inputs on the host (bdt::transform_inputs) and construct "
+          "with bdt::inputs_transformed_by_caller");
+    }
+  }
+  //! The same for a forest whose inputs the caller transforms (transform_inputs) before each call.
+  DeviceForest(Queue<B>& q, const Forest<Value>& forest, InputsTransformedByCaller)
+      : num_features_(forest.num_features()),
+        num_outputs_(forest.num_outputs()),
+        num_trees_(forest.num_trees()),
+        max_depth_(forest.max_depth()),
+        layout_(forest.layout()),
+        has_zero_missing_(forest.has_zero_missing()) {
+    const ForestData<Value> h = forest.data();
+    const index_t trees = h.num_trees;
+    feature_flags_ = upload(q, h.feature_flags, h.num_nodes);
+    threshold_ = upload(q, h.threshold, h.num_nodes);
+    leaf_value_ = upload(q, h.leaf_value, h.num_leaf_values);
+    tree_output_ = upload(q, h.tree_output, trees);
+    base_margin_ = upload(q, h.base_margin, index_t(h.num_outputs));
+    if (layout_ == Layout::sparse) {
+      left_ = upload(q, h.left, h.num_nodes);
+      tree_root_ = upload(q, h.tree_root, trees);
+      tree_depth_ = upload(q, h.tree_depth, trees);
+    }
+    q.wait();
+    data_ = h;
+    data_.feature_flags = feature_flags_.data();
+    data_.threshold = threshold_.data();
+    data_.leaf_value = leaf_value_.data();
+    data_.tree_output = tree_output_.data();
+    data_.base_margin = base_margin_.data();
+    data_.left = left_.data();
+    data_.tree_root = tree_root_.data();
+    data_.tree_depth = tree_depth_.data();
+    data_.top_feature_flags = nullptr;  // the perfect tree tops of the sparse layout are not copied
+    data_.top_threshold = nullptr;
+    data_.top_entry = nullptr;
+  }
+
+  std::int32_t num_features() const { return num_features_; }
+  std::int32_t num_outputs() const { return num_outputs_; }
+  std::int32_t num_trees() const { return num_trees_; }
+  std::int32_t max_depth() const { return max_depth_; }
+  Layout layout() const { return layout_; }
+  bool has_zero_missing() const { return has_zero_missing_; }
+  //! Scratch bytes a team needs to stage the node arrays (NodeStaging::scratch needs at most
+  //! device_scratch_budget).
+  std::size_t staged_bytes() const { return detail::staged_forest_bytes(data_); }
+  //! Pointers into B's memory (top_* are null): what the kernel reads.
+  const ForestData<Value>& data() const { return data_; }
+
+ private:
+  template <class T>
+  static Tensor<T, 1, memory_space> upload(Queue<B>& q, const T* host, index_t n) {
+    Tensor<T, 1, memory_space> t({n});
+    if (n > 0) deep_copy(q, t.view(), TensorView<const T, 1>(host, {n}));
+    return t;
+  }
+
+  std::int32_t num_features_, num_outputs_, num_trees_, max_depth_;
+  Layout layout_;
+  bool has_zero_missing_;
+  Tensor<std::uint32_t, 1, memory_space> feature_flags_;
+  Tensor<float, 1, memory_space> threshold_;
+  Tensor<std::int32_t, 1, memory_space> left_, tree_root_, tree_depth_, tree_output_;
+  Tensor<Value, 1, memory_space> leaf_value_, base_margin_;
+  ForestData<Value> data_;
+};
+
+//! Margins of a batch in B's memory: x [n, num_features()] (any strides), out [n, num_outputs()].
+//! Asynchronous on GPU queues (wait() before reading out on the host). Each row's margins are the
+//! host's (predict_margins(const Forest&, ...)) bit for bit. Throws ShapeError for wrong shapes and
+//! NotSupported for NodeStaging::scratch on a forest larger than device_scratch_budget.
+template <class Value, Backend B>
+void predict_margins(Queue<B>& q, const DeviceForest<Value, B>& forest, TensorView<const float, 2, memory_space_t<B>> x,
+                     std::type_identity_t<TensorView<Value, 2, memory_space_t<B>>> out,
+                     NodeStaging staging = NodeStaging::automatic) {
+  constexpr const char* op = "portml::bdt::predict_margins";
+  if (x.extent(1) != forest.num_features()) {
+    throw ShapeError(std::string(op) + ": input has " + std::to_string(x.extent(1)) + " features, the forest " +
+                     std::to_string(forest.num_features()));
+  }
+  check_same_shape(op, "output", out.extents(), "expected", Extents<2>{x.extent(0), forest.num_outputs()});
+  const bool fits = forest.staged_bytes() <= device_scratch_budget;
+  if (staging == NodeStaging::scratch && !fits) {
+    throw NotSupported(std::string(op) + ": the forest's nodes take " + std::to_string(forest.staged_bytes()) +
+                       " bytes, more than the " + std::to_string(device_scratch_budget) + " bytes of team scratch");
+  }
+  bool gpu_teams = !B::is_host;
+  if constexpr (std::is_same_v<B, backend::Serial>) gpu_teams = q.gpu_emulation();
+  const bool staged = staging == NodeStaging::scratch || (staging == NodeStaging::automatic && fits && gpu_teams);
+  if (x.extent(0) == 0) return;
+  detail::launch_forest_margins<B, Value>(q, forest.data(), x, out, staged);
+}
+
+}  // namespace portml::bdt
+
+namespace portml::bdt::detail {
+
+//! The explicit instantiations of the margins kernel for a device backend (portml::cuda, portml::hip).
+#define PORTML_BDT_FOREST_INSTANTIATE(PREFIX, BACKEND, VALUE)                                                     \
+  PREFIX template void launch_forest_margins<BACKEND, VALUE>(Queue<BACKEND>&, const ForestData<VALUE>&,           \
+                                                             TensorView<const float, 2, memory_space_t<BACKEND>>, \
+                                                             TensorView<VALUE, 2, memory_space_t<BACKEND>>, bool);
+
+#if !defined(__CUDACC__) && !defined(__HIPCC__)
+// Host code links the device instantiations from the kernel libraries.
+#if PORTML_ENABLE_CUDA
+PORTML_BDT_FOREST_INSTANTIATE(extern, backend::Cuda, float)
+PORTML_BDT_FOREST_INSTANTIATE(extern, backend::Cuda, double)
+#endif
+#if PORTML_ENABLE_HIP
+PORTML_BDT_FOREST_INSTANTIATE(extern, backend::Hip, float)
+PORTML_BDT_FOREST_INSTANTIATE(extern, backend::Hip, double)
+#endif
+#endif
+
+}  // namespace portml::bdt::detail

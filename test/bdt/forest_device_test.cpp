@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0
+// Forests evaluated by the device kernel (bdt/device_forest.hpp) on every backend case: Serial (teams
+// of one thread), the Serial GPU emulation (real teams and barriers on fibers: the GPU code path, as
+// CI runs it), OpenMP, Kokkos, and CUDA / HIP where a device is present (skipped with the reason
+// otherwise). The margins must be the trainer's bit for bit wherever the host tests say so, and the
+// host path's bit for bit for every fixture model, on both layouts and both node stagings.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <portml/bdt/device_forest.hpp>
+#include <portml/bdt/forest.hpp>
+#include <portml/bdt/input_transform.hpp>
+#include <portml/bdt/predict.hpp>
+
+#include "../common/backend_cases.hpp"
+#include "fixtures.hpp"
+
+namespace portml::test {
+namespace {
+
+using bdt::DeviceForest;
+using bdt::Forest;
+using bdt::Layout;
+using bdt::NodeStaging;
+
+//! The fixture's rows through the forest's input transformation (a copy when it has none).
+template <class Value>
+std::vector<float> model_inputs(const BdtFixture& fx, const Forest<Value>& forest) {
+  const std::vector<float> raw = fx.inputs();
+  std::vector<float> x(raw.size());
+  std::vector<float> work(forest.input_transform().workspace_size());
+  bdt::transform_inputs(forest.input_transform(), TensorView<const float, 2>(raw.data(), {fx.rows, fx.features}),
+                        TensorView<float, 2>(x.data(), {fx.rows, fx.features}), work);
+  return x;
+}
+
+template <class Case>
+class BdtDevice : public BackendTest<Case> {
+ protected:
+  using B = typename Case::backend;
+  using S = memory_space_t<B>;
+
+  //! Margins of host rows x [n, nf] through the device kernel: copied in, evaluated, copied out.
+  template <class Value>
+  std::vector<Value> device_margins(Queue<B>& q, const DeviceForest<Value, B>& df, const std::vector<float>& x,
+                                    index_t n, NodeStaging staging) {
+    const index_t nf = df.num_features(), k = df.num_outputs();
+    Tensor<float, 2, S> dx({n, nf});
+    Tensor<Value, 2, S> dout({n, k});
+    if (n > 0) deep_copy(q, dx.view(), TensorView<const float, 2>(x.data(), {n, nf}));
+    bdt::predict_margins(q, df, dx.view(), dout.view(), staging);
+    std::vector<Value> got(static_cast<std::size_t>(n * k));
+    if (n > 0) deep_copy(q, TensorView<Value, 2>(got.data(), {n, k}), TensorView<const Value, 2, S>(dout.view()));
+    q.wait();
+    return got;
+  }
+
+  //! The stagings this forest can run: both when its nodes fit in team scratch.
+  template <class Value>
+  static std::vector<NodeStaging> stagings(const DeviceForest<Value, B>& df) {
+    std::vector<NodeStaging> s{NodeStaging::automatic, NodeStaging::direct};
+    if (df.staged_bytes() <= bdt::device_scratch_budget) s.push_back(NodeStaging::scratch);
+    return s;
+  }
+
+  //! Every fixture of `format` on both layouts and every staging: bit-identical to the host path on
+  //! the fixture rows and on the same rows with NaN, zero and infinite entries; bit-identical to the
+  //! trainer's margins on the fixture rows when the fixture has them.
+  template <class Value>
+  void check_format(const std::string& format) {
+    auto q = Case::make_queue();
+    const auto fixtures = bdt_fixtures(format);
+    ASSERT_FALSE(fixtures.empty()) << format;
+    for (const BdtFixture& fx : fixtures) {
+      const bdt::ForestConfig config = fx.load();
+      const index_t n = fx.rows, nf = fx.features, k = fx.outputs;
+      // The rows the trees see: through the model's input transformation (TMVA), as the host tests do.
+      const std::vector<float> x = model_inputs(fx, Forest<Value>(config));
+      std::vector<float> x_missing = x;  // NaN, ±0, ±inf and a tiny value spread over rows and features
+      const float specials[] = {
+          std::numeric_limits<float>::quiet_NaN(), 0.0f,  -0.0f, std::numeric_limits<float>::infinity(),
+          -std::numeric_limits<float>::infinity(), 1e-36f};
+      for (index_t r = 0; r < n; ++r) {
+        if (r % 4 == 3) continue;  // some rows untouched
+        for (index_t j = 0; j < nf; ++j)
+          if ((r + j) % 3 == 0) x_missing[r * nf + j] = specials[(r + 2 * j) % 6];
+      }
+      // The host reference evaluates the same transformed rows: the forest without its transformation.
+      bdt::ForestConfig untransformed = config;
+      untransformed.input_transform = {};
+      for (const Layout layout : {Layout::perfect, Layout::sparse}) {
+        const Forest<Value> forest(config, layout);
+        const Forest<Value> trees_only(untransformed, layout);
+        if (!forest.input_transform().empty()) {
+          EXPECT_THROW((DeviceForest<Value, B>(q, forest)), NotSupported) << fx.name;
+        }
+        const DeviceForest<Value, B> df(q, forest, bdt::inputs_transformed_by_caller);
+        ASSERT_EQ(df.num_outputs(), k);
+        const std::vector<float>* const variants[] = {&x, &x_missing};
+        for (const std::vector<float>* rows : variants) {
+          std::vector<Value> host(static_cast<std::size_t>(n * k));
+          bdt::predict_margins(trees_only, TensorView<const float, 2>(rows->data(), {n, nf}),
+                               TensorView<Value, 2>(host.data(), {n, k}));
+          for (const NodeStaging staging : stagings(df)) {
+            const std::vector<Value> got = device_margins(q, df, *rows, n, staging);
+            const std::string what = fx.name + " layout " + bdt::to_string(layout) + " staging " +
+                                     bdt::to_string(staging) + (rows == &x ? "" : " with missing values");
+            std::size_t bad = 0;
+            for (std::size_t i = 0; i < host.size(); ++i) bad += std::memcmp(&got[i], &host[i], sizeof(Value)) != 0;
+            EXPECT_EQ(bad, 0u) << Case::name << " " << what << ": differs from the host path";
+            if (rows == &x && fx.has_margins) {
+              const std::vector<Value> want = fx.margins<Value>();
+              ASSERT_EQ(want.size(), got.size());
+              bad = 0;
+              for (std::size_t i = 0; i < want.size(); ++i) bad += std::memcmp(&got[i], &want[i], sizeof(Value)) != 0;
+              EXPECT_EQ(bad, 0u) << Case::name << " " << what << ": differs from the trainer";
+            }
+          }
+        }
+      }
+    }
+  }
+};
+TYPED_TEST_SUITE(BdtDevice, AllCases, CaseNames);
+
+TYPED_TEST(BdtDevice, XGBoostMarginsBitIdentical) { this->template check_format<float>("xgboost-json"); }
+
+TYPED_TEST(BdtDevice, LightGBMMarginsBitIdentical) { this->template check_format<double>("lightgbm-text"); }
+
+TYPED_TEST(BdtDevice, TmvaMarginsBitIdentical) { this->template check_format<double>("tmva-xml"); }
+
+//! Strided inputs (column-major, a row slice at an offset) and a large batch of repeated rows (many
+//! row blocks, more than one per team on a staged launch).
+TYPED_TEST(BdtDevice, StridedInputsAndLargeBatches) {
+  using Bk = typename TypeParam::backend;
+  using Sp = memory_space_t<Bk>;
+  auto q = TypeParam::make_queue();
+  const BdtFixture fx = bdt_fixtures("xgboost-json").front();
+  const Forest<float> forest(fx.load());
+  const DeviceForest<float, Bk> df(q, forest);
+  const std::vector<float> x0 = fx.inputs();
+  const std::vector<float> want = fx.margins<float>();
+  const index_t n0 = fx.rows, nf = fx.features, k = fx.outputs;
+  // Column-major on the device, rows [13, n0).
+  std::vector<float> x_cm(x0.size());
+  for (index_t r = 0; r < n0; ++r)
+    for (index_t j = 0; j < nf; ++j) x_cm[j * n0 + r] = x0[r * nf + j];
+  Tensor<float, 1, Sp> dcm({n0 * nf});
+  deep_copy(q, dcm.view(), TensorView<const float, 1>(x_cm.data(), {n0 * nf}));
+  const auto cols = TensorView<const float, 2, Sp>::col_major(dcm.data(), {n0, nf}).row_slice(13, n0);
+  Tensor<float, 2, Sp> dout({n0 - 13, k});
+  for (const NodeStaging staging : this->stagings(df)) {
+    bdt::predict_margins(q, df, cols, dout.view(), staging);
+    std::vector<float> got(static_cast<std::size_t>((n0 - 13) * k));
+    deep_copy(q, TensorView<float, 2>(got.data(), {n0 - 13, k}), TensorView<const float, 2, Sp>(dout.view()));
+    q.wait();
+    EXPECT_EQ(std::memcmp(got.data(), want.data() + 13 * k, got.size() * sizeof(float)), 0)
+        << TypeParam::name << " column-major rows [13, n) staging " << bdt::to_string(staging);
+  }
+  // Enough rows for several blocks per team when staged: row r must give the trainer's row r % n0.
+  const index_t reps = TypeParam::backend::is_host ? 12 : 600;
+  std::vector<float> x;
+  for (index_t r = 0; r < reps; ++r) x.insert(x.end(), x0.begin(), x0.end());
+  const index_t n = n0 * reps;
+  for (const NodeStaging staging : this->stagings(df)) {
+    const std::vector<float> got = this->device_margins(q, df, x, n, staging);
+    std::size_t bad = 0;
+    for (index_t r = 0; r < n; ++r) bad += std::memcmp(&got[r * k], &want[(r % n0) * k], sizeof(float) * k) != 0;
+    EXPECT_EQ(bad, 0u) << TypeParam::name << " " << n << " rows, staging " << bdt::to_string(staging);
+  }
+}
+
+TYPED_TEST(BdtDevice, EmptyBatchAndShapeErrors) {
+  using Bk = typename TypeParam::backend;
+  using Sp = memory_space_t<Bk>;
+  auto q = TypeParam::make_queue();
+  const BdtFixture fx = bdt_fixtures("xgboost-json").front();
+  const Forest<float> forest(fx.load());
+  const DeviceForest<float, Bk> df(q, forest);
+  const index_t nf = fx.features, k = fx.outputs;
+  Tensor<float, 2, Sp> x0({0, nf});
+  Tensor<float, 2, Sp> out0({0, k});
+  EXPECT_NO_THROW(bdt::predict_margins(q, df, x0.view(), out0.view()));
+  q.wait();
+  Tensor<float, 2, Sp> x({4, nf}), x_wide({4, nf + 1});
+  Tensor<float, 2, Sp> out({4, k}), out_short({3, k}), out_wide({4, k + 1});
+  EXPECT_THROW(bdt::predict_margins(q, df, x_wide.view(), out.view()), ShapeError);
+  EXPECT_THROW(bdt::predict_margins(q, df, x.view(), out_short.view()), ShapeError);
+  EXPECT_THROW(bdt::predict_margins(q, df, x.view(), out_wide.view()), ShapeError);
+  EXPECT_THROW(bdt::predict_margins(q, df, x0.view(), out.view()), ShapeError);
+  // A forest too large for team scratch (4096 stumps): staging it is refused, the direct reads run it.
+  bdt::ForestConfig big;
+  big.num_features = 2;
+  big.base_margin = {0.5};
+  for (int t = 0; t < 4096; ++t) {
+    bdt::TreeConfig tree;
+    tree.left = {1, -1, -1};
+    tree.right = {2, -1, -1};
+    tree.feature = {t % 2, 0, 0};
+    tree.threshold = {0.25 * (t % 5), 0, 0};
+    tree.nan_left = {static_cast<std::uint8_t>(t % 3 == 0), 0, 0};
+    tree.value = {0, 1.0 / (t + 1), -1.0 / (t + 2)};
+    big.trees.push_back(tree);
+  }
+  const Forest<float> f(big);
+  const DeviceForest<float, Bk> d(q, f);
+  ASSERT_GT(d.staged_bytes(), bdt::device_scratch_budget);
+  const std::vector<float> bx = {0.3f, std::numeric_limits<float>::quiet_NaN(), -1.0f, 2.0f};
+  Tensor<float, 2, Sp> dbx({2, 2});
+  Tensor<float, 2, Sp> dbout({2, 1});
+  deep_copy(q, dbx.view(), TensorView<const float, 2>(bx.data(), {2, 2}));
+  EXPECT_THROW(bdt::predict_margins(q, d, dbx.view(), dbout.view(), NodeStaging::scratch), NotSupported);
+  std::vector<float> want(2);
+  bdt::predict_margins(f, TensorView<const float, 2>(bx.data(), {2, 2}), TensorView<float, 2>(want.data(), {2, 1}));
+  for (const NodeStaging staging : {NodeStaging::automatic, NodeStaging::direct}) {
+    const std::vector<float> got = this->device_margins(q, d, bx, 2, staging);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * 2), 0) << bdt::to_string(staging);
+  }
+}
+
+}  // namespace
+}  // namespace portml::test
