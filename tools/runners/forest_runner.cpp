@@ -2,6 +2,7 @@
 // Forests (XGBoost JSON and UBJSON, LightGBM text, TMVA XML) in the command-line tool: predictions as the trainer's own
 // predict() gives them, or raw margins with --margin.
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,12 @@ class ForestSession final : public Session {
   void run(TensorView<const float, 2> x, TensorView<double, 2> out) override {
     const index_t rows = x.extent(0), k = forest_.num_outputs();
     const TensorView<Value, 2> m(margins_.data(), {rows, k});
-    bdt::predict_margins(queue_, forest_, x, m);
+    if (rows == 1 && x.stride(1) == 1) {  // the library's batch-1 path (same margins, no block of rows)
+      bdt::predict_margins_row(forest_, std::span<const float>(&x(0, 0), static_cast<std::size_t>(x.extent(1))),
+                               std::span<Value>(margins_.data(), static_cast<std::size_t>(k)));
+    } else {
+      bdt::predict_margins(queue_, forest_, x, m);
+    }
     for (index_t r = 0; r < rows; ++r) {
       const std::span<const Value> row(margins_.data() + r * k, static_cast<std::size_t>(k));
       if (margin_) {

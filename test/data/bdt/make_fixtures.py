@@ -8,6 +8,7 @@ Run from the repository root, once per trainer family (each appends its entries 
     /usr/bin/python3 test/data/bdt/make_fixtures.py xgb17            # Debian python3-xgboost 1.7, python3-sklearn
     VENV/bin/python test/data/bdt/make_fixtures.py pypi               # PyPI xgboost 3.x and lightgbm 4.x
     VENV/bin/python test/data/bdt/make_fixtures.py lgb-categorical    # only the LightGBM categorical ones
+    VENV/bin/python test/data/bdt/make_fixtures.py lgb-missing-split  # only the `x <= inf` one
 
 Per fixture NAME: NAME.json[.gz] / NAME.txt (the model), NAME.x.f32 (rows x features, row-major float32),
 NAME.margin.f32|f64 (the trainer's raw margins) and NAME.pred.f32|f64 (its transformed prediction).
@@ -294,6 +295,38 @@ def lgb_categorical_models(manifest, trainer):
     save("lgb_categorical_multiclass", b, categorical_rows(Xm, [1, 4], 70, 52), "multiclass")
 
 
+def lgb_missing_split_models(manifest, trainer):
+    """A LightGBM model with `threshold=inf` splits: LightGBM's way of separating the missing values
+    of a feature from every number (+inf included, `x <= inf`). Rows hit them with NaN, +inf, -inf."""
+    import lightgbm as lgb
+
+    common = {"verbose": -1, "seed": 3, "num_threads": 1, "deterministic": True}
+    X, y = make_data(31, 3000, 8, nan_fraction=0.3)
+    # The label depends on missingness itself, so that separating NaN from every number pays.
+    y = (y + np.isnan(X[:, 2]) + np.isnan(X[:, 5])) % 2
+    b = lgb.train(dict(common, objective="binary", num_leaves=15, learning_rate=0.2),
+                  lgb.Dataset(X, y), num_boost_round=30)
+    text = b.model_to_string()
+    count = sum(line.count("inf") for line in text.splitlines() if line.startswith("threshold="))
+    assert count > 0, "no threshold=inf split: change the seed"
+    rng = np.random.default_rng(9)
+    rows = X[rng.choice(len(X), size=200, replace=False)].astype(np.float32)
+    specials = np.array([np.nan, np.inf, -np.inf, 3e38, -3e38, 0.0], dtype=np.float32)
+    pick = rng.random(rows.shape) < 0.3
+    rows[pick] = specials[rng.integers(0, len(specials), size=pick.sum())]
+    name = "lgb_missing_split"
+    b.save_model(os.path.join(HERE, name + ".txt"))
+    margin = np.asarray(b.predict(rows.astype(np.float64), raw_score=True), dtype=np.float64).reshape(len(rows), -1)
+    pred = np.asarray(b.predict(rows.astype(np.float64)), dtype=np.float64).reshape(len(rows), -1)
+    write(name + ".x.f32", rows, np.float32)
+    write(name + ".margin.f64", margin, np.float64)
+    write(name + ".pred.f64", pred, np.float64)
+    manifest.add({"name": name, "format": "lightgbm-text", "model": name + ".txt", "trainer": trainer,
+                  "objective": "binary", "rows": len(rows), "features": rows.shape[1], "outputs": margin.shape[1],
+                  "prediction_width": pred.shape[1], "precision": "float64"})
+    print(name, "threshold=inf splits:", count)
+
+
 def main():
     which = sys.argv[1] if len(sys.argv) > 1 else "xgb17"
     manifest = Manifest()
@@ -304,13 +337,16 @@ def main():
     elif which == "lgb-categorical":  # only the categorical LightGBM fixtures
         import lightgbm
         lgb_categorical_models(manifest, "lightgbm " + lightgbm.__version__)
+    elif which == "lgb-missing-split":  # only the LightGBM `x <= inf` fixture
+        import lightgbm
+        lgb_missing_split_models(manifest, "lightgbm " + lightgbm.__version__)
     elif which == "pypi":
         import lightgbm
         import xgboost
         xgb_models(manifest, "xgboost " + xgboost.__version__)
         lgb_models(manifest, "lightgbm " + lightgbm.__version__)
     else:
-        sys.exit("usage: make_fixtures.py xgb17|pypi|lgb-categorical")
+        sys.exit("usage: make_fixtures.py xgb17|pypi|lgb-categorical|lgb-missing-split")
 
 
 if __name__ == "__main__":

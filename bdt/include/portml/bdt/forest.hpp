@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -182,6 +183,8 @@ class Forest {
            (zero_missing(tree, i) ? zero_missing_bit : 0u);
   }
   float node_threshold(const TreeConfig& tree, std::size_t t, std::int32_t i, SplitRule rule) const;
+  static const ForestConfig& without_infinite_upper_splits(const ForestConfig& config,
+                                                           std::optional<ForestConfig>& storage);
   void build_perfect(const ForestConfig& config);
   void build_sparse(const ForestConfig& config, const std::vector<std::int32_t>& depths);
 
@@ -255,6 +258,10 @@ typename Forest<Value>::Normalised Forest<Value>::check_tree(const TreeConfig& t
 
 template <class Value>
 float Forest<Value>::node_threshold(const TreeConfig& tree, std::size_t t, std::int32_t i, SplitRule rule) const {
+  // A `x <= +inf` split, rewritten by without_infinite_upper_splits(): every number goes right.
+  if (rule == SplitRule::left_if_less_equal && tree.threshold[i] == std::numeric_limits<double>::infinity()) {
+    return -std::numeric_limits<float>::infinity();
+  }
   float f = 0;
   if (!float_threshold(tree.threshold[i], rule, &f)) {
     throw NotSupported("portml::bdt::Forest: tree " + std::to_string(t) + ", node " + std::to_string(i) +
@@ -263,16 +270,47 @@ float Forest<Value>::node_threshold(const TreeConfig& tree, std::size_t t, std::
   return f;
 }
 
+//! LightGBM writes `x <= +inf` for a split that separates only the missing values. Its rows: every
+//! number (+inf included) left, NaN by the default direction. No float t makes `x < t` true for
+//! +inf, so such a node is mirrored: children swapped, default direction flipped, and node_threshold()
+//! gives -inf, for which `x < t` is false for every number. Returns `config` itself when no node
+//! needs it, else the rewritten copy held in `storage`.
 template <class Value>
-Forest<Value>::Forest(const ForestConfig& config, Layout layout)
-    : num_features_(config.num_features),
-      num_outputs_(config.num_outputs),
-      transform_(config.transform),
-      transform_scale_(config.transform_scale),
-      objective_(config.objective),
-      source_(config.source),
-      feature_names_(config.feature_names),
-      input_transform_(config.input_transform) {
+const ForestConfig& Forest<Value>::without_infinite_upper_splits(const ForestConfig& config,
+                                                                 std::optional<ForestConfig>& storage) {
+  if (config.split_rule != SplitRule::left_if_less_equal) return config;
+  const auto infinite = [](const TreeConfig& tree, std::size_t i) {
+    return tree.left[i] >= 0 && i < tree.threshold.size() &&
+           tree.threshold[i] == std::numeric_limits<double>::infinity();
+  };
+  bool any = false;
+  for (const TreeConfig& tree : config.trees)
+    for (std::size_t i = 0; i < tree.left.size() && !any; ++i) any = infinite(tree, i);
+  if (!any) return config;
+  storage = config;
+  for (TreeConfig& tree : storage->trees) {
+    if (tree.right.size() != tree.left.size() || tree.nan_left.size() != tree.left.size()) continue;  // check_tree
+    for (std::size_t i = 0; i < tree.left.size(); ++i) {
+      if (!infinite(tree, i)) continue;
+      std::swap(tree.left[i], tree.right[i]);
+      tree.nan_left[i] = tree.nan_left[i] != 0 ? 0 : 1;
+    }
+  }
+  return *storage;
+}
+
+template <class Value>
+Forest<Value>::Forest(const ForestConfig& config_in, Layout layout)
+    : num_features_(config_in.num_features),
+      num_outputs_(config_in.num_outputs),
+      transform_(config_in.transform),
+      transform_scale_(config_in.transform_scale),
+      objective_(config_in.objective),
+      source_(config_in.source),
+      feature_names_(config_in.feature_names),
+      input_transform_(config_in.input_transform) {
+  std::optional<ForestConfig> rewritten;
+  const ForestConfig& config = without_infinite_upper_splits(config_in, rewritten);
   if (num_features_ < 1 || static_cast<std::uint32_t>(num_features_) > feature_mask) {
     throw Error("portml::bdt::Forest: num_features must be at least 1, got " + std::to_string(num_features_));
   }

@@ -272,6 +272,10 @@ requires(B::is_host) void predict_margins(Queue<B>& q, const Forest<Value>& fore
   detail::check_margin_shapes(forest, x, out, forest.num_outputs(), "portml::bdt::predict_margins");
   const Isa resolved = resolve_isa(forest, isa);
   const index_t n = x.extent(0);
+  if (n <= detail::rows_per_task) {  // one task: on the calling thread, without the launch
+    detail::margins_of_inputs(forest, x, out, isa, resolved);
+    return;
+  }
   const index_t tasks = (n + detail::rows_per_task - 1) / detail::rows_per_task;
   parallel_for(q, Range1D{tasks}, [&](index_t task) {
     const index_t begin = task * detail::rows_per_task;
