@@ -16,6 +16,7 @@
 #include <portml/config.hpp>
 #include <portml/kernels/gemm_tiled.hpp>
 #include <portml/kernels/graph.hpp>
+#include <portml/layers/device_mlp.hpp>
 #include <portml/portability/all.hpp>
 
 namespace {
@@ -252,5 +253,52 @@ void BM_device_segment_softmax(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_device_segment_softmax)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+//! A DeepJet-like MLP 16→64→64→64→6 (ReLU, softmax head) through layers::DeviceMlp, data and workspace
+//! resident on the device: args (batch). Random weights (the time does not depend on them).
+void BM_device_mlp_deepjet(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t batch = state.range(0);
+  const index_t widths[] = {16, 64, 64, 64, 6};
+  portml::layers::MlpConfig cfg;
+  cfg.inputs = {{"x", widths[0]}};
+  std::mt19937 rng(11);
+  std::normal_distribution<double> nd(0.0, 0.25);
+  double flops = 0;
+  for (int l = 0; l < 4; ++l) {
+    portml::layers::LayerConfig d;
+    d.kind = portml::layers::LayerConfig::Kind::Dense;
+    d.inputs = widths[l];
+    d.outputs = widths[l + 1];
+    d.weights.resize(static_cast<std::size_t>(d.inputs * d.outputs));
+    d.bias.resize(static_cast<std::size_t>(d.outputs));
+    for (auto& w : d.weights) w = nd(rng);
+    for (auto& b : d.bias) b = nd(rng);
+    d.activation = portml::kernels::make_activation(l < 3 ? portml::kernels::Activation::Relu
+                                                          : portml::kernels::Activation::Softmax);
+    cfg.layers.push_back(std::move(d));
+    flops += 2.0 * double(widths[l]) * double(widths[l + 1]);
+  }
+  const portml::layers::Mlp<float> model(cfg);
+  const portml::layers::DeviceMlp<float, G> dm(*q, model);
+  const auto x = to_device(*q, random_matrix(batch, widths[0], 3, true));
+  Tensor<float, 2, S> y({batch, widths[4]});
+  Tensor<std::byte, 1, S> ws({static_cast<index_t>(dm.workspace_bytes(batch))});
+  for (auto _ : state) {
+    dm.forward(*q, x.view(), y.view(), ws.view());
+    q->wait();
+  }
+  state.counters["FLOPS"] = benchmark::Counter(flops * double(batch), benchmark::Counter::kIsIterationInvariantRate,
+                                               benchmark::Counter::kIs1000);
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+BENCHMARK(BM_device_mlp_deepjet)
+    ->ArgNames({"batch"})
+    ->Arg(1)
+    ->Arg(1024)
+    ->Arg(65536)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

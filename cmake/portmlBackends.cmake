@@ -10,6 +10,8 @@ set(PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/refe
                                   ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/graph.cu)
 list(APPEND PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/gemm.cu)  # dense (issue 3)
 list(APPEND PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/bdt.cu)  # forests (issue 4)
+list(APPEND PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/gnn.cu)  # GNN blocks (issue 5)
+list(APPEND PORTML_DEVICE_KERNEL_SOURCES ${PROJECT_SOURCE_DIR}/kernels/src/cuda_hip/mlp.cu)  # device MLP (issue 3)
 
 if(PORTML_ENABLE_KOKKOS)
   include(portmlKokkosFix)

@@ -455,6 +455,80 @@ class Converter {
     return 5;
   }
 
+  //! ReduceMean over the feature axis (axes as attribute, opset < 18, or as a constant input) with
+  //! keepdims = 1, reading `input`.
+  bool is_feature_mean(const Node& n, const std::string& input) const {
+    if (n.op != "ReduceMean" || n.inputs.empty() || n.inputs[0] != input || n.outputs.empty()) return false;
+    if (attr_i(n, "keepdims", 1) != 1) return false;
+    std::vector<double> axes;
+    if (const Attribute* a = n.attribute("axes"); a != nullptr) {
+      for (const auto v : a->ints) axes.push_back(double(v));
+    } else if (n.inputs.size() > 1 && constant(n.inputs[1]) != nullptr) {
+      axes = constant(n.inputs[1])->values;
+    }
+    return axes.size() == 1 && (axes[0] == -1.0 || axes[0] == 1.0);
+  }
+
+  //! The decomposed LayerNorm that exporters write before opset 17: ReduceMean → Sub (x − μ) → Pow 2 →
+  //! ReduceMean → Add eps → Sqrt → Div, then optionally Mul gamma and Add beta (per-feature constants).
+  //! Returns the nodes used (0: no match) and fills `out` with a LayerNorm layer.
+  std::size_t match_layer_norm(std::size_t i, LayerConfig& out) const {
+    if (i + 6 >= nodes_.size()) return 0;
+    const Node& mean = *nodes_[i];
+    if (!is_feature_mean(mean, cur_)) return 0;
+    const Node& sub = *nodes_[i + 1];
+    const Node& pow = *nodes_[i + 2];
+    const Node& var = *nodes_[i + 3];
+    const Node& add = *nodes_[i + 4];
+    const Node& sqrt = *nodes_[i + 5];
+    const Node& div = *nodes_[i + 6];
+    for (const Node* n : {&sub, &pow, &var, &add, &sqrt, &div}) {
+      if (n->outputs.empty() || n->inputs.empty()) return 0;
+    }
+    const auto other = [](const Node& n, const std::string& a) { return n.inputs[0] == a ? n.inputs[1] : n.inputs[0]; };
+    if (sub.op != "Sub" || sub.inputs.size() != 2 || sub.inputs[0] != cur_ || sub.inputs[1] != mean.outputs[0])
+      return 0;
+    if (consumers(mean.outputs[0]) != 1 || consumers(sub.outputs[0]) != 2) return 0;
+    if (pow.op != "Pow" || pow.inputs.size() != 2 || pow.inputs[0] != sub.outputs[0] ||
+        !is_const_scalar(pow.inputs[1], 2.0, 0.0))
+      return 0;
+    if (!is_feature_mean(var, pow.outputs[0])) return 0;
+    if (add.op != "Add" || add.inputs.size() != 2 ||
+        (add.inputs[0] != var.outputs[0] && add.inputs[1] != var.outputs[0]))
+      return 0;
+    const OnnxTensor* eps = constant(other(add, var.outputs[0]));
+    if (eps == nullptr || eps->values.size() != 1 || !(eps->values[0] >= 0.0)) return 0;
+    if (sqrt.op != "Sqrt" || sqrt.inputs[0] != add.outputs[0]) return 0;
+    if (div.op != "Div" || div.inputs.size() != 2 || div.inputs[0] != sub.outputs[0] ||
+        div.inputs[1] != sqrt.outputs[0])
+      return 0;
+    for (const Node* n : {&pow, &var, &add, &sqrt}) {
+      if (consumers(n->outputs[0]) != 1) return 0;
+    }
+    out = LayerConfig{};
+    out.kind = LayerConfig::Kind::LayerNorm;
+    out.name = mean.name;
+    out.inputs = out.outputs = width_;
+    out.epsilon = eps->values[0];
+    std::size_t used = 7;
+    std::string last = div.outputs[0];
+    // Optional per-feature Mul gamma, then Add beta, each the only consumer of what it reads.
+    const auto affine_constant = [&](const char* op, std::vector<double>& into) {
+      if (i + used >= nodes_.size() || consumers(last) != 1) return;
+      const Node& n = *nodes_[i + used];
+      if (n.op != op || n.inputs.size() != 2 || n.outputs.empty() || (n.inputs[0] != last && n.inputs[1] != last))
+        return;
+      const OnnxTensor* c = constant(other(n, last));
+      if (c == nullptr || (c->values.size() != 1 && std::int64_t(c->values.size()) != width_)) return;
+      into = feature_vector(n, *c);
+      last = n.outputs[0];
+      ++used;
+    };
+    affine_constant("Mul", out.gamma);
+    affine_constant("Add", out.beta);
+    return used;
+  }
+
   layers::MlpConfig convert() {
     // Graph inputs that are not initializers (older exporters list weights as inputs too).
     std::vector<ValueInfo> inputs;
@@ -494,6 +568,12 @@ class Converter {
       if (n.outputs.empty()) fail(n, "has no output");
       if (const std::size_t used = match_gelu(i)) {
         add_activation(n, {Activation::Gelu});
+        cur_ = nodes_[i + used - 1]->outputs.at(0);
+        i += used - 1;
+        continue;
+      }
+      if (LayerConfig ln; const std::size_t used = match_layer_norm(i, ln)) {
+        cfg_.layers.push_back(std::move(ln));
         cur_ = nodes_[i + used - 1]->outputs.at(0);
         i += used - 1;
         continue;

@@ -5,7 +5,11 @@
 // executable under ThreadSanitizer (scripts/test stage tsan).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -15,9 +19,11 @@
 #include <portml/bdt/predict.hpp>
 #include <portml/io/error.hpp>
 #include <portml/io/forest_loaders.hpp>
+#include <portml/io/gnn_json.hpp>
 #include <portml/io/onnx.hpp>
 #include <portml/io/table.hpp>
 #include <portml/kernels/reference/matmul.hpp>
+#include <portml/layers/gnn_models.hpp>
 #include <portml/layers/mlp.hpp>
 #include <portml/portml.hpp>
 
@@ -77,9 +83,12 @@ TEST(Concurrency, SharedInputsPrivateQueues) {
 //! Each thread evaluates its own batch (1 + rows_step * t rows of random inputs) `iterations` times
 //! through its own evaluator from make_evaluator() (its own queue and workspace; the model they
 //! share is captured by reference). Every result must equal the single-threaded one bit for bit.
-template <class MakeEvaluator>
-void expect_shared_model_is_thread_safe(index_t in_width, index_t out_width, index_t rows_step,
-                                        MakeEvaluator make_evaluator) {
+//! out_rows(rows) is the number of output rows for `rows` input rows (a model with one output per
+//! event has fewer than its input rows); by default the same.
+template <class MakeEvaluator, class OutRows = index_t (*)(index_t)>
+void expect_shared_model_is_thread_safe(
+    index_t in_width, index_t out_width, index_t rows_step, MakeEvaluator make_evaluator,
+    OutRows out_rows = [](index_t rows) { return rows; }) {
   const auto rows_of = [&](int t) { return 1 + rows_step * t; };
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0, 1);
@@ -88,9 +97,9 @@ void expect_shared_model_is_thread_safe(index_t in_width, index_t out_width, ind
   for (int t = 0; t < num_threads; ++t) {
     inputs.emplace_back(static_cast<std::size_t>(rows_of(t) * in_width));
     for (float& v : inputs.back()) v = dist(rng);
-    expected.emplace_back(static_cast<std::size_t>(rows_of(t) * out_width));
+    expected.emplace_back(static_cast<std::size_t>(out_rows(rows_of(t)) * out_width));
     reference(TensorView<const float, 2>(inputs[t].data(), {rows_of(t), in_width}),
-              TensorView<float, 2>(expected[t].data(), {rows_of(t), out_width}));
+              TensorView<float, 2>(expected[t].data(), {out_rows(rows_of(t)), out_width}));
   }
   std::atomic<int> mismatches{0};
   run_threads([&](int t) {
@@ -98,7 +107,7 @@ void expect_shared_model_is_thread_safe(index_t in_width, index_t out_width, ind
     std::vector<float> out(expected[t].size());
     for (int it = 0; it < iterations; ++it) {
       evaluate(TensorView<const float, 2>(inputs[t].data(), {rows_of(t), in_width}),
-               TensorView<float, 2>(out.data(), {rows_of(t), out_width}));
+               TensorView<float, 2>(out.data(), {out_rows(rows_of(t)), out_width}));
       if (out != expected[t]) mismatches.fetch_add(1);
     }
   });
@@ -123,6 +132,67 @@ TEST(Concurrency, OneMlpSharedByAllThreads) {
                TensorView<const float, 2> x, TensorView<float, 2> y) mutable {
       workspace.resize(model.workspace_bytes(x.extent(0)));
       model.forward(q, x, y, std::span<std::byte>(workspace));
+    };
+  });
+}
+
+//! Event offsets of a ragged batch of n points: an empty event first, then events of 3, 8, 1, 5, 12
+//! and 2 points in turn (events smaller and larger than the models' k), the last one cut at n.
+std::vector<std::int32_t> event_offsets(index_t n) {
+  static constexpr index_t sizes[] = {3, 8, 1, 5, 12, 2};
+  std::vector<std::int32_t> offsets{0, 0};
+  for (std::size_t e = 0; offsets.back() < n; ++e) {
+    offsets.push_back(static_cast<std::int32_t>(std::min<index_t>(n, offsets.back() + sizes[e % std::size(sizes)])));
+  }
+  return offsets;
+}
+
+index_t events_of(index_t n) { return static_cast<index_t>(event_offsets(n).size()) - 1; }
+
+TEST(Concurrency, OneParticleNetSharedByAllThreads) {
+  // One immutable ParticleNet-like model (input BatchNorm, EdgeConv blocks, pooling, dense head per
+  // event) from the GNN JSON loader. Each thread's batch is [points | features] per row, split into
+  // ragged events; its queue, workspace and offsets are its own.
+  const layers::ParticleNet<float> model(io::load_gnn_json(PORTML_TEST_DATA "/gnn/model_particlenet.json").particlenet);
+  const index_t np = model.point_size(), nf = model.feature_size();
+  expect_shared_model_is_thread_safe(
+      np + nf, model.output_size(), 5,
+      [&] {
+        return [&model, np, nf, q = Queue<backend::Serial>{}, points = std::vector<float>(),
+                features = std::vector<float>(),
+                workspace = std::vector<std::byte>()](TensorView<const float, 2> x, TensorView<float, 2> y) mutable {
+          const index_t n = x.extent(0);
+          const std::vector<std::int32_t> offsets = event_offsets(n);
+          points.resize(static_cast<std::size_t>(n * np));
+          features.resize(static_cast<std::size_t>(n * nf));
+          for (index_t r = 0; r < n; ++r) {
+            for (index_t j = 0; j < np; ++j) points[static_cast<std::size_t>(r * np + j)] = x(r, j);
+            for (index_t j = 0; j < nf; ++j) features[static_cast<std::size_t>(r * nf + j)] = x(r, np + j);
+          }
+          const index_t events = static_cast<index_t>(offsets.size()) - 1;
+          workspace.resize(model.workspace_bytes(n, events, layers::graph_threads(q)));
+          model.forward<backend::Serial>(q, TensorView<const float, 2>(points.data(), {n, np}),
+                                         TensorView<const float, 2>(features.data(), {n, nf}),
+                                         TensorView<const std::int32_t, 1>(offsets.data(), {events + 1}), y,
+                                         std::span<std::byte>(workspace));
+        };
+      },
+      events_of);
+}
+
+TEST(Concurrency, OneGravNetSharedByAllThreads) {
+  // One immutable GravNet model (input BatchNorm, GravNet blocks, dense head per point) from the GNN
+  // JSON loader; each thread evaluates its own ragged batch with its own queue and workspace.
+  const layers::GravNetModel<float> model(io::load_gnn_json(PORTML_TEST_DATA "/gnn/model_gravnet.json").gravnet);
+  expect_shared_model_is_thread_safe(model.feature_size(), model.output_size(), 5, [&] {
+    return [&model, q = Queue<backend::Serial>{}, workspace = std::vector<std::byte>()](
+               TensorView<const float, 2> x, TensorView<float, 2> y) mutable {
+      const index_t n = x.extent(0);
+      const std::vector<std::int32_t> offsets = event_offsets(n);
+      const index_t events = static_cast<index_t>(offsets.size()) - 1;
+      workspace.resize(model.workspace_bytes(n, events, layers::graph_threads(q)));
+      model.forward<backend::Serial>(q, x, TensorView<const std::int32_t, 1>(offsets.data(), {events + 1}), y,
+                                     std::span<std::byte>(workspace));
     };
   });
 }

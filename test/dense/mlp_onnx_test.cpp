@@ -104,6 +104,29 @@ TEST(OnnxLoader, ConcatOfTwoInputs) {
   check_onnx_model<double>("concat_inputs", 1e-12);
 }
 
+TEST(OnnxLoader, DecomposedLayerNormOfOpset13Fused) {
+  // torch.onnx at opset 13 writes torch.nn.LayerNorm as ReduceMean, Sub, Pow 2, ReduceMean, Add eps,
+  // Sqrt, Div (+ Mul gamma, Add beta): fused into one LayerNorm layer each, the second without gamma and
+  // beta. Double: eps is stored as a float32 constant (1e-3f), which PyTorch's float64 run uses as 1e-3.
+  check_onnx_model<float>("layernorm_opset13", 1e-7);
+  check_onnx_model<double>("layernorm_opset13", 1e-7);
+  const auto config = io::load_onnx(fixture("layernorm_opset13.onnx"));
+  std::vector<const layers::LayerConfig*> norms;
+  for (const auto& l : config.layers) {
+    EXPECT_NE(l.kind, layers::LayerConfig::Kind::Affine) << l.name;
+    if (l.kind == layers::LayerConfig::Kind::LayerNorm) norms.push_back(&l);
+  }
+  ASSERT_EQ(norms.size(), 2u);
+  EXPECT_EQ(norms[0]->gamma.size(), 20u);
+  EXPECT_EQ(norms[0]->beta.size(), 20u);
+  EXPECT_NEAR(norms[0]->epsilon, 1e-3, 1e-10);
+  EXPECT_TRUE(norms[1]->gamma.empty());
+  EXPECT_TRUE(norms[1]->beta.empty());
+  EXPECT_NEAR(norms[1]->epsilon, 1e-5, 1e-12);
+  // Gemm, LayerNorm + ReLU, Gemm, LayerNorm + Tanh, Gemm.
+  EXPECT_EQ(layers::Mlp<float>(config).step_count(), 5u);
+}
+
 std::string onnx_error(const std::string& bytes) {
   try {
     io::parse_onnx(bytes, "m.onnx");

@@ -42,42 +42,82 @@ class GnnModels : public BackendTest<Case> {
 };
 TYPED_TEST_SUITE(GnnModels, AllCases, CaseNames);
 
+//! A workspace of `bytes` bytes in the case's memory space (64-byte aligned).
+template <class Space>
+struct SpaceWorkspace {
+  Tensor<float, 1, Space> storage;
+  explicit SpaceWorkspace(std::size_t bytes) : storage({static_cast<index_t>(bytes / sizeof(float) + 16)}) {}
+  std::span<std::byte> span() {
+    auto* base = reinterpret_cast<std::byte*>(storage.data());
+    const auto skip = (64 - reinterpret_cast<std::uintptr_t>(base) % 64) % 64;
+    return {base + skip, static_cast<std::size_t>(storage.size()) * sizeof(float) - skip};
+  }
+};
+
+// On host cases the host object runs (the device composition on the GPU-emulating Serial queue); on every
+// case the device-resident copy (DeviceParticleNet / DeviceGravNetModel) runs with its arrays in the
+// case's memory; both against PyTorch, and the two bit for bit on the GPU-emulating queue.
 TYPED_TEST(GnnModels, ParticleNetMatchesPyTorch) {
   using B = typename TypeParam::backend;
+  using Space = typename TestFixture::space;
+  const GnnModelConfig cfg = io::load_gnn_json(data("model_particlenet.json"));
+  ASSERT_EQ(cfg.kind, GnnModelConfig::Kind::particlenet);
+  const layers::ParticleNet<float> model(cfg.particlenet);
+  const Fixture fx("model_particlenet.txt");
+  const auto points = fx.tensor<float, 2>("points");
+  const auto feats = fx.tensor<float, 2>("features");
+  const auto off = fx.tensor<std::int32_t, 1>("offsets");
+  const index_t n = feats.extent(0), events = off.extent(0) - 1;
+  Tensor<float, 2> out({events, model.output_size()});
   if constexpr (B::is_host) {
-    const GnnModelConfig cfg = io::load_gnn_json(data("model_particlenet.json"));
-    ASSERT_EQ(cfg.kind, GnnModelConfig::Kind::particlenet);
-    const layers::ParticleNet<float> model(cfg.particlenet);
-    const Fixture fx("model_particlenet.txt");
-    const auto points = fx.tensor<float, 2>("points");
-    const auto feats = fx.tensor<float, 2>("features");
-    const auto off = fx.tensor<std::int32_t, 1>("offsets");
-    const index_t n = feats.extent(0), events = off.extent(0) - 1;
-    Tensor<float, 2> out({events, model.output_size()});
-    std::vector<std::byte> ws(model.workspace_bytes(n, events, layers::graph_threads(this->queue())));
+    std::vector<std::byte> ws(model.workspace_bytes(this->queue(), n, events));
     model.template forward<B>(this->queue(), points.view(), feats.view(), off.view(), out.view(), ws);
     expect_close(out, fx.tensor<float, 2>("y"), "particlenet");
-  } else {
-    GTEST_SKIP() << "the GNN models run on the host backends only";
+  }
+  const layers::DeviceParticleNet<B, float> dmodel(this->queue(), model);
+  const auto dp = this->to_device(this->queue(), points);
+  const auto df = this->to_device(this->queue(), feats);
+  const auto doff = this->to_device(this->queue(), off);
+  Tensor<float, 2, Space> dout(out.extents());
+  SpaceWorkspace<Space> dws(dmodel.workspace_bytes(n, events));
+  dmodel.forward(this->queue(), dp.view(), df.view(), doff.view(), dout.view(), dws.span());
+  const auto got = this->to_host(this->queue(), dout.view());
+  expect_close(got, fx.tensor<float, 2>("y"), "particlenet (device-resident)");
+  if constexpr (B::is_host) {
+    if (kernels::graph::detail::gpu_decomposition(this->queue())) {
+      EXPECT_TRUE(same_bits(got, 0, events, out, 0));
+    }
   }
 }
 
 TYPED_TEST(GnnModels, GravNetMatchesPyTorch) {
   using B = typename TypeParam::backend;
+  using Space = typename TestFixture::space;
+  const GnnModelConfig cfg = io::load_gnn_json(data("model_gravnet.json"));
+  ASSERT_EQ(cfg.kind, GnnModelConfig::Kind::gravnet);
+  const layers::GravNetModel<float> model(cfg.gravnet);
+  const Fixture fx("model_gravnet.txt");
+  const auto feats = fx.tensor<float, 2>("features");
+  const auto off = fx.tensor<std::int32_t, 1>("offsets");
+  const index_t n = feats.extent(0), events = off.extent(0) - 1;
+  Tensor<float, 2> out({n, model.output_size()});
   if constexpr (B::is_host) {
-    const GnnModelConfig cfg = io::load_gnn_json(data("model_gravnet.json"));
-    ASSERT_EQ(cfg.kind, GnnModelConfig::Kind::gravnet);
-    const layers::GravNetModel<float> model(cfg.gravnet);
-    const Fixture fx("model_gravnet.txt");
-    const auto feats = fx.tensor<float, 2>("features");
-    const auto off = fx.tensor<std::int32_t, 1>("offsets");
-    const index_t n = feats.extent(0), events = off.extent(0) - 1;
-    Tensor<float, 2> out({n, model.output_size()});
-    std::vector<std::byte> ws(model.workspace_bytes(n, events, layers::graph_threads(this->queue())));
+    std::vector<std::byte> ws(model.workspace_bytes(this->queue(), n, events));
     model.template forward<B>(this->queue(), feats.view(), off.view(), out.view(), ws);
     expect_close(out, fx.tensor<float, 2>("y"), "gravnet");
-  } else {
-    GTEST_SKIP() << "the GNN models run on the host backends only";
+  }
+  const layers::DeviceGravNetModel<B, float> dmodel(this->queue(), model);
+  const auto df = this->to_device(this->queue(), feats);
+  const auto doff = this->to_device(this->queue(), off);
+  Tensor<float, 2, Space> dout(out.extents());
+  SpaceWorkspace<Space> dws(dmodel.workspace_bytes(n, events));
+  dmodel.forward(this->queue(), df.view(), doff.view(), dout.view(), dws.span());
+  const auto got = this->to_host(this->queue(), dout.view());
+  expect_close(got, fx.tensor<float, 2>("y"), "gravnet (device-resident)");
+  if constexpr (B::is_host) {
+    if (kernels::graph::detail::gpu_decomposition(this->queue())) {
+      EXPECT_TRUE(same_bits(got, 0, n, out, 0));
+    }
   }
 }
 

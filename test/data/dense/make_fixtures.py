@@ -190,6 +190,17 @@ def main():
                                torch.nn.Hardtanh(-0.5, 0.75), torch.nn.Linear(16, 3))
     write_model("clip_ops", clip, 8, 3, lwtnn=False, opset=13)
     write_model("clip_ops_opset9", clip, 8, 3, lwtnn=False, opset=9)
+    # ONNX only: torch.nn.LayerNorm at opset 13, which torch.onnx writes decomposed (ReduceMean, Sub, Pow 2,
+    # ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta): the loader fuses it into one LayerNorm layer.
+    # The second LayerNorm has no affine parameters (the pattern ends at Div). Last, so the random
+    # streams of the fixtures above do not change.
+    ln = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.LayerNorm(20, eps=1e-3), torch.nn.ReLU(),
+                             torch.nn.Linear(20, 16), torch.nn.LayerNorm(16, elementwise_affine=False),
+                             torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    with torch.no_grad():
+        ln[1].weight.copy_(torch.randn(20) * 0.3 + 1)
+        ln[1].bias.copy_(torch.randn(20) * 0.2)
+    write_model("layernorm_opset13", ln, 10, 3, lwtnn=False, opset=13)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class Dense {
   index_t outputs() const { return weights_.cols(); }
   const kernels::ActivationSpec& activation() const { return activation_; }
   const kernels::PackedWeights<T>& weights() const { return weights_; }
+  //! The bias (outputs values), or empty for none.
+  std::span<const T> bias() const { return bias_; }
 
   //! y [M, outputs] = act(x [M, inputs] · Wᵀ + b). y must not overlap x.
   template <Backend B>

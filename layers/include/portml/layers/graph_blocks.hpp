@@ -22,9 +22,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <portml/kernels/gemm.hpp>
+#include <portml/kernels/gemm_tiled.hpp>
 #include <portml/kernels/graph.hpp>
 #include <portml/layers/dense.hpp>
 #include <portml/layers/graph_config.hpp>
@@ -170,7 +172,207 @@ inline std::span<const double> column_block(const std::vector<double>& w, index_
   return out;
 }
 
+// ---- device composition helpers ------------------------------------------------------------------------
+
+//! One Dense layer of a block's device weights: W [inputs, outputs] (gemm_tiled's layout) and the bias
+//! at element offsets of the block's weight array, with the fused activation.
+struct DeviceDense {
+  index_t inputs = 0, outputs = 0;
+  std::size_t w = 0, b = 0;
+  bool bias = false;
+  kernels::ActivationSpec act{};
+};
+
+//! The weights of a block or model in the layout of the device composition, as one host array (64-byte
+//! aligned pieces). The host object keeps it (the Serial queue with GPU emulation reads it directly);
+//! DeviceResident uploads it once.
+template <class T>
+class DeviceWeights {
+ public:
+  //! A Dense layer from weights [outputs, inputs] row-major (double); stored transposed.
+  DeviceDense dense(index_t in, index_t out, std::span<const double> w, std::span<const double> b,
+                    const kernels::ActivationSpec& act) {
+    DeviceDense d{in, out, 0, 0, !b.empty(), act};
+    d.w = reserve(static_cast<std::size_t>(in * out));
+    for (index_t o = 0; o < out; ++o)
+      for (index_t i = 0; i < in; ++i)
+        data_[d.w + static_cast<std::size_t>(i * out + o)] = static_cast<T>(w[static_cast<std::size_t>(o * in + i)]);
+    if (d.bias) {
+      d.b = reserve(static_cast<std::size_t>(out));
+      for (index_t o = 0; o < out; ++o) data_[d.b + static_cast<std::size_t>(o)] = static_cast<T>(b[o]);
+    }
+    return d;
+  }
+  DeviceDense dense(const LayerConfig& l) { return dense(l.inputs, l.outputs, l.weights, l.bias, l.activation); }
+  //! Appends values (another block's array, a bias); returns their offset.
+  std::size_t append(std::span<const T> v) {
+    const std::size_t at = reserve(v.size());
+    std::copy(v.begin(), v.end(), data_.begin() + static_cast<std::ptrdiff_t>(at));
+    return at;
+  }
+  std::span<const T> data() const { return data_; }
+
+ private:
+  std::size_t reserve(std::size_t n) {
+    const std::size_t at = (data_.size() + 15) / 16 * 16;
+    data_.resize(at + n, T(0));
+    return at;
+  }
+  std::vector<T> data_;
+};
+
+//! dst(i, f) = src(i, f).
+template <class T, class Space>
+struct CopyBody {
+  TensorView<const T, 2, Space> src;
+  TensorView<T, 2, Space> dst;
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t f) const { dst(i, f) = src(i, f); }
+};
+
+//! a(i, s) = 0 (an ELL table whose every slot counts).
+template <class Index, class Space>
+struct ZeroIndexBody {
+  TensorView<Index, 2, Space> a;
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t s) const { a(i, s) = Index(0); }
+};
+
+//! y(i, f) = x(i, f) · scale[f] + shift[f] (the folded input normalisation).
+template <class T, class Space>
+struct AffineBody {
+  TensorView<const T, 2, Space> x;
+  TensorView<T, 2, Space> y;
+  const T* scale;
+  const T* shift;
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t f) const { y(i, f) = x(i, f) * scale[f] + shift[f]; }
+};
+
+//! EdgeConv's first edge layer for the edge rows of nodes [i0, …): row e = (i − i0)·k + s holds
+//! act(U_i + V_j) for j = nbr(i, s), act(U_i) for an empty slot (the zero point; ignored when skipped).
+template <class T, class Index, class Space>
+struct EdgeFirstLayerBody {
+  TensorView<const T, 2, Space> u, v;
+  TensorView<const Index, 2, Space> nbr;
+  TensorView<T, 2, Space> h;
+  index_t i0, k;
+  kernels::ActivationSpec act;
+  PORTML_HOST_DEVICE void operator()(index_t e, index_t f) const {
+    const index_t i = i0 + e / k;
+    const index_t j = static_cast<index_t>(nbr(i, e % k));
+    h(e, f) = kernels::apply_activation(act, j >= 0 ? u(i, f) + v(j, f) : u(i, f));
+  }
+};
+
+//! y(i, f) = act(sc(i, f) + y(i, f)): EdgeConv's shortcut sum on the aggregate held in y.
+template <class T, class Space>
+struct ShortcutActivationBody {
+  TensorView<const T, 2, Space> sc;
+  TensorView<T, 2, Space> y;
+  kernels::ActivationSpec act;
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t f) const {
+    y(i, f) = kernels::apply_activation(act, sc(i, f) + y(i, f));
+  }
+};
+
+//! GravNet's messages for the slots of nodes [i0, …): row e = (i − i0)·k + s holds h_j · exp(−c·d²)
+//! for j = nbr(i, s), 0 for an empty slot (left out by ell_reduce).
+template <class T, class Index, class Space>
+struct WeightedGatherBody {
+  TensorView<const T, 2, Space> h;
+  TensorView<const Index, 2, Space> nbr;
+  TensorView<const T, 2, Space> d2;
+  TensorView<T, 2, Space> m;
+  index_t i0, k;
+  T exponent;
+  PORTML_HOST_DEVICE void operator()(index_t e, index_t f) const {
+    using std::exp;
+    const index_t i = i0 + e / k, s = e % k;
+    const index_t j = static_cast<index_t>(nbr(i, s));
+    if (j < 0) {
+      m(e, f) = T(0);
+      return;
+    }
+    const T w = exp(-exponent * d2(i, s));
+    m(e, f) = h(j, f) * w;
+  }
+};
+
+//! The interaction step's first edge layer for edge rows [r0, …): h(r, f) = act(((E_r·W_e)_f + b_f)
+//! + P_s(src, f)) + P_d(dst, f)), with E_r·W_e = 0 when the edges have no features.
+template <class T, class Index, class Space>
+struct InteractionFirstLayerBody {
+  TensorView<T, 2, Space> h;
+  TensorView<const T, 2, Space> ps, pd;
+  TensorView<const Index, 1, Space> src, dst;
+  const T* bias;
+  index_t r0;
+  bool edge_features;
+  kernels::ActivationSpec act;
+  PORTML_HOST_DEVICE void operator()(index_t r, index_t f) const {
+    const T e = edge_features ? h(r, f) : T(0);
+    const index_t s = static_cast<index_t>(src(r0 + r)), d = static_cast<index_t>(dst(r0 + r));
+    h(r, f) = kernels::apply_activation(act, ((e + bias[f]) + ps(s, f)) + pd(d, f));
+  }
+};
+
+//! c = act(a · W + b) for one layer of device weights (kernels::gemm_tiled).
+template <Backend B, class T>
+void dense_device(Queue<B>& q, const T* weights, const DeviceDense& d, TensorView<const T, 2, memory_space_t<B>> a,
+                  TensorView<T, 2, memory_space_t<B>> c) {
+  using S = memory_space_t<B>;
+  kernels::gemm_tiled<B, T>(q, a, TensorView<const T, 2, S>(weights + d.w, {d.inputs, d.outputs}), c,
+                            d.bias ? weights + d.b : nullptr, d.act);
+}
+
+//! c = layers(a), the intermediate rows in buf0 / buf1 (rows × the widest hidden layer each); an empty
+//! chain copies.
+template <Backend B, class T>
+void dense_chain_device(Queue<B>& q, const T* weights, const std::vector<DeviceDense>& layers,
+                        TensorView<const T, 2, memory_space_t<B>> a, TensorView<T, 2, memory_space_t<B>> c, T* buf0,
+                        T* buf1) {
+  using S = memory_space_t<B>;
+  const index_t rows = a.extent(0);
+  if (rows == 0) return;
+  if (layers.empty()) {
+    parallel_for(q, Range2D{rows, a.extent(1)}, CopyBody<T, S>{a, c});
+    return;
+  }
+  TensorView<const T, 2, S> cur = a;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const TensorView<T, 2, S> out =
+        l + 1 == layers.size() ? c : TensorView<T, 2, S>(l % 2 == 0 ? buf0 : buf1, {rows, layers[l].outputs});
+    dense_device<B, T>(q, weights, layers[l], cur, out);
+    cur = out;
+  }
+}
+
+//! The widest hidden (not last) layer of a chain.
+inline index_t hidden_width(const std::vector<DeviceDense>& layers) {
+  index_t w = 0;
+  for (std::size_t l = 0; l + 1 < layers.size(); ++l) w = std::max(w, layers[l].outputs);
+  return w;
+}
+
+//! Edge rows per pass of the device composition (nodes per pass = max(1, this / k)): bounds the
+//! workspace while keeping a GPU busy.
+inline constexpr index_t device_edge_rows = index_t{1} << 16;
+
+[[noreturn]] inline void host_weights_on_device(const char* what, const char* device_type, const char* backend) {
+  throw NotSupported(std::string("portml::layers::") + what + ": the weights of this object are in host memory and " +
+                     "the queue is " + backend + ": upload them once with layers::" + device_type +
+                     "<Backend, T>(queue, object) and call it with that");
+}
+
 }  // namespace graph_detail
+
+//! The threads the blocks split their work over on this queue (the `threads` of workspace_bytes()).
+template <Backend B>
+int graph_threads(const Queue<B>& q) {
+  if constexpr (B::is_host) {
+    return graph_detail::threads_of(q);
+  } else {
+    return 1;
+  }
+}
 
 //! A sequence of Dense layers (BatchNorm folded, activations fused), run over rows in blocks of
 //! `block_rows` so that the intermediate activations stay in cache. Rows are independent, so the
@@ -281,11 +483,14 @@ class EdgeConvBlock {
     for (std::size_t i = 0; i < wa.size(); ++i) wa[i] -= wb[i];  // W_a − W_b, in double
     node_u_ = Dense<T>(inputs, hidden1_, wa, first.bias, {});
     node_v_ = Dense<T>(inputs, hidden1_, wb, {}, {});
+    dev_u_ = dev_.dense(inputs, hidden1_, wa, first.bias, {});
+    dev_v_ = dev_.dense(inputs, hidden1_, wb, {}, {});
     max_width_ = hidden1_;
     for (std::size_t l = 1; l < plan.size(); ++l) {
       const LayerConfig& d = plan[l];
       if (!d.activation.elementwise()) throw NotSupported("portml::layers::" + who + ": softmax in the edge MLP");
       rest_.emplace_back(d.inputs, d.outputs, d.weights, d.bias, d.activation);
+      dev_rest_.push_back(dev_.dense(d));
       max_width_ = std::max(max_width_, d.outputs);
     }
     outputs_ = plan.back().outputs;
@@ -296,6 +501,7 @@ class EdgeConvBlock {
                                           std::to_string(inputs) + " to " + std::to_string(outputs_) + " features");
       }
       shortcut_ = Dense<T>(sc[0].inputs, sc[0].outputs, sc[0].weights, sc[0].bias, sc[0].activation);
+      dev_shortcut_ = dev_.dense(sc[0]);
       has_shortcut_ = true;
     } else if (inputs != outputs_) {
       graph_detail::fail_shape(who, "no shortcut layer, so the MLP must output " + std::to_string(inputs) +
@@ -303,17 +509,44 @@ class EdgeConvBlock {
     }
   }
 
+  using value_type = T;
+
   index_t k() const { return k_; }
   index_t input_size() const { return inputs_; }
   index_t output_size() const { return outputs_; }
   const std::string& name() const { return name_; }
 
-  //! Bytes of workspace forward() needs for `rows` points in `events` events with `threads` threads
-  //! (the queue's: 1 for Serial, num_threads() for OpenMP; see graph_threads()).
+  //! Bytes of workspace the host path of forward() needs for `rows` points in `events` events with
+  //! `threads` threads (the queue's: 1 for Serial, num_threads() for OpenMP; see graph_threads()).
   template <class Index = std::int32_t>
   std::size_t workspace_bytes(index_t rows, index_t events, int threads = 1) const {
     return layout<Index>(nullptr, rows, events, chunks_for(rows, threads)).used;
   }
+  //! Bytes of workspace forward() needs on queue q: the device composition's on a queue that takes the
+  //! GPU decomposition (Serial with GPU emulation, Cuda, Hip), else the host path's for q's threads.
+  template <Backend B, class Index = std::int32_t>
+  std::size_t workspace_bytes(const Queue<B>& q, index_t rows, index_t events) const {
+    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(rows, events)
+                                                        : workspace_bytes<Index>(rows, events, graph_threads(q));
+  }
+  //! Bytes of (device) workspace device_forward() needs.
+  template <class Index = std::int32_t>
+  std::size_t device_workspace_bytes(index_t rows, index_t events) const {
+    (void)events;
+    return device_layout<Index>(nullptr, rows).used;
+  }
+  //! The weights in the device composition's layout (host memory); DeviceEdgeConvBlock uploads them.
+  std::span<const T> device_weights() const { return dev_.data(); }
+
+  //! The device composition (knn_graph, gemm_tiled, element-wise kernels, ell_reduce) on queue q, with
+  //! `weights` = device_weights() in q's memory space and `workspace` (q's memory, device_workspace_bytes)
+  //! aligned to alignof(T) and alignof(Index). Used by DeviceEdgeConvBlock and by forward() on the Serial queue with
+  //! GPU emulation.
+  template <Backend B, class Index>
+  void device_forward(Queue<B>& q, const T* weights, TensorView<const T, 2, memory_space_t<B>> coords,
+                      TensorView<const T, 2, memory_space_t<B>> x,
+                      TensorView<const Index, 1, memory_space_t<B>> offsets, TensorView<T, 2, memory_space_t<B>> y,
+                      std::span<std::byte> workspace) const;
 
   //! y [N, outputs] = block(coords [N, D], x [N, F], offsets [B+1]). y must not overlap the inputs.
   template <Backend B, class Index = std::int32_t>
@@ -323,7 +556,9 @@ class EdgeConvBlock {
                std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> y, std::span<std::byte> workspace,
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
-      graph_detail::not_on_device("edgeconv_block", B::name);
+      graph_detail::host_weights_on_device("edgeconv_block", "DeviceEdgeConvBlock", B::name);
+    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+      device_forward<B, Index>(q, dev_.data().data(), coords, x, offsets, y, workspace);
     } else {
       namespace g = kernels::graph;
       const std::string& who = who_;
@@ -480,6 +715,36 @@ class EdgeConvBlock {
     });
   }
 
+  template <class Index>
+  struct DeviceLayout {
+    Index* nbr = nullptr;
+    T* d2 = nullptr;
+    T* u = nullptr;
+    T* v = nullptr;
+    T* shortcut = nullptr;
+    T* buf[2] = {nullptr, nullptr};
+    Index* all = nullptr;
+    index_t nodes = 1;  //!< nodes per pass
+    std::size_t used = 0;
+  };
+
+  template <class Index>
+  DeviceLayout<Index> device_layout(std::byte* base, index_t n) const {
+    graph_detail::Carver carve(base);
+    DeviceLayout<Index> l;
+    l.nodes = std::max<index_t>(1, std::min(n, graph_detail::device_edge_rows / k_));
+    l.nbr = carve.take<Index>(n * k_);
+    l.d2 = carve.take<T>(n * k_);
+    l.u = carve.take<T>(n * hidden1_);
+    l.v = carve.take<T>(n * hidden1_);
+    if (has_shortcut_) l.shortcut = carve.take<T>(n * outputs_);
+    l.buf[0] = carve.take<T>(l.nodes * k_ * max_width_);
+    l.buf[1] = carve.take<T>(l.nodes * k_ * max_width_);
+    if (missing_ == MissingNeighbours::zero_point) l.all = carve.take<Index>(l.nodes * k_);
+    l.used = carve.used();
+    return l;
+  }
+
   index_t k_ = 0, inputs_ = 0, outputs_ = 0, hidden1_ = 0, max_width_ = 0;
   kernels::graph::Reduce aggregation_ = kernels::graph::Reduce::mean;
   MissingNeighbours missing_ = MissingNeighbours::skip;
@@ -489,8 +754,72 @@ class EdgeConvBlock {
   Dense<T> node_u_, node_v_, shortcut_;
   bool has_shortcut_ = false;
   std::vector<Dense<T>> rest_;
+  graph_detail::DeviceWeights<T> dev_;
+  graph_detail::DeviceDense dev_u_, dev_v_, dev_shortcut_;
+  std::vector<graph_detail::DeviceDense> dev_rest_;
   std::string name_, who_;
 };
+
+template <class T>
+template <Backend B, class Index>
+void EdgeConvBlock<T>::device_forward(Queue<B>& q, const T* weights, TensorView<const T, 2, memory_space_t<B>> coords,
+                                      TensorView<const T, 2, memory_space_t<B>> x,
+                                      TensorView<const Index, 1, memory_space_t<B>> offsets,
+                                      TensorView<T, 2, memory_space_t<B>> y, std::span<std::byte> workspace) const {
+  namespace g = kernels::graph;
+  using S = memory_space_t<B>;
+  const index_t n = x.extent(0);
+  if (x.extent(1) != inputs_ || coords.extent(0) != n || y.extent(0) != n || y.extent(1) != outputs_ ||
+      offsets.extent(0) < 1) {
+    graph_detail::fail_shape(
+        who_, "coords " + detail::format_shape(coords.extents()) + ", x " + detail::format_shape(x.extents()) +
+                  ", offsets " + detail::format_shape(offsets.extents()) + ", y " + detail::format_shape(y.extents()) +
+                  " for a block " + std::to_string(inputs_) + " → " + std::to_string(outputs_));
+  }
+  graph_detail::check_workspace<T>(who_, workspace, device_layout<Index>(nullptr, n).used,
+                                   std::max(alignof(T), alignof(Index)));
+  const DeviceLayout<Index> ws = device_layout<Index>(workspace.data(), n);
+  const TensorView<Index, 2, S> nbr(ws.nbr, {n, k_});
+  const TensorView<T, 2, S> d2(ws.d2, {n, k_});
+  g::KnnOptions<T> opt;
+  opt.self_mode = g::SelfMode::exclude;
+  opt.periodic_dim = periodic_dim_;
+  opt.period = period_;
+  g::knn_graph<B, T, Index>(q, coords, offsets, nbr, d2, opt);
+  if (n == 0) return;
+  // First layer, factorised: U = x(W_a − W_b) + b and V = x W_b per node.
+  const TensorView<T, 2, S> u(ws.u, {n, hidden1_}), v(ws.v, {n, hidden1_});
+  graph_detail::dense_device<B, T>(q, weights, dev_u_, x, u);
+  graph_detail::dense_device<B, T>(q, weights, dev_v_, x, v);
+  TensorView<const T, 2, S> sc = x;
+  if (has_shortcut_) {
+    const TensorView<T, 2, S> s(ws.shortcut, {n, outputs_});
+    graph_detail::dense_device<B, T>(q, weights, dev_shortcut_, x, s);
+    sc = s;
+  }
+  const bool skip = missing_ == MissingNeighbours::skip;
+  if (!skip) {  // every slot counts: a table of valid entries for ell_reduce
+    parallel_for(q, Range2D{ws.nodes, k_}, graph_detail::ZeroIndexBody<Index, S>{{ws.all, {ws.nodes, k_}}});
+  }
+  for (index_t i0 = 0; i0 < n; i0 += ws.nodes) {
+    const index_t i1 = std::min(n, i0 + ws.nodes), rows = (i1 - i0) * k_;
+    const TensorView<T, 2, S> h(ws.buf[0], {rows, hidden1_});
+    parallel_for(q, Range2D{rows, hidden1_},
+                 graph_detail::EdgeFirstLayerBody<T, Index, S>{u, v, nbr, h, i0, k_, first_activation_});
+    TensorView<const T, 2, S> cur = h;
+    for (std::size_t l = 0; l < dev_rest_.size(); ++l) {
+      const TensorView<T, 2, S> out(ws.buf[(l + 1) % 2], {rows, dev_rest_[l].outputs});
+      graph_detail::dense_device<B, T>(q, weights, dev_rest_[l], cur, out);
+      cur = out;
+    }
+    // mean / max over each node's k edge rows, in slot order (skipped slots left out).
+    const TensorView<const T, 3, S> m(cur.data(), {i1 - i0, k_, outputs_});
+    const TensorView<const Index, 2, S> slots = skip ? TensorView<const Index, 2, S>(nbr.row_slice(i0, i1))
+                                                     : TensorView<const Index, 2, S>(ws.all, {i1 - i0, k_});
+    g::ell_reduce<B, T, Index>(q, m, slots, y.row_slice(i0, i1), aggregation_, g::MeanDivisor::valid);
+  }
+  parallel_for(q, Range2D{n, outputs_}, graph_detail::ShortcutActivationBody<T, S>{sc, y, activation_});
+}
 
 // ---- GravNet -----------------------------------------------------------------------------------------
 
@@ -516,7 +845,14 @@ class GravNetBlock {
     if (space_.size() != 1 || propagate_.size() != 1) graph_detail::fail_shape(who, "space and propagate are Dense");
     output_ = DenseStack<T>(cfg.output, inputs + 2 * propagate_.outputs(), who + " output");
     if (output_.empty()) graph_detail::fail_shape(who, "the output stack has no Dense layer");
+    dev_space_ = dev_.dense(graph_detail::fold_dense_layers({cfg.space}, inputs, who + " space").at(0));
+    dev_propagate_ = dev_.dense(graph_detail::fold_dense_layers({cfg.propagate}, inputs, who + " propagate").at(0));
+    for (const LayerConfig& l : graph_detail::fold_dense_layers(cfg.output, output_.inputs(), who + " output")) {
+      dev_output_.push_back(dev_.dense(l));
+    }
   }
+
+  using value_type = T;
 
   index_t k() const { return k_; }
   index_t input_size() const { return inputs_; }
@@ -524,10 +860,30 @@ class GravNetBlock {
   index_t space_size() const { return space_.outputs(); }
   const std::string& name() const { return name_; }
 
+  //! Bytes of workspace of the host path (see EdgeConvBlock::workspace_bytes).
   template <class Index = std::int32_t>
   std::size_t workspace_bytes(index_t rows, index_t events, int threads = 1) const {
     return layout<Index>(nullptr, rows, events, chunks_for(rows, threads)).used;
   }
+  //! Bytes of workspace forward() needs on queue q (the device composition's where q takes it).
+  template <Backend B, class Index = std::int32_t>
+  std::size_t workspace_bytes(const Queue<B>& q, index_t rows, index_t events) const {
+    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(rows, events)
+                                                        : workspace_bytes<Index>(rows, events, graph_threads(q));
+  }
+  template <class Index = std::int32_t>
+  std::size_t device_workspace_bytes(index_t rows, index_t events) const {
+    (void)events;
+    return device_layout<Index>(nullptr, rows).used;
+  }
+  std::span<const T> device_weights() const { return dev_.data(); }
+
+  //! The device composition (gemm_tiled, knn_graph, a weighted gather, ell_reduce mean and max,
+  //! gemm_tiled): see EdgeConvBlock::device_forward.
+  template <Backend B, class Index>
+  void device_forward(Queue<B>& q, const T* weights, TensorView<const T, 2, memory_space_t<B>> x,
+                      TensorView<const Index, 1, memory_space_t<B>> offsets, TensorView<T, 2, memory_space_t<B>> y,
+                      std::span<std::byte> workspace) const;
 
   //! y [N, outputs] = block(x [N, F], offsets [B+1]).
   template <Backend B, class Index = std::int32_t>
@@ -536,7 +892,9 @@ class GravNetBlock {
                std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> y, std::span<std::byte> workspace,
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
-      graph_detail::not_on_device("gravnet_block", B::name);
+      graph_detail::host_weights_on_device("gravnet_block", "DeviceGravNetBlock", B::name);
+    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+      device_forward<B, Index>(q, dev_.data().data(), x, offsets, y, workspace);
     } else {
       namespace g = kernels::graph;
       const std::string& who = who_;
@@ -656,13 +1014,91 @@ class GravNetBlock {
     }
   }
 
+  template <class Index>
+  struct DeviceLayout {
+    T* s = nullptr;
+    T* h = nullptr;
+    Index* nbr = nullptr;
+    T* d2 = nullptr;
+    T* z = nullptr;
+    T* m = nullptr;
+    T* buf[2] = {nullptr, nullptr};
+    index_t nodes = 1;  //!< nodes per pass of the aggregation
+    std::size_t used = 0;
+  };
+
+  template <class Index>
+  DeviceLayout<Index> device_layout(std::byte* base, index_t n) const {
+    graph_detail::Carver carve(base);
+    DeviceLayout<Index> l;
+    const index_t p = propagate_.outputs();
+    l.nodes = std::max<index_t>(1, std::min(n, graph_detail::device_edge_rows / k_));
+    l.s = carve.take<T>(n * space_.outputs());
+    l.h = carve.take<T>(n * p);
+    l.nbr = carve.take<Index>(n * k_);
+    l.d2 = carve.take<T>(n * k_);
+    l.z = carve.take<T>(n * output_.inputs());
+    l.m = carve.take<T>(l.nodes * k_ * p);
+    l.buf[0] = carve.take<T>(n * graph_detail::hidden_width(dev_output_));
+    l.buf[1] = carve.take<T>(n * graph_detail::hidden_width(dev_output_));
+    l.used = carve.used();
+    return l;
+  }
+
   index_t k_ = 0, inputs_ = 0;
   kernels::graph::SelfMode self_mode_ = kernels::graph::SelfMode::include_first;
   T exponent_ = T(0);
   kernels::graph::MeanDivisor divisor_ = kernels::graph::MeanDivisor::valid;
   DenseStack<T> space_, propagate_, output_;
+  graph_detail::DeviceWeights<T> dev_;
+  graph_detail::DeviceDense dev_space_, dev_propagate_;
+  std::vector<graph_detail::DeviceDense> dev_output_;
   std::string name_, who_;
 };
+
+template <class T>
+template <Backend B, class Index>
+void GravNetBlock<T>::device_forward(Queue<B>& q, const T* weights, TensorView<const T, 2, memory_space_t<B>> x,
+                                     TensorView<const Index, 1, memory_space_t<B>> offsets,
+                                     TensorView<T, 2, memory_space_t<B>> y, std::span<std::byte> workspace) const {
+  namespace g = kernels::graph;
+  using S = memory_space_t<B>;
+  const index_t n = x.extent(0);
+  if (x.extent(1) != inputs_ || y.extent(0) != n || y.extent(1) != output_size() || offsets.extent(0) < 1) {
+    graph_detail::fail_shape(who_, "x " + detail::format_shape(x.extents()) + ", offsets " +
+                                       detail::format_shape(offsets.extents()) + ", y " +
+                                       detail::format_shape(y.extents()) + " for a block " + std::to_string(inputs_) +
+                                       " → " + std::to_string(output_size()));
+  }
+  graph_detail::check_workspace<T>(who_, workspace, device_layout<Index>(nullptr, n).used,
+                                   std::max(alignof(T), alignof(Index)));
+  const DeviceLayout<Index> ws = device_layout<Index>(workspace.data(), n);
+  const index_t sd = space_.outputs(), p = propagate_.outputs(), zw = output_.inputs();
+  const TensorView<T, 2, S> s(ws.s, {n, sd}), h(ws.h, {n, p});
+  graph_detail::dense_device<B, T>(q, weights, dev_space_, x, s);
+  graph_detail::dense_device<B, T>(q, weights, dev_propagate_, x, h);
+  const TensorView<Index, 2, S> nbr(ws.nbr, {n, k_});
+  const TensorView<T, 2, S> d2(ws.d2, {n, k_});
+  g::KnnOptions<T> opt;
+  opt.self_mode = self_mode_;
+  g::knn_graph<B, T, Index>(q, TensorView<const T, 2, S>(s), offsets, nbr, d2, opt);
+  if (n == 0) return;
+  // z = [x, mean, max]
+  const TensorView<T, 2, S> z(ws.z, {n, zw});
+  const TensorView<T, 2, S> zx(ws.z, {n, inputs_}, {zw, 1}), mean(ws.z + inputs_, {n, p}, {zw, 1}),
+      max(ws.z + inputs_ + p, {n, p}, {zw, 1});
+  if (inputs_ > 0) parallel_for(q, Range2D{n, inputs_}, graph_detail::CopyBody<T, S>{x, zx});
+  for (index_t i0 = 0; i0 < n; i0 += ws.nodes) {
+    const index_t i1 = std::min(n, i0 + ws.nodes), rows = (i1 - i0) * k_;
+    const TensorView<T, 2, S> m(ws.m, {rows, p});
+    parallel_for(q, Range2D{rows, p}, graph_detail::WeightedGatherBody<T, Index, S>{h, nbr, d2, m, i0, k_, exponent_});
+    const TensorView<const T, 3, S> m3(ws.m, {i1 - i0, k_, p});
+    const TensorView<const Index, 2, S> slots = nbr.row_slice(i0, i1);
+    g::ell_reduce<B, T, Index>(q, m3, slots, mean.row_slice(i0, i1), g::Reduce::mean, divisor_);
+    g::ell_reduce<B, T, Index>(q, m3, slots, max.row_slice(i0, i1), g::Reduce::max, g::MeanDivisor::valid);
+  }
+  graph_detail::dense_chain_device<B, T>(q, weights, dev_output_, z, y, ws.buf[0], ws.buf[1]);
+}
 
 // ---- interaction step --------------------------------------------------------------------------------
 
@@ -700,27 +1136,57 @@ class InteractionStep {
     if (fe_ > 0) edge_lin_ = Dense<T>(fe_, hidden1_, we, {}, {});
     bias1_.assign(static_cast<std::size_t>(hidden1_), T(0));
     for (std::size_t o = 0; o < first.bias.size(); ++o) bias1_[o] = static_cast<T>(first.bias[o]);
+    dev_src_ = dev_.dense(f_, hidden1_, ws, {}, {});
+    dev_dst_ = dev_.dense(f_, hidden1_, wd, {}, {});
+    if (fe_ > 0) dev_edge_ = dev_.dense(fe_, hidden1_, we, {}, {});
+    dev_bias1_ = dev_.append(bias1_);
     max_width_ = hidden1_;
     for (std::size_t l = 1; l < plan.size(); ++l) {
       const LayerConfig& d = plan[l];
       if (!d.activation.elementwise()) throw NotSupported("portml::layers::" + who + ": softmax in the edge MLP");
       rest_.emplace_back(d.inputs, d.outputs, d.weights, d.bias, d.activation);
+      dev_rest_.push_back(dev_.dense(d));
       max_width_ = std::max(max_width_, d.outputs);
     }
     edge_out_ = plan.back().outputs;
     node_ = DenseStack<T>(cfg.node_mlp, f_ + edge_out_, who + " node_mlp");
     if (node_.empty()) graph_detail::fail_shape(who, "the node MLP has no Dense layer");
+    for (const LayerConfig& l : graph_detail::fold_dense_layers(cfg.node_mlp, f_ + edge_out_, who + " node_mlp")) {
+      dev_node_.push_back(dev_.dense(l));
+    }
   }
+
+  using value_type = T;
 
   index_t node_input_size() const { return f_; }
   index_t edge_input_size() const { return fe_; }
   index_t node_output_size() const { return node_.outputs(); }
   index_t edge_output_size() const { return edge_out_; }
 
+  //! Bytes of workspace of the host path (see EdgeConvBlock::workspace_bytes).
   template <class Index = std::int32_t>
   std::size_t workspace_bytes(index_t nodes, index_t edges, int threads = 1) const {
     return layout<Index>(nullptr, nodes, edges, chunks_for(std::max(nodes, edges), threads)).used;
   }
+  //! Bytes of workspace forward() needs on queue q (the device composition's where q takes it).
+  template <Backend B, class Index = std::int32_t>
+  std::size_t workspace_bytes(const Queue<B>& q, index_t nodes, index_t edges) const {
+    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(nodes, edges)
+                                                        : workspace_bytes<Index>(nodes, edges, graph_threads(q));
+  }
+  template <class Index = std::int32_t>
+  std::size_t device_workspace_bytes(index_t nodes, index_t edges) const {
+    return device_layout<Index>(nullptr, nodes, edges).used;
+  }
+  std::span<const T> device_weights() const { return dev_.data(); }
+
+  //! The device composition (gemm_tiled per node and edge block, an element-wise first-layer kernel,
+  //! scatter_reduce, gemm_tiled): see EdgeConvBlock::device_forward.
+  template <Backend B, class Index>
+  void device_forward(Queue<B>& q, const T* weights, TensorView<const T, 2, memory_space_t<B>> x,
+                      TensorView<const T, 2, memory_space_t<B>> e, TensorView<const Index, 1, memory_space_t<B>> src,
+                      TensorView<const Index, 1, memory_space_t<B>> dst, TensorView<T, 2, memory_space_t<B>> x_out,
+                      TensorView<T, 2, memory_space_t<B>> e_out, std::span<std::byte> workspace) const;
 
   //! x_out [N, Hn], e_out [E, He] = step(x [N, F], e [E, Fe], src [E], dst [E]) (edges src → dst,
   //! indices in [0, N)). The outputs must not overlap the inputs.
@@ -733,7 +1199,9 @@ class InteractionStep {
                std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> e_out, std::span<std::byte> workspace,
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
-      graph_detail::not_on_device("interaction_step", B::name);
+      graph_detail::host_weights_on_device("interaction_step", "DeviceInteractionStep", B::name);
+    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+      device_forward<B, Index>(q, dev_.data().data(), x, e, src, dst, x_out, e_out, workspace);
     } else {
       namespace g = kernels::graph;
       const std::string& who = who_;
@@ -861,26 +1329,106 @@ class InteractionStep {
     }
   }
 
+  template <class Index>
+  struct DeviceLayout {
+    T* ps = nullptr;
+    T* pd = nullptr;
+    Index* sort = nullptr;
+    T* z = nullptr;
+    T* buf[2] = {nullptr, nullptr};
+    index_t edges = 1;  //!< edge rows per pass
+    std::size_t used = 0;
+  };
+
+  template <class Index>
+  DeviceLayout<Index> device_layout(std::byte* base, index_t n, index_t ne) const {
+    graph_detail::Carver carve(base);
+    DeviceLayout<Index> l;
+    l.edges = std::max<index_t>(1, std::min(ne, graph_detail::device_edge_rows));
+    l.ps = carve.take<T>(n * hidden1_);
+    l.pd = carve.take<T>(n * hidden1_);
+    l.sort = carve.take<Index>(kernels::graph::scatter_reduce_workspace_size(n, ne));
+    l.z = carve.take<T>(n * (f_ + edge_out_));
+    const index_t buffer = std::max(l.edges * max_width_, n * graph_detail::hidden_width(dev_node_));
+    l.buf[0] = carve.take<T>(buffer);
+    l.buf[1] = carve.take<T>(buffer);
+    l.used = carve.used();
+    return l;
+  }
+
   index_t f_ = 0, fe_ = 0, hidden1_ = 0, max_width_ = 0, edge_out_ = 0;
   kernels::ActivationSpec first_activation_{};
   Dense<T> node_src_, node_dst_, edge_lin_;
   std::vector<T> bias1_;
   std::vector<Dense<T>> rest_;
   DenseStack<T> node_;
+  graph_detail::DeviceWeights<T> dev_;
+  graph_detail::DeviceDense dev_src_, dev_dst_, dev_edge_;
+  std::size_t dev_bias1_ = 0;
+  std::vector<graph_detail::DeviceDense> dev_rest_, dev_node_;
   std::string name_, who_, op_;
 };
 
-// ---- free functions -----------------------------------------------------------------------------------
-
-//! The threads the blocks split their work over on this queue (the `threads` of workspace_bytes()).
-template <Backend B>
-int graph_threads(const Queue<B>& q) {
-  if constexpr (B::is_host) {
-    return graph_detail::threads_of(q);
-  } else {
-    return 1;
+template <class T>
+template <Backend B, class Index>
+void InteractionStep<T>::device_forward(Queue<B>& q, const T* weights, TensorView<const T, 2, memory_space_t<B>> x,
+                                        TensorView<const T, 2, memory_space_t<B>> e,
+                                        TensorView<const Index, 1, memory_space_t<B>> src,
+                                        TensorView<const Index, 1, memory_space_t<B>> dst,
+                                        TensorView<T, 2, memory_space_t<B>> x_out,
+                                        TensorView<T, 2, memory_space_t<B>> e_out,
+                                        std::span<std::byte> workspace) const {
+  namespace g = kernels::graph;
+  using S = memory_space_t<B>;
+  const index_t n = x.extent(0), ne = e.extent(0);
+  if (x.extent(1) != f_ || e.extent(1) != fe_ || src.extent(0) != ne || dst.extent(0) != ne || x_out.extent(0) != n ||
+      x_out.extent(1) != node_.outputs() || e_out.extent(0) != ne || e_out.extent(1) != edge_out_) {
+    graph_detail::fail_shape(
+        who_, "x " + detail::format_shape(x.extents()) + ", e " + detail::format_shape(e.extents()) + ", src/dst " +
+                  detail::format_shape(src.extents()) + ", x_out " + detail::format_shape(x_out.extents()) +
+                  ", e_out " + detail::format_shape(e_out.extents()) + " for a step with F = " + std::to_string(f_) +
+                  ", Fe = " + std::to_string(fe_) + " → " + std::to_string(node_.outputs()) + ", " +
+                  std::to_string(edge_out_));
   }
+  g::check_indices<B, Index>(q, op_.c_str(), "src", g::as_column(src), 0, n);
+  g::check_indices<B, Index>(q, op_.c_str(), "dst", g::as_column(dst), 0, n);
+  graph_detail::check_workspace<T>(who_, workspace, device_layout<Index>(nullptr, n, ne).used,
+                                   std::max(alignof(T), alignof(Index)));
+  const DeviceLayout<Index> ws = device_layout<Index>(workspace.data(), n, ne);
+  const TensorView<T, 2, S> ps(ws.ps, {n, hidden1_}), pd(ws.pd, {n, hidden1_});
+  graph_detail::dense_device<B, T>(q, weights, dev_src_, x, ps);
+  graph_detail::dense_device<B, T>(q, weights, dev_dst_, x, pd);
+  // Edges in passes of ws.edges rows: first layer (E W_e, then + b + P_s(src) + P_d(dst), act), the rest.
+  for (index_t r0 = 0; r0 < ne; r0 += ws.edges) {
+    const index_t r1 = std::min(ne, r0 + ws.edges), rows = r1 - r0;
+    const TensorView<T, 2, S> h1 =
+        dev_rest_.empty() ? e_out.row_slice(r0, r1) : TensorView<T, 2, S>(ws.buf[0], {rows, hidden1_});
+    if (fe_ > 0) graph_detail::dense_device<B, T>(q, weights, dev_edge_, e.row_slice(r0, r1), h1);
+    parallel_for(q, Range2D{rows, hidden1_},
+                 graph_detail::InteractionFirstLayerBody<T, Index, S>{h1, ps, pd, src, dst, weights + dev_bias1_, r0,
+                                                                      fe_ > 0, first_activation_});
+    TensorView<const T, 2, S> cur = h1;
+    for (std::size_t l = 0; l < dev_rest_.size(); ++l) {
+      const TensorView<T, 2, S> out = l + 1 == dev_rest_.size()
+                                          ? e_out.row_slice(r0, r1)
+                                          : TensorView<T, 2, S>(ws.buf[(l + 1) % 2], {rows, dev_rest_[l].outputs});
+      graph_detail::dense_device<B, T>(q, weights, dev_rest_[l], cur, out);
+      cur = out;
+    }
+  }
+  // z = [x, Σ incoming e'] (scatter_reduce: ascending edge order per node), then the node MLP.
+  const index_t zw = f_ + edge_out_;
+  const TensorView<T, 2, S> z(ws.z, {n, zw});
+  if (n > 0 && f_ > 0) {
+    parallel_for(q, Range2D{n, f_}, graph_detail::CopyBody<T, S>{x, TensorView<T, 2, S>(ws.z, {n, f_}, {zw, 1})});
+  }
+  g::scatter_reduce<B, T, Index>(q, TensorView<const T, 2, S>(e_out), dst,
+                                 TensorView<T, 2, S>(ws.z + f_, {n, edge_out_}, {zw, 1}), g::Reduce::sum,
+                                 TensorView<Index, 1, S>(ws.sort, {g::scatter_reduce_workspace_size(n, ne)}));
+  graph_detail::dense_chain_device<B, T>(q, weights, dev_node_, z, x_out, ws.buf[0], ws.buf[1]);
 }
+
+// ---- free functions -----------------------------------------------------------------------------------
 
 //! edgeconv_block(q, block, coords, x, offsets, y, workspace): EdgeConvBlock::forward.
 template <Backend B, class T, class Index = std::int32_t>
@@ -912,5 +1460,115 @@ void interaction_step(Queue<B>& q, const InteractionStep<T>& step,
                       std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> e_out, std::span<std::byte> workspace) {
   step.template forward<B, Index>(q, x, e, src, dst, x_out, e_out, workspace);
 }
+
+// ---- device-resident copies ------------------------------------------------------------------------------
+
+//! A block or model whose weights live in backend B's memory: built once from the host object (its
+//! weights uploaded to B's memory; the host object is referenced for the metadata and must outlive this
+//! one), then immutable. forward() runs the
+//! device composition (`Host::device_forward`) on B's queue with all arrays in B's memory and a
+//! workspace of workspace_bytes() bytes in B's memory. B may be any backend (a host one runs the same
+//! composition on the host: the tests compare it with the GPU-emulating Serial queue).
+template <Backend B, class Host>
+class DeviceResident {
+ public:
+  using value_type = typename Host::value_type;
+  using space = memory_space_t<B>;
+
+  //! Uploads the weights of `host` (waits for the copy).
+  DeviceResident(Queue<B>& q, const Host& host)
+      : host_(&host), weights_({static_cast<index_t>(host.device_weights().size())}) {
+    deep_copy(q, weights_.view(), TensorView<const value_type, 1>(host.device_weights().data(), {weights_.extent(0)}));
+    q.wait();
+  }
+
+  const Host& host() const { return *host_; }
+  //! The weights in B's memory (Host::device_weights() there).
+  const value_type* weights() const { return weights_.data(); }
+
+  //! Bytes of workspace (in B's memory) forward() needs: (rows, events), or (nodes, edges) for an
+  //! interaction step.
+  template <class Index = std::int32_t>
+  std::size_t workspace_bytes(index_t rows, index_t events_or_edges) const {
+    return host_->template device_workspace_bytes<Index>(rows, events_or_edges);
+  }
+
+  //! Host::device_forward(q, weights(), args...): the arguments of the host object's forward().
+  template <class Index = std::int32_t, class... Args>
+  void forward(Queue<B>& q, Args&&... args) const {
+    host_->template device_forward<B, Index>(q, weights_.data(), std::forward<Args>(args)...);
+  }
+
+ private:
+  const Host* host_;
+  Tensor<value_type, 1, space> weights_;
+};
+
+template <Backend B, class T>
+using DeviceEdgeConvBlock = DeviceResident<B, EdgeConvBlock<T>>;
+template <Backend B, class T>
+using DeviceGravNetBlock = DeviceResident<B, GravNetBlock<T>>;
+template <Backend B, class T>
+using DeviceInteractionStep = DeviceResident<B, InteractionStep<T>>;
+
+//! edgeconv_block with the weights on the device (any backend, Cuda and Hip included).
+template <Backend B, class T, class Index = std::int32_t>
+void edgeconv_block(Queue<B>& q, const DeviceEdgeConvBlock<B, T>& block,
+                    std::type_identity_t<TensorView<const T, 2, memory_space_t<B>>> coords,
+                    std::type_identity_t<TensorView<const T, 2, memory_space_t<B>>> x,
+                    std::type_identity_t<TensorView<const Index, 1, memory_space_t<B>>> offsets,
+                    std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> y, std::span<std::byte> workspace) {
+  block.template forward<Index>(q, coords, x, offsets, y, workspace);
+}
+
+//! gravnet_block with the weights on the device.
+template <Backend B, class T, class Index = std::int32_t>
+void gravnet_block(Queue<B>& q, const DeviceGravNetBlock<B, T>& block,
+                   std::type_identity_t<TensorView<const T, 2, memory_space_t<B>>> x,
+                   std::type_identity_t<TensorView<const Index, 1, memory_space_t<B>>> offsets,
+                   std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> y, std::span<std::byte> workspace) {
+  block.template forward<Index>(q, x, offsets, y, workspace);
+}
+
+//! interaction_step with the weights on the device.
+template <Backend B, class T, class Index = std::int32_t>
+void interaction_step(Queue<B>& q, const DeviceInteractionStep<B, T>& step,
+                      std::type_identity_t<TensorView<const T, 2, memory_space_t<B>>> x,
+                      std::type_identity_t<TensorView<const T, 2, memory_space_t<B>>> e,
+                      std::type_identity_t<TensorView<const Index, 1, memory_space_t<B>>> src,
+                      std::type_identity_t<TensorView<const Index, 1, memory_space_t<B>>> dst,
+                      std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> x_out,
+                      std::type_identity_t<TensorView<T, 2, memory_space_t<B>>> e_out, std::span<std::byte> workspace) {
+  step.template forward<Index>(q, x, e, src, dst, x_out, e_out, workspace);
+}
+
+//! The explicit instantiations of the blocks' device composition for a device backend (portml::cuda,
+//! portml::hip; kernels/src/cuda_hip/gnn.cu).
+#define PORTML_GNN_BLOCKS_INSTANTIATE(PREFIX, BACKEND, T, INDEX)                                            \
+  PREFIX template void EdgeConvBlock<T>::device_forward<BACKEND, INDEX>(                                    \
+      Queue<BACKEND>&, const T*, TensorView<const T, 2, memory_space_t<BACKEND>>,                           \
+      TensorView<const T, 2, memory_space_t<BACKEND>>, TensorView<const INDEX, 1, memory_space_t<BACKEND>>, \
+      TensorView<T, 2, memory_space_t<BACKEND>>, std::span<std::byte>) const;                               \
+  PREFIX template void GravNetBlock<T>::device_forward<BACKEND, INDEX>(                                     \
+      Queue<BACKEND>&, const T*, TensorView<const T, 2, memory_space_t<BACKEND>>,                           \
+      TensorView<const INDEX, 1, memory_space_t<BACKEND>>, TensorView<T, 2, memory_space_t<BACKEND>>,       \
+      std::span<std::byte>) const;                                                                          \
+  PREFIX template void InteractionStep<T>::device_forward<BACKEND, INDEX>(                                  \
+      Queue<BACKEND>&, const T*, TensorView<const T, 2, memory_space_t<BACKEND>>,                           \
+      TensorView<const T, 2, memory_space_t<BACKEND>>, TensorView<const INDEX, 1, memory_space_t<BACKEND>>, \
+      TensorView<const INDEX, 1, memory_space_t<BACKEND>>, TensorView<T, 2, memory_space_t<BACKEND>>,       \
+      TensorView<T, 2, memory_space_t<BACKEND>>, std::span<std::byte>) const;
+
+#if !defined(__CUDACC__) && !defined(__HIPCC__)
+// Host code links the device instantiations from the kernel libraries.
+#if PORTML_ENABLE_CUDA
+PORTML_GNN_BLOCKS_INSTANTIATE(extern, backend::Cuda, float, std::int32_t)
+PORTML_GNN_BLOCKS_INSTANTIATE(extern, backend::Cuda, float, std::int64_t)
+#endif
+#if PORTML_ENABLE_HIP
+PORTML_GNN_BLOCKS_INSTANTIATE(extern, backend::Hip, float, std::int32_t)
+PORTML_GNN_BLOCKS_INSTANTIATE(extern, backend::Hip, float, std::int64_t)
+#endif
+#endif
 
 }  // namespace portml::layers

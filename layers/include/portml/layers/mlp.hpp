@@ -98,6 +98,25 @@ class Mlp {
   //! Layers after folding and fusing (what forward runs).
   std::size_t step_count() const { return steps_.size(); }
 
+  //! A read-only view of one step after folding and fusing: what copies of the model run (DeviceMlp).
+  struct StepView {
+    LayerConfig::Kind kind;  //!< Dense, Affine, LayerNorm or Activation (BatchNorm is an Affine by now)
+    index_t inputs, outputs;
+    const Dense<T>* dense;  //!< Dense only
+    std::span<const T> offset, scale, shift, gamma, beta;
+    double epsilon;
+    kernels::ActivationSpec activation;  //!< after the step (Dense: its own activation)
+  };
+  //! Step i < step_count().
+  StepView step(std::size_t i) const {
+    const Step& s = steps_.at(i);
+    return {s.kind,   s.inputs,  s.outputs,   s.kind == LayerConfig::Kind::Dense ? &s.dense : nullptr,
+            s.offset, s.scale,   s.shift,     s.gamma,
+            s.beta,   s.epsilon, s.activation};
+  }
+  //! The widest activation of any step (inputs included).
+  index_t max_width() const { return std::max(max_width_, input_size_); }
+
   //! Rows that pass through all the layers together: a large batch runs in blocks of about this many
   //! rows, so a block's activations (two buffers of rows × widest layer) stay in L2 between layers
   //! instead of streaming through memory. Rows are independent, so the bits do not change.

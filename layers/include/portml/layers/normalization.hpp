@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! \file
 //! Row-wise layers that are not GEMMs: per-feature affine maps (input normalisation, unfolded
-//! BatchNorm), LayerNorm and activations (Softmax included), and Concat; plus BatchNorm folding.
+//! BatchNorm), LayerNorm and activations (Softmax included), and Concat; plus BatchNorm folding. At the
+//! end, the same row operations as kernels on a backend's own memory (device_detail, used by DeviceMlp).
 #pragma once
 
 #include <cmath>
@@ -9,9 +10,11 @@
 #include <string>
 #include <vector>
 
+#include <portml/config.hpp>
 #include <portml/core/tensor_view.hpp>
 #include <portml/kernels/activation.hpp>
 #include <portml/layers/mlp_config.hpp>
+#include <portml/portability/launch.hpp>
 
 namespace portml::layers {
 
@@ -163,5 +166,114 @@ inline void fold_affine_into_dense(LayerConfig& dense, const LayerConfig& affine
   }
   dense.activation = affine.activation;
 }
+
+// ---- the row operations as device kernels (DeviceMlp, device_mlp.hpp) ----------------------------
+
+namespace device_detail {
+
+//! One row of a non-GEMM step: y(i, ·) = act(affine(x(i, ·))) or act(LayerNorm(x(i, ·))). Every
+//! parameter pointer (in Space) may be null (offset 0, scale 1, shift 0, gamma 1, beta 0). x and y may
+//! be the same view (in place: each thread reads its row before writing it).
+template <class T, class Space>
+struct RowStepBody {
+  TensorView<const T, 2, Space> x;
+  TensorView<T, 2, Space> y;
+  const T* offset;
+  const T* scale;
+  const T* shift;
+  const T* gamma;
+  const T* beta;
+  double epsilon;
+  kernels::ActivationSpec activation;
+  bool layer_norm;
+
+  PORTML_HOST_DEVICE void operator()(index_t i) const {
+    const index_t n = x.extent(1);
+    if (layer_norm) {
+      double mean = 0;
+      for (index_t j = 0; j < n; ++j) mean += static_cast<double>(x(i, j));
+      mean /= static_cast<double>(n);
+      double var = 0;
+      for (index_t j = 0; j < n; ++j) {
+        const double d = static_cast<double>(x(i, j)) - mean;
+        var += d * d;
+      }
+      var /= static_cast<double>(n);
+      const double inv = 1.0 / std::sqrt(var + epsilon);
+      for (index_t j = 0; j < n; ++j) {
+        const double v = (static_cast<double>(x(i, j)) - mean) * inv;
+        y(i, j) = static_cast<T>(v * (gamma == nullptr ? 1.0 : static_cast<double>(gamma[j])) +
+                                 (beta == nullptr ? 0.0 : static_cast<double>(beta[j])));
+      }
+    } else {
+      for (index_t j = 0; j < n; ++j) {
+        T v = x(i, j);
+        if (offset != nullptr) v = v + offset[j];
+        if (scale != nullptr) v = v * scale[j];
+        if (shift != nullptr) v = v + shift[j];
+        y(i, j) = v;
+      }
+    }
+    if (!activation.elementwise()) {
+      softmax(i, n);
+    } else if (activation.kind != kernels::Activation::Linear) {
+      for (index_t j = 0; j < n; ++j) y(i, j) = kernels::apply_activation(activation, y(i, j));
+    }
+  }
+
+  //! kernels::softmax_row's operations on row i of y (any column stride).
+  PORTML_HOST_DEVICE void softmax(index_t i, index_t n) const {
+    if (n <= 0) return;
+    T m = y(i, 0);
+    for (index_t j = 1; j < n; ++j) m = y(i, j) > m ? y(i, j) : m;
+    T sum = T(0);
+    for (index_t j = 0; j < n; ++j) {
+      y(i, j) = std::exp(y(i, j) - m);
+      sum += y(i, j);
+    }
+    const T inv = T(1) / sum;
+    for (index_t j = 0; j < n; ++j) y(i, j) *= inv;
+  }
+};
+
+//! y(i, j) = x(i, j) (Concat of one input into its columns of the joined buffer; identity models).
+template <class T, class Space>
+struct CopyBody {
+  TensorView<const T, 2, Space> x;
+  TensorView<T, 2, Space> y;
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t j) const { y(i, j) = x(i, j); }
+};
+
+//! Runs RowStepBody over the rows of x (device backends: instantiated in portml::cuda / portml::hip).
+template <Backend B, class T>
+void launch_row_step(Queue<B>& q, const RowStepBody<T, memory_space_t<B>>& body) {
+  parallel_for(q, Range1D{body.x.extent(0)}, body);
+}
+
+//! y = x element by element (same extents, any strides).
+template <Backend B, class T>
+void launch_copy(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> x, TensorView<T, 2, memory_space_t<B>> y) {
+  parallel_for(q, Range2D{x.extent(0), x.extent(1)}, CopyBody<T, memory_space_t<B>>{x, y});
+}
+
+//! The explicit instantiations of the row and copy kernels for a device backend.
+#define PORTML_DEVICE_MLP_INSTANTIATE(PREFIX, BACKEND, T)                                                            \
+  PREFIX template void launch_row_step<BACKEND, T>(Queue<BACKEND>&, const RowStepBody<T, memory_space_t<BACKEND>>&); \
+  PREFIX template void launch_copy<BACKEND, T>(Queue<BACKEND>&, TensorView<const T, 2, memory_space_t<BACKEND>>,     \
+                                               TensorView<T, 2, memory_space_t<BACKEND>>);
+
+#if !defined(__CUDACC__) && !defined(__HIPCC__)
+// Host code links the device instantiations from the kernel libraries.
+#if PORTML_ENABLE_CUDA
+PORTML_DEVICE_MLP_INSTANTIATE(extern, backend::Cuda, float)
+PORTML_DEVICE_MLP_INSTANTIATE(extern, backend::Cuda, double)
+#endif
+#if PORTML_ENABLE_HIP
+PORTML_DEVICE_MLP_INSTANTIATE(extern, backend::Hip, float)
+PORTML_DEVICE_MLP_INSTANTIATE(extern, backend::Hip, double)
+#endif
+#endif
+
+}  // namespace device_detail
 
 }  // namespace portml::layers
