@@ -6,8 +6,9 @@
 // With CUDA or HIP compiled in, the device kernel (bdt/device_forest.hpp) runs at batch 1, 1024 and 65536
 // three ways: portml_<gpu> (copy the rows in, evaluate, copy the margins out, wait), portml_<gpu>_kernel
 // (rows and margins resident on the device: launch and wait) and portml_<gpu>_transfer (the two copies and
-// the wait only); its margins are checked bit for bit against the host path first. Without a device
-// those cases skip with the reason.
+// the wait only), and with data resident each kernel forced: portml_<gpu>_kernel_rows (row-parallel) and
+// portml_<gpu>_kernel_trees (tree-parallel); its margins are checked bit for bit against the host path first. Without a
+// device those cases skip with the reason.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -261,7 +262,7 @@ using Gpu = portml::backend::Hip;
 
 enum class DeviceTiming { end_to_end, kernel, transfer };
 
-void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing) {
+void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing, portml::bdt::DeviceKernel kernel) {
   Model& m = model(which);
   if (!m.error.empty()) {
     state.SkipWithError(m.error.c_str());
@@ -283,7 +284,7 @@ void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing) {
   {  // the device's margins are the host's, bit for bit
     const portml::TensorView<const float, 2> x(m.x.data(), {batch, nf});
     portml::deep_copy(q, dx.view(), x);
-    portml::bdt::predict_margins(q, forest, dx.view(), dout.view());
+    portml::bdt::predict_margins(q, forest, dx.view(), dout.view(), portml::bdt::NodeStaging::automatic, kernel);
     portml::deep_copy(q, portml::TensorView<float, 2>(out.data(), {batch, k}),
                       portml::TensorView<const float, 2, S>(dout.view()));
     q.wait();
@@ -300,7 +301,9 @@ void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing) {
     if (timing != DeviceTiming::kernel) {
       portml::deep_copy(q, dx.view(), portml::TensorView<const float, 2>(x, {batch, nf}));
     }
-    if (timing != DeviceTiming::transfer) portml::bdt::predict_margins(q, forest, dx.view(), dout.view());
+    if (timing != DeviceTiming::transfer) {
+      portml::bdt::predict_margins(q, forest, dx.view(), dout.view(), portml::bdt::NodeStaging::automatic, kernel);
+    }
     if (timing != DeviceTiming::kernel) {
       portml::deep_copy(q, portml::TensorView<float, 2>(out.data(), {batch, k}),
                         portml::TensorView<const float, 2, S>(dout.view()));
@@ -312,6 +315,11 @@ void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing) {
   state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * batch),
                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["staged"] = forest.staged_bytes() <= portml::bdt::device_scratch_budget ? 1 : 0;
+  state.counters["tree_parallel"] =
+      kernel == portml::bdt::DeviceKernel::tree_parallel ||
+              (kernel == portml::bdt::DeviceKernel::automatic && batch <= portml::bdt::device_tree_parallel_max_rows)
+          ? 1
+          : 0;
 }
 
 void register_device(int which) {
@@ -322,7 +330,20 @@ void register_device(int which) {
       {DeviceTiming::end_to_end, ""}, {DeviceTiming::kernel, "_kernel"}, {DeviceTiming::transfer, "_transfer"}};
   for (const auto& [timing, suffix] : timings) {
     const std::string label = std::string("BM_bdt/") + model_specs[which].name + "/portml_" + Gpu::name + suffix;
-    auto* b = benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, timing);
+    auto* b =
+        benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, timing, portml::bdt::DeviceKernel::automatic);
+    b->ArgNames({"batch", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+    for (const index_t batch : {1, 1024, 65536}) b->Args({batch, 1});
+  }
+  // Each kernel forced (data resident on the device), for the automatic choice's rule (docs/bdt.md).
+  const struct {
+    portml::bdt::DeviceKernel kernel;
+    const char* suffix;
+  } kernels[] = {{portml::bdt::DeviceKernel::row_parallel, "_kernel_rows"},
+                 {portml::bdt::DeviceKernel::tree_parallel, "_kernel_trees"}};
+  for (const auto& [kernel, suffix] : kernels) {
+    const std::string label = std::string("BM_bdt/") + model_specs[which].name + "/portml_" + Gpu::name + suffix;
+    auto* b = benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, DeviceTiming::kernel, kernel);
     b->ArgNames({"batch", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
     for (const index_t batch : {1, 1024, 65536}) b->Args({batch, 1});
   }

@@ -9,6 +9,7 @@ carry no time stamp, so a re-run gives the same files.
     /usr/bin/python3 models/make_zoo.py xgb [DIR]      # Debian python3-xgboost 1.7 + python3-sklearn
     python3 models/make_zoo.py lgb                     # PyPI lightgbm 4 + scikit-learn
     python3 models/make_zoo.py tmva                    # numpy: copies the TMVA fixture of test/data/bdt
+    /usr/bin/python3 models/make_zoo.py gnn            # Debian python3-torch: ParticleNet-like and GravNet
 
 Without DIR the entries with where=models are written into models/. With DIR only the entries with
 where=build are made (XGBoost models (b) and (c), 0.8 and 1.4 MB gzipped: too large to commit), into DIR,
@@ -169,7 +170,93 @@ def make_tmva(entry, folder):
     save_sample(folder, entry, x, reference)
 
 
-MAKERS = {"mlp": make_mlp, "xgb": make_xgb, "lgb": make_lgb, "tmva": make_tmva}
+# --- graph models: the PyTorch modules of tools/export_gnn.py, exported to portml GNN JSON ------------------
+
+# A few ragged events: an empty one and events with fewer points than k (k = 8 below).
+GNN_EVENT_SIZES = [14, 3, 0, 25, 1, 9, 40, 6, 18, 2]
+GNN_RTOL, GNN_ATOL = 1e-5, 1e-6
+
+
+def gnn_clear_knn(m32, m64):
+    """kNN of every block gives the same neighbours in float32 and float64, with a relative gap >= 1e-4
+    between the k-th and the next squared distance (100 times what float32 rounding of the distances and of
+    the features they come from can move them), so rounding cannot change a neighbour set."""
+    blocks32 = [m for m in m32.modules() if hasattr(m, "last_knn")]
+    blocks64 = [m for m in m64.modules() if hasattr(m, "last_knn")]
+    for a, b in zip(blocks32, blocks64):
+        if not (a.last_knn[0] == b.last_knn[0]).all():
+            return False
+        k = a.k - 1 if type(a).__name__ == "GravNetRef" else a.k  # GravNet's slot 0 is the point itself
+        for cands in b.last_knn[1]:
+            if len(cands) > k > 0 and cands[k] - cands[k - 1] <= 1e-4 * abs(cands[k]) + 1e-7:
+                return False
+    return True
+
+
+def make_gnn_model(entry, torch, ex, seed):
+    """(model, x [N, inputs], offsets, float32 reference) for the first seed from `seed` with a clear kNN."""
+    import copy
+
+    offsets = torch.tensor(np.concatenate([[0], np.cumsum(GNN_EVENT_SIZES)]), dtype=torch.int64)
+    n = int(offsets[-1])
+    for attempt in range(200):
+        torch.manual_seed(seed + attempt)
+        g = torch.Generator().manual_seed(seed + attempt)
+        if entry["name"] == "particlenet":
+            model = ex.ParticleNetRef(points=2, features=5, conv_params=((8, (16, 16)), (8, (24, 24)), (8, (32, 32))),
+                                      head=(32,), classes=4)
+            points = torch.randn(n, 2, generator=g)  # eta, phi-like coordinates of the particles
+            x = torch.cat([points, torch.randn(n, 5, generator=g)], 1)
+
+            def forward(m, dt, x=x):
+                return m(x[:, :2].to(dt), x[:, 2:].to(dt), offsets)
+        else:
+            model = ex.GravNetModelRef(features=6, blocks=((8, 3, 12, 24, "pyg"), (8, 3, 12, 24, "cms")), head=(16,),
+                                       outputs=3)
+            with torch.no_grad():  # a learned space of a moderate scale, so that the weights exp(-c d^2) vary
+                for b in model.blocks:
+                    b.lin_s.weight.mul_(0.5)
+            x = torch.randn(n, 6, generator=g)
+
+            def forward(m, dt, x=x):
+                return m(x.to(dt), offsets)
+        ex.randomise_batchnorms(model, g)
+        m64 = copy.deepcopy(model).double()
+        with torch.no_grad():
+            y32 = forward(model, torch.float32)
+            y64 = forward(m64, torch.float64)
+        if gnn_clear_knn(model, m64):
+            break
+    else:
+        raise RuntimeError(entry["name"] + ": no seed with a clear kNN margin")
+    worst = float(((y32.double() - y64).abs() / (GNN_ATOL + GNN_RTOL * y64.abs())).max())
+    assert worst <= 0.5, "%s: PyTorch float32 uses %.2f of the tolerance" % (entry["name"], worst)
+    print("%-14s PyTorch float32 vs float64: %.3f of the tolerance (seed %d)" % (entry["name"], worst, seed + attempt))
+    return model, x, offsets, y32
+
+
+def make_gnn(entry, folder):
+    import torch
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    sys.dont_write_bytecode = True
+    import export_gnn as ex
+
+    torch.set_num_threads(1)
+    model, x, offsets, reference = make_gnn_model(entry, torch, ex, 20261201)
+    doc = ex.export_particlenet(model) if entry["name"] == "particlenet" else ex.export_gravnet(model)
+    path = os.path.join(folder, entry["model"])
+    ex.save(doc, path)
+    assert os.path.getsize(path) < 200_000, path
+    # The input: x (float32 node rows: ParticleNet's 2 point coordinates then its 5 features) and offsets.
+    np.savez(os.path.join(folder, entry["input"]), x=x.numpy().astype(np.float32), offsets=offsets.numpy())
+    np.save(os.path.join(folder, entry["reference"]), np.ascontiguousarray(reference.numpy().astype(np.float32)))
+    print("%-14s %s  (%d events, %d nodes x %d inputs -> %d rows x %d outputs, %d bytes)" % (
+        entry["name"], path, len(GNN_EVENT_SIZES), x.shape[0], x.shape[1], reference.shape[0], reference.shape[1],
+        os.path.getsize(path)))
+
+
+MAKERS = {"mlp": make_mlp, "xgb": make_xgb, "lgb": make_lgb, "tmva": make_tmva, "gnn": make_gnn}
 
 
 def main():

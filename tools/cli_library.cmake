@@ -6,7 +6,8 @@ if(NOT TARGET portml_cli)
   set(portml_cli_dir ${CMAKE_CURRENT_LIST_DIR})
   add_library(portml_cli STATIC ${portml_cli_dir}/cli/options.cpp ${portml_cli_dir}/cli/model_runner.cpp
                                 ${portml_cli_dir}/cli/commands.cpp ${portml_cli_dir}/runners/runners.cpp
-                                ${portml_cli_dir}/runners/forest_runner.cpp ${portml_cli_dir}/runners/mlp_runner.cpp)
+                                ${portml_cli_dir}/runners/forest_runner.cpp ${portml_cli_dir}/runners/mlp_runner.cpp
+                                ${portml_cli_dir}/runners/gnn_runner.cpp)
   target_include_directories(portml_cli PUBLIC ${portml_cli_dir})
   target_link_libraries(portml_cli PUBLIC portml portml_io)
   set_target_properties(portml_cli PROPERTIES LINKER_LANGUAGE CXX)

@@ -41,6 +41,10 @@ void print_usage(std::FILE* out) {
                "  bench --model FILE [--input FILE] [--backend all|B] [--batch 1,16,1024] [--threads 1,2]\n"
                "        [--format table|json] [--min-time SECONDS] [--margin]\n"
                "tables: .csv (no header, comma-separated, nan or empty = missing) or .npy (2-D float32/float64)\n"
+               "graph models (portml GNN JSON): --input is a .csv whose first column is an integer event id (the\n"
+               "  rows of one event contiguous) or an .npz with x [nodes, inputs] and offsets [events + 1]; the\n"
+               "  output has one row per event (ParticleNet-like) or per node (GravNet); bench's --batch counts\n"
+               "  events (random events of 50 nodes without --input)\n"
                "backends: serial, openmp, kokkos, cuda, hip (as compiled into this build)\n");
 }
 

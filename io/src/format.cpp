@@ -53,7 +53,8 @@ ModelFormat detect_text(std::string_view raw) {
       return contains(s, "learner") ? ModelFormat::xgboost_ubjson : ModelFormat::unknown;
     }
     if (contains(s, "\"learner\"")) return ModelFormat::xgboost_json;
-    if (contains(s, "\"portml_gnn\"")) return ModelFormat::portml_gnn_json;
+    // docs/gnn.md: "format": "portml-gnn" (what tools/export_gnn.py writes).
+    if (contains(s, "\"portml-gnn\"")) return ModelFormat::portml_gnn_json;
     if (contains(s, "\"layers\"") && (contains(s, "\"architecture\"") || contains(s, "\"nodes\""))) {
       return ModelFormat::lwtnn_json;
     }

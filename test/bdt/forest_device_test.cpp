@@ -3,13 +3,15 @@
 // of one thread), the Serial GPU emulation (real teams and barriers on fibers: the GPU code path, as
 // CI runs it), OpenMP, Kokkos, and CUDA / HIP where a device is present (skipped with the reason
 // otherwise). The margins must be the trainer's bit for bit wherever the host tests say so, and the
-// host path's bit for bit for every fixture model, on both layouts and both node stagings.
+// host path's bit for bit for every fixture model, on both layouts, both kernels (row-parallel and
+// tree-parallel, forced and automatic), both node stagings and batches of 1, 3, 33 and 1000 rows.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <portml/bdt/device_forest.hpp>
@@ -24,6 +26,7 @@ namespace portml::test {
 namespace {
 
 using bdt::DeviceForest;
+using bdt::DeviceKernel;
 using bdt::Forest;
 using bdt::Layout;
 using bdt::NodeStaging;
@@ -48,12 +51,12 @@ class BdtDevice : public BackendTest<Case> {
   //! Margins of host rows x [n, nf] through the device kernel: copied in, evaluated, copied out.
   template <class Value>
   std::vector<Value> device_margins(Queue<B>& q, const DeviceForest<Value, B>& df, const std::vector<float>& x,
-                                    index_t n, NodeStaging staging) {
+                                    index_t n, NodeStaging staging, DeviceKernel kernel = DeviceKernel::automatic) {
     const index_t nf = df.num_features(), k = df.num_outputs();
     Tensor<float, 2, S> dx({n, nf});
     Tensor<Value, 2, S> dout({n, k});
     if (n > 0) deep_copy(q, dx.view(), TensorView<const float, 2>(x.data(), {n, nf}));
-    bdt::predict_margins(q, df, dx.view(), dout.view(), staging);
+    bdt::predict_margins(q, df, dx.view(), dout.view(), staging, kernel);
     std::vector<Value> got(static_cast<std::size_t>(n * k));
     if (n > 0) deep_copy(q, TensorView<Value, 2>(got.data(), {n, k}), TensorView<const Value, 2, S>(dout.view()));
     q.wait();
@@ -66,6 +69,23 @@ class BdtDevice : public BackendTest<Case> {
     std::vector<NodeStaging> s{NodeStaging::automatic, NodeStaging::direct};
     if (df.staged_bytes() <= bdt::device_scratch_budget) s.push_back(NodeStaging::scratch);
     return s;
+  }
+
+  //! The (kernel, staging) pairs to check on this forest: the automatic choice, the row-parallel
+  //! kernel with direct reads and (when the nodes fit) staged, and the tree-parallel kernel (which
+  //! always reads the nodes directly).
+  template <class Value>
+  static std::vector<std::pair<DeviceKernel, NodeStaging>> variants(const DeviceForest<Value, B>& df) {
+    std::vector<std::pair<DeviceKernel, NodeStaging>> v{{DeviceKernel::automatic, NodeStaging::automatic},
+                                                        {DeviceKernel::row_parallel, NodeStaging::direct}};
+    if (df.staged_bytes() <= bdt::device_scratch_budget)
+      v.emplace_back(DeviceKernel::row_parallel, NodeStaging::scratch);
+    v.emplace_back(DeviceKernel::tree_parallel, NodeStaging::automatic);
+    return v;
+  }
+
+  static std::string describe(DeviceKernel kernel, NodeStaging staging) {
+    return std::string(" kernel ") + bdt::to_string(kernel) + " staging " + bdt::to_string(staging);
   }
 
   //! Every fixture of `format` on both layouts and every staging: bit-identical to the host path on
@@ -101,26 +121,95 @@ class BdtDevice : public BackendTest<Case> {
         }
         const DeviceForest<Value, B> df(q, forest, bdt::inputs_transformed_by_caller);
         ASSERT_EQ(df.num_outputs(), k);
-        const std::vector<float>* const variants[] = {&x, &x_missing};
-        for (const std::vector<float>* rows : variants) {
-          std::vector<Value> host(static_cast<std::size_t>(n * k));
-          bdt::predict_margins(trees_only, TensorView<const float, 2>(rows->data(), {n, nf}),
-                               TensorView<Value, 2>(host.data(), {n, k}));
-          for (const NodeStaging staging : stagings(df)) {
-            const std::vector<Value> got = device_margins(q, df, *rows, n, staging);
-            const std::string what = fx.name + " layout " + bdt::to_string(layout) + " staging " +
-                                     bdt::to_string(staging) + (rows == &x ? "" : " with missing values");
-            std::size_t bad = 0;
-            for (std::size_t i = 0; i < host.size(); ++i) bad += std::memcmp(&got[i], &host[i], sizeof(Value)) != 0;
-            EXPECT_EQ(bad, 0u) << Case::name << " " << what << ": differs from the host path";
-            if (rows == &x && fx.has_margins) {
-              const std::vector<Value> want = fx.margins<Value>();
-              ASSERT_EQ(want.size(), got.size());
-              bad = 0;
-              for (std::size_t i = 0; i < want.size(); ++i) bad += std::memcmp(&got[i], &want[i], sizeof(Value)) != 0;
-              EXPECT_EQ(bad, 0u) << Case::name << " " << what << ": differs from the trainer";
+        const std::vector<float>* const inputs[] = {&x, &x_missing};
+        for (const std::vector<float>* rows : inputs) {
+          // The fixture's rows, then batches of 1, 3, 33 and 1000 rows (row r is fixture row r % n); the
+          // GPU emulation's fibers are slow, so the clean rows take 1 and 33, the rows with missing values
+          // 3 and 1000.
+          const bool clean = rows == &x;
+          for (const index_t batch : {n, clean ? index_t(1) : index_t(3), clean ? index_t(33) : index_t(1000)}) {
+            std::vector<float> bx(static_cast<std::size_t>(batch * nf));
+            for (index_t r = 0; r < batch; ++r)
+              std::memcpy(&bx[r * nf], &(*rows)[(r % n) * nf], sizeof(float) * static_cast<std::size_t>(nf));
+            std::vector<Value> host(static_cast<std::size_t>(batch * k));
+            bdt::predict_margins(trees_only, TensorView<const float, 2>(bx.data(), {batch, nf}),
+                                 TensorView<Value, 2>(host.data(), {batch, k}));
+            for (const auto& [kernel, staging] : variants(df)) {
+              const std::vector<Value> got = device_margins(q, df, bx, batch, staging, kernel);
+              const std::string what = fx.name + " layout " + bdt::to_string(layout) + describe(kernel, staging) +
+                                       " batch " + std::to_string(batch) + (rows == &x ? "" : " with missing values");
+              std::size_t bad = 0;
+              for (std::size_t i = 0; i < host.size(); ++i) bad += std::memcmp(&got[i], &host[i], sizeof(Value)) != 0;
+              EXPECT_EQ(bad, 0u) << Case::name << " " << what << ": differs from the host path";
+              if (rows == &x && batch == n && fx.has_margins) {
+                const std::vector<Value> want = fx.margins<Value>();
+                ASSERT_EQ(want.size(), got.size());
+                bad = 0;
+                for (std::size_t i = 0; i < want.size(); ++i) bad += std::memcmp(&got[i], &want[i], sizeof(Value)) != 0;
+                EXPECT_EQ(bad, 0u) << Case::name << " " << what << ": differs from the trainer";
+              }
             }
           }
+        }
+      }
+    }
+  }
+  //! A multiclass forest of many trees (several tree-parallel chunks, whose boundaries do not fall on a
+  //! class boundary) with sparse trees of uneven depth and NaN / zero-as-missing nodes: every kernel and
+  //! staging, batches 1 to 1000, bit-identical to the host path in float and double.
+  template <class Value>
+  void check_large_multiclass() {
+    using Bk = B;
+    auto q = Case::make_queue();
+    bdt::ForestConfig config;
+    config.num_features = 5;
+    config.num_outputs = 3;
+    config.base_margin = {0.5, -0.25, 0.125};
+    for (int t = 0; t < 2500; ++t) {
+      bdt::TreeConfig tree;
+      const float a = 0.1f * static_cast<float>(t % 11) - 0.5f;
+      if (t % 7 == 0) {  // a stump
+        tree.left = {1, -1, -1};
+        tree.right = {2, -1, -1};
+        tree.feature = {t % 5, 0, 0};
+        tree.threshold = {a, 0, 0};
+        tree.nan_left = {static_cast<std::uint8_t>(t % 2), 0, 0};
+        tree.value = {0, 1.0 / (t + 1), -1.0 / (t + 3)};
+      } else {  // depth 3 on the left, depth 1 on the right
+        tree.left = {1, 3, -1, 5, -1, -1, -1};
+        tree.right = {2, 4, -1, 6, -1, -1, -1};
+        tree.feature = {t % 5, (t + 1) % 5, 0, (t + 2) % 5, 0, 0, 0};
+        tree.threshold = {a, -a, 0, 0.5 * a, 0, 0, 0};
+        tree.nan_left = {static_cast<std::uint8_t>(t % 3 == 0), static_cast<std::uint8_t>(t % 2), 0, 1, 0, 0, 0};
+        tree.value = {0, 0, 0.3 / (t + 1), 0, 0.7 / (t + 2), -0.11 / (t + 5), 1.0 / 3.0 + t};
+      }
+      if (t % 13 == 0) tree.zero_missing = std::vector<std::uint8_t>(tree.left.size(), 1);
+      tree.output = t % 3;
+      config.trees.push_back(tree);
+    }
+    const index_t nf = 5, k = 3;
+    std::vector<float> x0(static_cast<std::size_t>(97 * nf));
+    for (std::size_t i = 0; i < x0.size(); ++i) {
+      x0[i] = std::sin(0.37f * static_cast<float>(i)) * 1.3f;
+      if (i % 11 == 4) x0[i] = std::numeric_limits<float>::quiet_NaN();
+      if (i % 17 == 6) x0[i] = 0.0f;
+    }
+    for (const Layout layout : {Layout::perfect, Layout::sparse}) {
+      const Forest<Value> forest(config, layout);
+      const DeviceForest<Value, Bk> df(q, forest);
+      ASSERT_EQ(df.num_outputs(), k);
+      for (const index_t batch : {index_t(1), index_t(3), index_t(33), index_t(1000)}) {
+        std::vector<float> x(static_cast<std::size_t>(batch * nf));
+        for (index_t i = 0; i < batch * nf; ++i) x[i] = x0[i % static_cast<index_t>(x0.size())];
+        std::vector<Value> host(static_cast<std::size_t>(batch * k));
+        bdt::predict_margins(forest, TensorView<const float, 2>(x.data(), {batch, nf}),
+                             TensorView<Value, 2>(host.data(), {batch, k}));
+        for (const auto& [kernel, staging] : variants(df)) {
+          const std::vector<Value> got = device_margins(q, df, x, batch, staging, kernel);
+          std::size_t bad = 0;
+          for (std::size_t i = 0; i < host.size(); ++i) bad += std::memcmp(&got[i], &host[i], sizeof(Value)) != 0;
+          EXPECT_EQ(bad, 0u) << Case::name << " layout " << bdt::to_string(layout) << " batch " << batch
+                             << describe(kernel, staging);
         }
       }
     }
@@ -154,24 +243,24 @@ TYPED_TEST(BdtDevice, StridedInputsAndLargeBatches) {
   deep_copy(q, dcm.view(), TensorView<const float, 1>(x_cm.data(), {n0 * nf}));
   const auto cols = TensorView<const float, 2, Sp>::col_major(dcm.data(), {n0, nf}).row_slice(13, n0);
   Tensor<float, 2, Sp> dout({n0 - 13, k});
-  for (const NodeStaging staging : this->stagings(df)) {
-    bdt::predict_margins(q, df, cols, dout.view(), staging);
+  for (const auto& [kernel, staging] : this->variants(df)) {
+    bdt::predict_margins(q, df, cols, dout.view(), staging, kernel);
     std::vector<float> got(static_cast<std::size_t>((n0 - 13) * k));
     deep_copy(q, TensorView<float, 2>(got.data(), {n0 - 13, k}), TensorView<const float, 2, Sp>(dout.view()));
     q.wait();
     EXPECT_EQ(std::memcmp(got.data(), want.data() + 13 * k, got.size() * sizeof(float)), 0)
-        << TypeParam::name << " column-major rows [13, n) staging " << bdt::to_string(staging);
+        << TypeParam::name << " column-major rows [13, n)" << this->describe(kernel, staging);
   }
   // Enough rows for several blocks per team when staged: row r must give the trainer's row r % n0.
   const index_t reps = TypeParam::backend::is_host ? 12 : 600;
   std::vector<float> x;
   for (index_t r = 0; r < reps; ++r) x.insert(x.end(), x0.begin(), x0.end());
   const index_t n = n0 * reps;
-  for (const NodeStaging staging : this->stagings(df)) {
-    const std::vector<float> got = this->device_margins(q, df, x, n, staging);
+  for (const auto& [kernel, staging] : this->variants(df)) {
+    const std::vector<float> got = this->device_margins(q, df, x, n, staging, kernel);
     std::size_t bad = 0;
     for (index_t r = 0; r < n; ++r) bad += std::memcmp(&got[r * k], &want[(r % n0) * k], sizeof(float) * k) != 0;
-    EXPECT_EQ(bad, 0u) << TypeParam::name << " " << n << " rows, staging " << bdt::to_string(staging);
+    EXPECT_EQ(bad, 0u) << TypeParam::name << " " << n << " rows" << this->describe(kernel, staging);
   }
 }
 
@@ -215,12 +304,21 @@ TYPED_TEST(BdtDevice, EmptyBatchAndShapeErrors) {
   Tensor<float, 2, Sp> dbout({2, 1});
   deep_copy(q, dbx.view(), TensorView<const float, 2>(bx.data(), {2, 2}));
   EXPECT_THROW(bdt::predict_margins(q, d, dbx.view(), dbout.view(), NodeStaging::scratch), NotSupported);
+  // The tree-parallel kernel never stages the nodes: forcing both is refused.
+  EXPECT_THROW(bdt::predict_margins(q, df, x.view(), out.view(), NodeStaging::scratch, DeviceKernel::tree_parallel),
+               NotSupported);
   std::vector<float> want(2);
   bdt::predict_margins(f, TensorView<const float, 2>(bx.data(), {2, 2}), TensorView<float, 2>(want.data(), {2, 1}));
-  for (const NodeStaging staging : {NodeStaging::automatic, NodeStaging::direct}) {
-    const std::vector<float> got = this->device_margins(q, d, bx, 2, staging);
-    EXPECT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * 2), 0) << bdt::to_string(staging);
+  // 4096 trees: the tree-parallel kernel takes them in two chunks.
+  for (const auto& [kernel, staging] : this->variants(d)) {
+    const std::vector<float> got = this->device_margins(q, d, bx, 2, staging, kernel);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * 2), 0) << this->describe(kernel, staging);
   }
+}
+
+TYPED_TEST(BdtDevice, LargeMulticlassAllKernels) {
+  this->template check_large_multiclass<float>();
+  this->template check_large_multiclass<double>();
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ TEST(Format, DetectsEachFormatByContent) {
   EXPECT_EQ(detect(std::string("{L\x00\x00\x00\x00\x00\x00\x00\x07learner{", 19)), ModelFormat::xgboost_ubjson);
   EXPECT_EQ(detect("\xEF\xBB\xBF  {\"inputs\": [], \"layers\": [{\"architecture\": \"dense\"}]}"),
             ModelFormat::lwtnn_json);
-  EXPECT_EQ(detect("{\"portml_gnn\": {\"version\": 1}}"), ModelFormat::portml_gnn_json);
+  EXPECT_EQ(detect("{\"format\": \"portml-gnn\", \"version\": 1}"), ModelFormat::portml_gnn_json);
   EXPECT_EQ(detect("tree\nversion=v4\nnum_class=1\n"), ModelFormat::lightgbm_text);
   EXPECT_EQ(detect("<?xml version=\"1.0\"?>\n<MethodSetup Method=\"BDT::BDTG\">"), ModelFormat::tmva_xml);
 }

@@ -5,14 +5,18 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <zlib.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -245,6 +249,166 @@ TEST(Cli, ErrorPaths) {
   // validate: a reference of the wrong shape.
   expect_error("validate --model " + model + " --input " + temp(f.name + ".x.csv") + " --reference " + narrow,
                "1 rows of 3 values, the model gives 240 rows of 1");
+}
+
+// ---- graph models (portml GNN JSON: the zoo's ParticleNet-like and GravNet models) -------------------------
+
+const std::string zoo = PORTML_ZOO_DIR "/";
+
+//! The graph input `g` as CSV with a leading event-id column (ids 7, 5, 9, ...: any integers will do).
+void write_graph_csv(const std::string& path, const io::GraphInput& g) {
+  io::Table t{g.x.rows, g.x.cols + 1, {}};
+  for (std::size_t e = 0; e + 1 < g.offsets.size(); ++e) {
+    for (std::int64_t r = g.offsets[e]; r < g.offsets[e + 1]; ++r) {
+      t.values.push_back(static_cast<double>(7 + (static_cast<long>(e) * 5) % 11));
+      for (index_t c = 0; c < g.x.cols; ++c) t.values.push_back(g.x(r, c));
+    }
+  }
+  io::write_csv(path, t, 9);
+}
+
+TEST(Cli, GraphModelsReadCsvWithEventIdsAndNpz) {
+  // GravNet: one output row per node, from the .npz and from the CSV (the same nodes).
+  const io::GraphInput gravnet = io::read_graph_input(zoo + "gravnet.input.npz");
+  write_graph_csv(temp("gravnet.csv"), gravnet);
+  for (const std::string& input : {zoo + "gravnet.input.npz", temp("gravnet.csv")}) {
+    const Result r = run("validate --model " + zoo + "gravnet.json --input " + input + " --reference " + zoo +
+                         "gravnet.reference.npy");
+    EXPECT_EQ(r.status, 0) << input << "\n" << r.out << r.err;
+    EXPECT_NE(r.out.find("rows: " + std::to_string(gravnet.x.rows)), std::string::npos) << r.out;
+  }
+  // ParticleNet: one output row per event. A CSV cannot hold an empty event, so its output lacks those rows.
+  const io::GraphInput pn = io::read_graph_input(zoo + "particlenet.input.npz");
+  write_graph_csv(temp("pn.csv"), pn);
+  const std::string out = temp("pn.out.csv");
+  Result r = run("predict --model " + zoo + "particlenet.json --input " + temp("pn.csv") + " --output " + out +
+                 " --backend serial");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const io::Table got = io::read_csv(out), want = io::read_table(zoo + "particlenet.reference.npy");
+  index_t row = 0;
+  for (std::size_t e = 0; e + 1 < pn.offsets.size(); ++e) {
+    if (pn.offsets[e + 1] == pn.offsets[e]) continue;
+    ASSERT_LT(row, got.rows);
+    for (index_t c = 0; c < want.cols; ++c) {
+      const double w = want(static_cast<index_t>(e), c);
+      EXPECT_LE(std::abs(got(row, c) - w), 1e-6 + 1e-5 * std::abs(w)) << "event " << e << ", output " << c;
+    }
+    ++row;
+  }
+  EXPECT_EQ(got.rows, row);
+  EXPECT_EQ(got.cols, want.cols);
+  // bench: batch = events, random events without --input.
+  r = run("bench --model " + zoo + "particlenet.json --backend serial --batch 1,4 --format json --min-time 0.001");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* key : {"\"batch\": 4", "\"unit\": \"event\"", "\"nodes\": 200", "\"ns_per_row\""})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  r = run("bench --model " + zoo + "gravnet.json --input " + temp("gravnet.csv") +
+          " --backend serial --batch 3 --min-time 0.001");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("ns/event"), std::string::npos) << r.out;
+}
+
+void put_le(std::string& s, std::uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+//! A version 1.0 .npy image of little-endian `values` of type T ("<f4", "<i8") and `shape` ("(4, 2)").
+template <class T>
+std::string npy(const char* descr, const std::string& shape, const std::vector<T>& values) {
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  while ((10 + header.size() + 1) % 64 != 0) header.push_back(' ');
+  header.push_back('\n');
+  std::string s = "\x93NUMPY\x01";
+  s.push_back('\0');
+  put_le(s, static_cast<std::uint32_t>(header.size()), 2);
+  return s + header + std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+//! An .npz of stored members, as numpy.savez writes it.
+void write_npz(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
+  std::string zip, central;
+  for (const auto& [name, data] : members) {
+    const auto crc = static_cast<std::uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    const auto size = static_cast<std::uint32_t>(data.size()), offset = static_cast<std::uint32_t>(zip.size());
+    const auto name_size = static_cast<std::uint32_t>(name.size());
+    put_le(zip, 0x04034b50, 4);
+    for (const auto& [v, n] :
+         {std::pair{20u, 2}, {0u, 2}, {0u, 2}, {0u, 4}, {crc, 4}, {size, 4}, {size, 4}, {name_size, 2}, {0u, 2}})
+      put_le(zip, v, n);
+    zip += name + data;
+    put_le(central, 0x02014b50, 4);
+    for (const auto& [v, n] : {std::pair{20u, 2},
+                               {20u, 2},
+                               {0u, 2},
+                               {0u, 2},
+                               {0u, 4},
+                               {crc, 4},
+                               {size, 4},
+                               {size, 4},
+                               {name_size, 2},
+                               {0u, 2},
+                               {0u, 2},
+                               {0u, 2},
+                               {0u, 2},
+                               {0u, 4},
+                               {offset, 4}})
+      put_le(central, v, n);
+    central += name;
+  }
+  const auto count = static_cast<std::uint32_t>(members.size());
+  const auto cd_offset = static_cast<std::uint32_t>(zip.size()), cd_size = static_cast<std::uint32_t>(central.size());
+  zip += central;
+  put_le(zip, 0x06054b50, 4);
+  for (const auto& [v, n] : {std::pair{0u, 2}, {0u, 2}, {count, 2}, {count, 2}, {cd_size, 4}, {cd_offset, 4}, {0u, 2}})
+    put_le(zip, v, n);
+  std::ofstream(path, std::ios::binary) << zip;
+}
+
+TEST(Cli, GraphErrorPaths) {
+  const std::string pn = zoo + "particlenet.json", gravnet = zoo + "gravnet.json", out = temp("never.csv");
+  std::remove(out.c_str());
+  const auto predict = [&](const std::string& model, const std::string& input) {
+    return "predict --model " + model + " --input " + input + " --output " + out;
+  };
+  // --margin is for forests only.
+  expect_error(predict(pn, zoo + "particlenet.input.npz") + " --margin", "--margin is only for forest models", out);
+  // CSV: wrong column count (the event id + 3 values for 2 + 5 inputs), events not contiguous, a bad event id.
+  const std::string narrow = temp("narrow.csv");
+  std::ofstream(narrow) << "0,1,2,3\n0,4,5,6\n";
+  expect_error(predict(pn, narrow), narrow + ": line 1: 3 columns after the event id, the model expects 7 inputs", out);
+  const std::string split = temp("split.csv");
+  std::ofstream(split) << "0,1,2,3,4,5,6\n1,1,2,3,4,5,6\n1,1,2,3,4,5,6\n0,1,2,3,4,5,6\n";
+  expect_error(predict(gravnet, split),
+               split + ": line 4: event 0 appears again after event 1; the rows of one event must be contiguous", out);
+  const std::string bad_id = temp("bad_id.csv");
+  std::ofstream(bad_id) << "0,1,2,3,4,5,6\n0.5,1,2,3,4,5,6\n";
+  expect_error(predict(gravnet, bad_id), bad_id + ": line 2, column 1: the event id must be an integer", out);
+  // .npz: x of the wrong width, offsets that do not end at the node count or decrease, no offsets.
+  const std::string x4x6 = npy<float>("<f4", "(4, 6)", std::vector<float>(24, 0.5f));
+  const std::string npz = temp("bad.npz");
+  write_npz(npz, {{"x.npy", npy<float>("<f4", "(4, 2)", std::vector<float>(8, 0.5f))},
+                  {"offsets.npy", npy<std::int64_t>("<i8", "(2,)", {0, 4})}});
+  expect_error(predict(gravnet, npz), npz + ": array 'x': 2 columns, the model expects 6 inputs", out);
+  write_npz(npz, {{"x.npy", x4x6}, {"offsets.npy", npy<std::int64_t>("<i8", "(3,)", {0, 1, 5})}});
+  expect_error(predict(gravnet, npz), npz + ": array 'offsets': must start at 0 and end at the number of nodes (4)",
+               out);
+  write_npz(npz, {{"x.npy", x4x6}, {"offsets.npy", npy<std::int64_t>("<i8", "(4,)", {0, 3, 1, 4})}});
+  expect_error(predict(gravnet, npz), npz + ": array 'offsets', entry 2: offsets must not decrease", out);
+  write_npz(npz, {{"x.npy", x4x6}});
+  expect_error(predict(gravnet, npz), npz + ": a graph input .npz needs the arrays 'x'", out);
+  // The same checks in validate and bench; a table input (.npy) is not a graph input.
+  expect_error("validate --model " + gravnet + " --input " + split + " --reference " + zoo + "gravnet.reference.npy",
+               split + ": line 4: event 0 appears again");
+  expect_error("bench --model " + pn + " --input " + narrow, narrow + ": line 1: 3 columns after the event id");
+  expect_error(predict(gravnet, zoo + "gravnet.reference.npy"), "unknown graph input format: use a .csv or .npz file",
+               out);
+  // Sanity: the archive writer makes inputs the tool accepts.
+  write_npz(npz, {{"x.npy", x4x6}, {"offsets.npy", npy<std::int64_t>("<i8", "(3,)", {0, 1, 4})}});
+  const Result ok = run(predict(gravnet, npz));
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  EXPECT_EQ(io::read_csv(out).rows, 4);
+  std::remove(out.c_str());
 }
 
 }  // namespace

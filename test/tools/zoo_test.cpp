@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -99,7 +100,8 @@ TEST(Zoo, ValidateEveryModelOnEveryBackend) {
                   number(e.at("rtol").get<double>()), "--atol", number(e.at("atol").get<double>())});
         const std::string report = ::testing::internal::GetCapturedStdout();
         EXPECT_EQ(status, 0) << e.at("name") << " on " << backend << " with " << threads << " threads\n" << report;
-        EXPECT_NE(report.find("rows: " + std::to_string(io::read_table(file(e, "input")).rows)), std::string::npos)
+        // One row per input row; per event or per node for graph models (as many as the reference has).
+        EXPECT_NE(report.find("rows: " + std::to_string(io::read_table(file(e, "reference")).rows)), std::string::npos)
             << report;
       }
     }
@@ -131,6 +133,7 @@ TEST(Zoo, OneRowAtATimeEqualsTheWholeBatch) {
   register_runners();
   for (const auto& e : committed()) {
     const auto model = cli::load_model(file(e, "model"));
+    if (model->is_graph()) continue;  // OneEventAtATimeEqualsTheWholeBatch
     const io::Table in = io::read_table(file(e, "input"));
     const std::vector<float> x(in.values.begin(), in.values.end());
     const index_t width = model->output_width(false);
@@ -150,6 +153,44 @@ TEST(Zoo, OneRowAtATimeEqualsTheWholeBatch) {
       }
     }
   }
+}
+
+// Graph models: an event evaluated alone gives the bits it gets in the whole batch (what bench times at
+// batch 1), on every backend.
+TEST(Zoo, OneEventAtATimeEqualsTheWholeBatch) {
+  register_runners();
+  std::size_t graphs = 0;
+  for (const auto& e : committed()) {
+    const auto model = cli::load_model(file(e, "model"));
+    if (!model->is_graph()) continue;
+    ++graphs;
+    const io::GraphInput in = io::read_graph_input(file(e, "input"));
+    const std::vector<float> x(in.x.values.begin(), in.x.values.end());
+    const std::vector<std::int32_t> offsets(in.offsets.begin(), in.offsets.end());
+    const index_t events = static_cast<index_t>(offsets.size()) - 1, width = model->output_width(false);
+    const index_t rows = model->per_event() ? events : in.x.rows;
+    ASSERT_EQ(rows, io::read_table(file(e, "reference")).rows) << e.at("name");
+    for (const auto& backend : cli::host_backend_names()) {
+      std::vector<double> batch(static_cast<std::size_t>(rows * width));
+      model->graph_session(backend, 1, in.x.rows, events)
+          ->run(TensorView<const float, 2>(x.data(), {in.x.rows, in.x.cols}), offsets,
+                TensorView<double, 2>(batch.data(), {rows, width}));
+      for (index_t ev = 0; ev < events; ++ev) {
+        const std::int32_t lo = offsets[static_cast<std::size_t>(ev)], hi = offsets[static_cast<std::size_t>(ev + 1)];
+        const index_t out_first = model->per_event() ? ev : lo, out_rows = model->per_event() ? 1 : hi - lo;
+        const std::vector<std::int32_t> one_offsets = {0, hi - lo};
+        std::vector<double> one(static_cast<std::size_t>(out_rows * width));
+        model->graph_session(backend, 1, hi - lo, 1)
+            ->run(TensorView<const float, 2>(x.data() + lo * in.x.cols, {hi - lo, in.x.cols}), one_offsets,
+                  TensorView<double, 2>(one.data(), {out_rows, width}));
+        for (std::size_t i = 0; i < one.size(); ++i) {
+          ASSERT_EQ(one[i], batch[static_cast<std::size_t>(out_first * width) + i])
+              << e.at("name") << " on " << backend << ", event " << ev << ", value " << i;
+        }
+      }
+    }
+  }
+  EXPECT_GE(graphs, 2u) << "the zoo's ParticleNet-like and GravNet models";
 }
 
 TEST(Zoo, BenchRunsEveryModelOnEveryBackend) {

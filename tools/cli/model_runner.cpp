@@ -5,6 +5,8 @@
 
 #include <portml/io/error.hpp>
 
+#include "options.hpp"
+
 namespace portml::cli {
 
 namespace {
@@ -13,6 +15,10 @@ std::map<io::ModelFormat, Loader>& registry() {
   return loaders;
 }
 }  // namespace
+
+std::unique_ptr<GraphSession> ModelRunner::graph_session(const std::string&, int, index_t, index_t) const {
+  throw UsageError("not a graph model: it takes rows, not events");
+}
 
 void register_loader(io::ModelFormat format, Loader loader) { registry()[format] = std::move(loader); }
 

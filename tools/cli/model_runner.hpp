@@ -6,8 +6,10 @@
 //! file formats it reads.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,17 @@ class Session {
   virtual void run(TensorView<const float, 2> x, TensorView<double, 2> out) = 0;
 };
 
+//! Evaluates batches of events of a graph model on one backend and thread count; owns its workspace, so
+//! run() allocates nothing once the session exists.
+class GraphSession {
+ public:
+  virtual ~GraphSession() = default;
+  //! x: [nodes, input_width], the rows of event e in [offsets[e], offsets[e + 1]) (offsets[0] = 0, the
+  //! last = nodes); out: [events, output_width] (per-event models) or [nodes, output_width]. At most the
+  //! session's max_nodes nodes and max_events events.
+  virtual void run(TensorView<const float, 2> x, std::span<const std::int32_t> offsets, TensorView<double, 2> out) = 0;
+};
+
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -37,6 +50,8 @@ class ModelRunner {
   virtual bool has_margin() const { return false; }
   //! Graph models take node rows grouped by event and give one output row per node or per event.
   virtual bool is_graph() const { return false; }
+  //! Graph models: one output row per event (ParticleNet-like) rather than per node (GravNet).
+  virtual bool per_event() const { return false; }
   //! Precision of the model's outputs: float32 outputs are written with 9 significant digits (exact
   //! round trip), float64 with 17.
   virtual io::DType output_dtype() const { return io::DType::float32; }
@@ -45,6 +60,10 @@ class ModelRunner {
   //! A session for `backend` with `threads` host threads, for batches of up to `max_rows` rows.
   virtual std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows,
                                            bool margin) const = 0;
+  //! Graph models: a session for `backend` with `threads` host threads, for batches of up to `max_nodes`
+  //! nodes in `max_events` events. Throws UsageError for the other models.
+  virtual std::unique_ptr<GraphSession> graph_session(const std::string& backend, int threads, index_t max_nodes,
+                                                      index_t max_events) const;
 };
 
 //! Loads `path` (already identified as `format`) into a runner; registered per format.

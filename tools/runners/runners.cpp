@@ -6,10 +6,12 @@ namespace portml::cli {
 
 void register_forest_runners();
 void register_mlp_runners();
+void register_gnn_runners();
 
 void register_all_runners() {
   register_forest_runners();
   register_mlp_runners();
+  register_gnn_runners();
 }
 
 }  // namespace portml::cli

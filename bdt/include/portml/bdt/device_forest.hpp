@@ -4,9 +4,12 @@
 //! arrays in the memory of backend B (GPU memory for backend::Cuda and backend::Hip, host memory for
 //! the host backends), and predict_margins() over inputs and outputs in that memory.
 //!
-//! The kernel is written once against portml's hierarchical launch, so the same body runs on CUDA and
+//! The kernels are written once against portml's hierarchical launch, so the same bodies run on CUDA and
 //! HIP (instantiated by kernels/src/cuda_hip/bdt.cu into portml::cuda / portml::hip) and on every host
-//! backend, the Serial queue's GPU emulation included (how CI, without a GPU, runs the device logic):
+//! backend, the Serial queue's GPU emulation included (how CI, without a GPU, runs the device logic).
+//! Two kernels (DeviceKernel), chosen per call:
+//!
+//! Row-parallel (large batches):
 //!  - one thread per row; a team (GPU block) takes blocks of `device_rows_per_team` rows;
 //!  - each thread descends the trees in tree order and adds their leaves, starting from the base
 //!    margin, in the forest's Value type: the host's sum, so the margins are bit-identical to the host
@@ -16,6 +19,17 @@
 //!    (GPU shared memory) after the team staged the whole forest there, when its nodes fit in
 //!    `device_scratch_budget` bytes, or straight from the backend's memory through the read-only data
 //!    cache (`const __restrict__` pointers, `__ldg` on CUDA).
+//!
+//! Tree-parallel (small and medium batches, where one thread per row leaves the GPU idle and makes a
+//! row's latency the whole forest's chain of dependent loads):
+//!  - a team of `device_tree_parallel_team` threads takes a block of R rows (R a power of two up to
+//!    `device_tree_parallel_max_rows_per_team`) and the forest in chunks of C trees; per chunk, its
+//!    threads share out the (tree, row) pairs, descend them (the same node walk, nodes read directly)
+//!    and write the leaf values to team scratch; after a barrier one thread per (row, output) adds the
+//!    chunk's leaves of its output, in tree order, to its running sum in scratch (started from the base
+//!    margin); a second barrier frees the scratch for the next chunk;
+//!  - each (row, output) sum is therefore the same additions in the same order as the host's: the same
+//!    bits.
 #pragma once
 
 #include <algorithm>
@@ -53,6 +67,28 @@ inline const char* to_string(NodeStaging staging) {
   }
 }
 
+//! Which kernel predict_margins(Queue<B>&, const DeviceForest&, ...) runs.
+enum class DeviceKernel {
+  automatic,      //!< tree_parallel when the launch runs GPU teams (a GPU, or the Serial queue's GPU
+                  //!< emulation), the batch has at most device_tree_parallel_max_rows rows and the
+                  //!< staging is not forced to scratch; row_parallel otherwise
+  row_parallel,   //!< one thread per row, every tree in order (nodes staged or direct: NodeStaging)
+  tree_parallel,  //!< a team's threads split the trees of a few rows, sums in tree order in scratch; nodes
+                  //!< read directly (NotSupported with NodeStaging::scratch)
+};
+
+//! "automatic", "row_parallel" or "tree_parallel".
+inline const char* to_string(DeviceKernel kernel) {
+  switch (kernel) {
+    case DeviceKernel::row_parallel:
+      return "row_parallel";
+    case DeviceKernel::tree_parallel:
+      return "tree_parallel";
+    default:
+      return "automatic";
+  }
+}
+
 //! Scratch bytes a team may use for the forest's nodes: the shared memory every CUDA block may take
 //! without opting in (and below AMD's 64 KiB of LDS).
 inline constexpr std::size_t device_scratch_budget = 48 * 1024;
@@ -63,6 +99,20 @@ inline constexpr int device_rows_per_team = 128;
 //! Teams of a staged launch at most: each team stages the forest once and then takes row blocks
 //! league_rank, + league_size, ... so the staging is amortised over many rows on large batches.
 inline constexpr index_t device_max_staged_teams = 2048;
+
+//! DeviceKernel::automatic takes the tree-parallel kernel up to this many rows (on GPU teams).
+inline constexpr index_t device_tree_parallel_max_rows = 8192;
+
+//! Threads of a tree-parallel team.
+inline constexpr int device_tree_parallel_team = 256;
+
+//! Rows of a tree-parallel team at most. R is the smallest power of two with ceil(rows / R) <= 256
+//! teams (so at most 256 teams up to 8192 rows), capped at this.
+inline constexpr index_t device_tree_parallel_max_rows_per_team = 32;
+
+//! Scratch bytes a tree-parallel team aims at (leaf values of a chunk + running sums): small enough for
+//! several teams per GPU multiprocessor. Forests with many outputs may take up to device_scratch_budget.
+inline constexpr std::size_t device_tree_parallel_scratch = 16 * 1024;
 
 namespace detail {
 
@@ -101,7 +151,53 @@ std::size_t staged_forest_bytes(const ForestData<Value>& f) {
          (f.layout == Layout::sparse ? nodes * sizeof(std::int32_t) : 0);
 }
 
-//! The kernel body: team `league_rank` takes row blocks league_rank, + league_size, ... of
+//! A node array element: a plain (shared-memory) load when staged, the read-only cache otherwise.
+template <bool Staged, class T>
+PORTML_HOST_DEVICE inline T node_load(const T* PORTML_RESTRICT p, index_t i) {
+  if constexpr (Staged) {
+    return p[i];
+  } else {
+    return read_only(p + i);
+  }
+}
+
+//! The leaf value of tree t for the row at xr (feature j at xr[j * cs]): the node walk of both kernels.
+//! ff, th, left and leaf are the node arrays (staged in scratch or f's own); the tree tables come from f.
+template <bool Staged, bool Perfect, bool ZeroMissing, class Value>
+PORTML_HOST_DEVICE inline Value device_tree_leaf(const ForestData<Value>& f, std::int32_t t,
+                                                 const float* PORTML_RESTRICT xr, index_t cs,
+                                                 const std::uint32_t* PORTML_RESTRICT ff,
+                                                 const float* PORTML_RESTRICT th,
+                                                 const std::int32_t* PORTML_RESTRICT left,
+                                                 const Value* PORTML_RESTRICT leaf) {
+  const std::int32_t internal = Perfect ? (std::int32_t(1) << f.depth) - 1 : 0;
+  std::int32_t idx = 0, depth = f.depth;
+  index_t node_base = 0;
+  if constexpr (Perfect) {
+    node_base = index_t(t) * internal;
+  } else {
+    idx = read_only(f.tree_root + t);
+    depth = read_only(f.tree_depth + t);
+  }
+  for (std::int32_t level = 0; level < depth; ++level) {
+    const index_t k = node_base + idx;
+    const std::uint32_t word = node_load<Staged>(ff, k);
+    const float v = xr[index_t(word & feature_mask) * cs];
+    const std::int32_t right = device_go_right<ZeroMissing>(v, word, node_load<Staged>(th, k));
+    if constexpr (Perfect) {
+      idx = 2 * idx + 1 + right;
+    } else {
+      idx = node_load<Staged>(left, k) + right;
+    }
+  }
+  if constexpr (Perfect) {
+    return node_load<Staged>(leaf, index_t(t) * (internal + 1) + (idx - internal));
+  } else {
+    return node_load<Staged>(leaf, index_t(idx));
+  }
+}
+
+//! The row-parallel kernel body: team `league_rank` takes row blocks league_rank, + league_size, ... of
 //! device_rows_per_team rows, one row per thread (host teams of one thread take every row of a block).
 template <class Value, class Space, bool Staged, bool Perfect, bool ZeroMissing, bool SingleOutput>
 struct ForestMarginsBody {
@@ -110,47 +206,16 @@ struct ForestMarginsBody {
   TensorView<Value, 2, Space> out;
   index_t row_blocks;
 
-  //! A node array element: a plain (shared-memory) load when staged, the read-only cache otherwise.
-  template <class T>
-  PORTML_HOST_DEVICE static T load(const T* PORTML_RESTRICT p, index_t i) {
-    if constexpr (Staged) {
-      return p[i];
-    } else {
-      return read_only(p + i);
-    }
-  }
-
   PORTML_HOST_DEVICE void row(index_t r, const std::uint32_t* PORTML_RESTRICT ff, const float* PORTML_RESTRICT th,
                               const std::int32_t* PORTML_RESTRICT left, const Value* PORTML_RESTRICT leaf) const {
     const float* PORTML_RESTRICT xr = x.data() + r * x.stride(0);
     const index_t cs = x.stride(1);
-    const std::int32_t internal = Perfect ? (std::int32_t(1) << f.depth) - 1 : 0;
     Value single = read_only(f.base_margin);
     if constexpr (!SingleOutput) {
       for (std::int32_t g = 0; g < f.num_outputs; ++g) out(r, g) = read_only(f.base_margin + g);
     }
     for (std::int32_t t = 0; t < f.num_trees; ++t) {
-      std::int32_t idx = 0, depth = f.depth;
-      index_t node_base = 0;
-      if constexpr (Perfect) {
-        node_base = index_t(t) * internal;
-      } else {
-        idx = read_only(f.tree_root + t);
-        depth = read_only(f.tree_depth + t);
-      }
-      for (std::int32_t level = 0; level < depth; ++level) {
-        const index_t k = node_base + idx;
-        const std::uint32_t word = load(ff, k);
-        const float v = xr[index_t(word & feature_mask) * cs];
-        const std::int32_t right = device_go_right<ZeroMissing>(v, word, load(th, k));
-        if constexpr (Perfect) {
-          idx = 2 * idx + 1 + right;
-        } else {
-          idx = load(left, k) + right;
-        }
-      }
-      const Value value =
-          Perfect ? load(leaf, index_t(t) * (internal + 1) + (idx - internal)) : load(leaf, index_t(idx));
+      const Value value = device_tree_leaf<Staged, Perfect, ZeroMissing>(f, t, xr, cs, ff, th, left, leaf);
       if constexpr (SingleOutput) {
         single += value;
       } else {
@@ -193,7 +258,128 @@ struct ForestMarginsBody {
   }
 };
 
-//! Launches the margins kernel of `f` (arrays in B's memory) over x into out (shapes checked by the
+//! The tree-parallel kernel body: team `league_rank` takes row blocks league_rank, + league_size, ... of
+//! R = 1 << rows_shift rows and walks the forest in chunks of `chunk` trees. Scratch: the running sums
+//! [num_outputs][R], then the chunk's leaf values [chunk][R]. Pair w of a chunk is (tree t0 + w / R,
+//! row w % R), so neighbouring threads descend the same tree for neighbouring rows. Correct for any team
+//! size from 1 (host teams) up.
+template <class Value, class Space, bool Perfect, bool ZeroMissing>
+struct ForestTreeParallelBody {
+  ForestData<Value> f;  //!< pointers into Space
+  TensorView<const float, 2, Space> x;
+  TensorView<Value, 2, Space> out;
+  index_t row_blocks;
+  std::int32_t rows_shift;  //!< log2(R)
+  std::int32_t chunk;       //!< trees per chunk (>= 1)
+
+  template <class TeamT>
+  PORTML_HOST_DEVICE void operator()(const TeamT& team) const {
+    const index_t rows = index_t(1) << rows_shift, row_mask = rows - 1;
+    const index_t outputs = f.num_outputs, sums = rows * outputs;
+    Value* acc = team_scratch<Value>(team);  // [outputs][rows]
+    Value* leaves = acc + sums;              // [chunk][rows]
+    const index_t n = x.extent(0), rs = x.stride(0), cs = x.stride(1);
+    for (const index_t block : league_elements(team, row_blocks)) {
+      const index_t r0 = block << rows_shift;
+      // Each (row, output) sum is owned by the thread that team_elements gives it: the same thread in
+      // every loop over `sums` below, so acc needs no barrier of its own.
+      for (const index_t i : team_elements(team, sums)) acc[i] = read_only(f.base_margin + (i >> rows_shift));
+      for (std::int32_t t0 = 0; t0 < f.num_trees; t0 += chunk) {
+        const std::int32_t c = f.num_trees - t0 < chunk ? f.num_trees - t0 : chunk;
+        for (const index_t w : team_elements(team, index_t(c) << rows_shift)) {
+          const index_t r = r0 + (w & row_mask);
+          if (r < n) {
+            leaves[w] = device_tree_leaf<false, Perfect, ZeroMissing>(
+                f, t0 + static_cast<std::int32_t>(w >> rows_shift), x.data() + r * rs, cs, f.feature_flags, f.threshold,
+                f.left, f.leaf_value);
+          }
+        }
+        team.barrier();
+        for (const index_t i : team_elements(team, sums)) {
+          const index_t j = i & row_mask;
+          if (r0 + j >= n) continue;
+          Value s = acc[i];
+          if (outputs == 1) {
+            for (std::int32_t u = 0; u < c; ++u) s += leaves[(index_t(u) << rows_shift) + j];
+          } else {
+            const auto g = static_cast<std::int32_t>(i >> rows_shift);
+            for (std::int32_t u = 0; u < c; ++u) {
+              if (read_only(f.tree_output + t0 + u) == g) s += leaves[(index_t(u) << rows_shift) + j];
+            }
+          }
+          acc[i] = s;
+        }
+        team.barrier();
+      }
+      for (const index_t i : team_elements(team, sums)) {
+        const index_t r = r0 + (i & row_mask);
+        if (r < n) out(r, i >> rows_shift) = acc[i];
+      }
+    }
+  }
+};
+
+//! Rows per team (as log2), trees per chunk and scratch bytes of a tree-parallel launch.
+struct TreeParallelShape {
+  std::int32_t rows_shift = 0;
+  std::int32_t chunk = 1;
+  std::size_t scratch_bytes = 0;
+  bool fits = false;  //!< the running sums and one tree's leaves of one row fit device_scratch_budget
+};
+
+//! The tree-parallel launch shape for n rows: R the smallest power of two (at most
+//! device_tree_parallel_max_rows_per_team) with ceil(n / R) <= 256 teams, halved
+//! while R * (outputs + 1) values exceed device_tree_parallel_scratch; C the trees whose leaves fit
+//! the rest of it (of device_scratch_budget when the sums alone need more).
+inline TreeParallelShape tree_parallel_shape(index_t n, std::int32_t trees, std::int32_t outputs,
+                                             std::size_t value_bytes) {
+  constexpr index_t target_teams = 256;  // enough blocks for the multiprocessors of a large GPU
+  TreeParallelShape s;
+  while ((index_t(1) << s.rows_shift) < device_tree_parallel_max_rows_per_team && (target_teams << s.rows_shift) < n) {
+    ++s.rows_shift;
+  }
+  index_t cap = static_cast<index_t>(device_tree_parallel_scratch / value_bytes);
+  while (s.rows_shift > 0 && (index_t(outputs) + 1) << s.rows_shift > cap) --s.rows_shift;
+  if ((index_t(outputs) + 1) << s.rows_shift > cap) cap = static_cast<index_t>(device_scratch_budget / value_bytes);
+  const index_t rows = index_t(1) << s.rows_shift;
+  s.fits = (index_t(outputs) + 1) * rows <= cap;
+  if (!s.fits) return s;
+  const index_t chunk = std::min<index_t>(std::max<index_t>(trees, 1), cap / rows - outputs);
+  s.chunk = static_cast<std::int32_t>(chunk);
+  s.scratch_bytes = static_cast<std::size_t>(rows * (outputs + chunk)) * value_bytes;
+  return s;
+}
+
+//! Launches the tree-parallel kernel of `f` (arrays in B's memory) over x into out (shapes checked by
+//! the caller, at least one row, shape.fits). Device backends: instantiated in portml::cuda / portml::hip.
+template <Backend B, class Value>
+void launch_forest_margins_by_tree(Queue<B>& q, const ForestData<Value>& f,
+                                   TensorView<const float, 2, memory_space_t<B>> x,
+                                   TensorView<Value, 2, memory_space_t<B>> out, TreeParallelShape shape) {
+  using S = memory_space_t<B>;
+  const index_t rows = index_t(1) << shape.rows_shift;
+  const index_t row_blocks = (x.extent(0) + rows - 1) / rows;
+  const LaunchConfig cfg{row_blocks, device_tree_parallel_team, shape.scratch_bytes};
+  const auto run = [&]<bool Perfect, bool ZeroMissing>() {
+    launch(
+        q, cfg,
+        ForestTreeParallelBody<Value, S, Perfect, ZeroMissing>{f, x, out, row_blocks, shape.rows_shift, shape.chunk});
+  };
+  const auto with_missing = [&]<bool Perfect>() {
+    if (f.has_zero_missing) {
+      run.template operator()<Perfect, true>();
+    } else {
+      run.template operator()<Perfect, false>();
+    }
+  };
+  if (f.layout == Layout::perfect) {
+    with_missing.template operator()<true>();
+  } else {
+    with_missing.template operator()<false>();
+  }
+}
+
+//! Launches the row-parallel kernel of `f` (arrays in B's memory) over x into out (shapes checked by the
 //! caller, at least one row). Device backends: instantiated in portml::cuda / portml::hip.
 template <Backend B, class Value>
 void launch_forest_margins(Queue<B>& q, const ForestData<Value>& f, TensorView<const float, 2, memory_space_t<B>> x,
@@ -326,12 +512,14 @@ class DeviceForest {
 
 //! Margins of a batch in B's memory: x [n, num_features()] (any strides), out [n, num_outputs()].
 //! Asynchronous on GPU queues (wait() before reading out on the host). Each row's margins are the
-//! host's (predict_margins(const Forest&, ...)) bit for bit. Throws ShapeError for wrong shapes and
-//! NotSupported for NodeStaging::scratch on a forest larger than device_scratch_budget.
+//! host's (predict_margins(const Forest&, ...)) bit for bit, whichever kernel and staging run. Throws
+//! ShapeError for wrong shapes, NotSupported for NodeStaging::scratch on a forest larger than
+//! device_scratch_budget, for DeviceKernel::tree_parallel with NodeStaging::scratch, and for
+//! DeviceKernel::tree_parallel on a forest whose per-row sums do not fit device_scratch_budget.
 template <class Value, Backend B>
 void predict_margins(Queue<B>& q, const DeviceForest<Value, B>& forest, TensorView<const float, 2, memory_space_t<B>> x,
                      std::type_identity_t<TensorView<Value, 2, memory_space_t<B>>> out,
-                     NodeStaging staging = NodeStaging::automatic) {
+                     NodeStaging staging = NodeStaging::automatic, DeviceKernel kernel = DeviceKernel::automatic) {
   constexpr const char* op = "portml::bdt::predict_margins";
   if (x.extent(1) != forest.num_features()) {
     throw ShapeError(std::string(op) + ": input has " + std::to_string(x.extent(1)) + " features, the forest " +
@@ -343,22 +531,41 @@ void predict_margins(Queue<B>& q, const DeviceForest<Value, B>& forest, TensorVi
     throw NotSupported(std::string(op) + ": the forest's nodes take " + std::to_string(forest.staged_bytes()) +
                        " bytes, more than the " + std::to_string(device_scratch_budget) + " bytes of team scratch");
   }
+  if (kernel == DeviceKernel::tree_parallel && staging == NodeStaging::scratch) {
+    throw NotSupported(std::string(op) + ": the tree-parallel kernel reads the nodes directly (NodeStaging::direct)");
+  }
+  const detail::TreeParallelShape shape =
+      detail::tree_parallel_shape(x.extent(0), forest.num_trees(), forest.num_outputs(), sizeof(Value));
+  if (kernel == DeviceKernel::tree_parallel && !shape.fits) {
+    throw NotSupported(std::string(op) + ": the forest's " + std::to_string(forest.num_outputs()) +
+                       " outputs do not fit the tree-parallel kernel's team scratch");
+  }
   bool gpu_teams = !B::is_host;
   if constexpr (std::is_same_v<B, backend::Serial>) gpu_teams = q.gpu_emulation();
+  const bool by_tree = kernel == DeviceKernel::tree_parallel ||
+                       (kernel == DeviceKernel::automatic && gpu_teams && staging != NodeStaging::scratch &&
+                        shape.fits && x.extent(0) <= device_tree_parallel_max_rows);
   const bool staged = staging == NodeStaging::scratch || (staging == NodeStaging::automatic && fits && gpu_teams);
   if (x.extent(0) == 0) return;
-  detail::launch_forest_margins<B, Value>(q, forest.data(), x, out, staged);
+  if (by_tree) {
+    detail::launch_forest_margins_by_tree<B, Value>(q, forest.data(), x, out, shape);
+  } else {
+    detail::launch_forest_margins<B, Value>(q, forest.data(), x, out, staged);
+  }
 }
 
 }  // namespace portml::bdt
 
 namespace portml::bdt::detail {
 
-//! The explicit instantiations of the margins kernel for a device backend (portml::cuda, portml::hip).
-#define PORTML_BDT_FOREST_INSTANTIATE(PREFIX, BACKEND, VALUE)                                                     \
-  PREFIX template void launch_forest_margins<BACKEND, VALUE>(Queue<BACKEND>&, const ForestData<VALUE>&,           \
-                                                             TensorView<const float, 2, memory_space_t<BACKEND>>, \
-                                                             TensorView<VALUE, 2, memory_space_t<BACKEND>>, bool);
+//! The explicit instantiations of the margins kernels for a device backend (portml::cuda, portml::hip).
+#define PORTML_BDT_FOREST_INSTANTIATE(PREFIX, BACKEND, VALUE)                                                      \
+  PREFIX template void launch_forest_margins<BACKEND, VALUE>(Queue<BACKEND>&, const ForestData<VALUE>&,            \
+                                                             TensorView<const float, 2, memory_space_t<BACKEND>>,  \
+                                                             TensorView<VALUE, 2, memory_space_t<BACKEND>>, bool); \
+  PREFIX template void launch_forest_margins_by_tree<BACKEND, VALUE>(                                              \
+      Queue<BACKEND>&, const ForestData<VALUE>&, TensorView<const float, 2, memory_space_t<BACKEND>>,              \
+      TensorView<VALUE, 2, memory_space_t<BACKEND>>, TreeParallelShape);
 
 #if !defined(__CUDACC__) && !defined(__HIPCC__)
 // Host code links the device instantiations from the kernel libraries.
