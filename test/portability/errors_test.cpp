@@ -124,6 +124,26 @@ TYPED_TEST(GpuErrors, FailedCallIsNotReportedAgainByTheNextLaunch) {
   q.wait();
 }
 
+TYPED_TEST(GpuErrors, NewTensorIsZeroedBeforeQueueWorkRuns) {
+  // Found on an H200 under compute-sanitizer: the zero fill of a new device tensor ran on the default
+  // stream, unordered with the queue's non-blocking stream, and could overwrite a kernel's results.
+  using B = typename TypeParam::backend;
+  std::string reason;
+  if (device_count<B>(&reason) == 0) GTEST_SKIP() << TypeParam::name << ": " << reason;
+  Queue<B> q(0);
+  const index_t n = index_t(1) << 26;  // 256 MiB: a zero fill long enough to overlap a launch
+  Tensor<float, 1> h({4});
+  for (int rep = 0; rep < 8; ++rep) {
+    Tensor<float, 1, memory_space_t<B>> d({n});
+    fill_affine<B>(q, d.view(), 0.0f, 1.0f);  // every element 1 (exact, whatever the contraction)
+    const TensorView<const float, 1, memory_space_t<B>> dv(d.view());
+    for (index_t k = 0; k < 4; ++k)
+      deep_copy(q, h.view().row_slice(k, k + 1), dv.row_slice(k * (n / 4), k * (n / 4) + 1));
+    q.wait();
+    for (index_t k = 0; k < 4; ++k) ASSERT_EQ(h(k), 1.0f) << "rep " << rep << ", element " << k * (n / 4);
+  }
+}
+
 TYPED_TEST(GpuErrors, ExternalStreamIsUsedAndNotDestroyed) {
   using B = typename TypeParam::backend;
   using Api = typename detail::GpuApiOf<B>::type;

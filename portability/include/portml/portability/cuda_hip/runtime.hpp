@@ -75,7 +75,12 @@ struct GpuAllocator {
     if (bytes == 0) return nullptr;
     void* p = nullptr;
     PORTML_GPU_CHECK(Api, Api::allocate(&p, bytes));
-    const auto e = Api::memset(p, 0, bytes);
+    // The memset runs on the default stream, which does not order against portml's non-blocking
+    // queue streams: without waiting for it, a copy or kernel submitted next on a queue could run
+    // before the zeros land and have them overwrite its results (seen under compute-sanitizer on an
+    // H200, where the timing shifts). Allocation is never on the hot path, so it waits here.
+    auto e = Api::memset(p, 0, bytes);
+    if (e == Api::success) e = Api::stream_synchronize(typename Api::Stream_t{});
     if (e != Api::success) {
       (void)Api::release(p);
       gpu_check<Api>(e, "memset", __FILE__, __LINE__);
