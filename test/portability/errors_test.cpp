@@ -124,6 +124,20 @@ TYPED_TEST(GpuErrors, FailedCallIsNotReportedAgainByTheNextLaunch) {
   q.wait();
 }
 
+TYPED_TEST(GpuErrors, TeamBeyondTheDeviceLimitIsAnError) {
+  using B = typename TypeParam::backend;
+  std::string reason;
+  if (device_count<B>(&reason) == 0) GTEST_SKIP() << TypeParam::name << ": " << reason;
+  Queue<B> q(0);
+  Tensor<float, 1, memory_space_t<B>> in({64}), out({64});
+  try {
+    reverse_tiles<B>(q, TensorView<const float, 1, memory_space_t<B>>(in.view()), out.view(), 16, 2048);
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("team_size 2048 beyond the device limits"), std::string::npos) << e.what();
+  }
+}
+
 TYPED_TEST(GpuErrors, NewTensorIsZeroedBeforeQueueWorkRuns) {
   // Found on an H200 under compute-sanitizer: the zero fill of a new device tensor ran on the default
   // stream, unordered with the queue's non-blocking stream, and could overwrite a kernel's results.
