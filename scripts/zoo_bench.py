@@ -295,6 +295,11 @@ def report(data, plot_dir, plot_prefix, command):
     plots = have_matplotlib()
     lines = ["# portml zoo benchmark", ""]
     lines += ["Made by `%s` on %s (git %s)." % (command, info["date"], info["git"]), ""]
+    lines += ["The per-pillar benchmarks against the issues' targets, with every peer (Eigen, oneDNN, OpenBLAS, "
+              "ONNX Runtime; XGBoost 1.7 and 3.x, the GBRForest-style walk; PyTorch) and the targets met or not, "
+              "are in [dense.md](dense.md) (sections 5-6), [bdt.md](bdt.md) (Benchmarks) and "
+              "[gnn.md](gnn.md) (Benchmarks, Measured); GPU numbers in [gpu.md](gpu.md). This page is the zoo: "
+              "the models a user meets first, through the `portml` tool.", ""]
     if "local changes" in info["git"]:
         lines += ["The working tree had changes not committed yet (work in progress beside this run); the numbers "
                   "are those of that tree.", ""]
