@@ -132,7 +132,7 @@ TYPED_TEST(GnnBlocks, EdgeConvMatchesPyTorch) {
     expect_close(got, fx.tensor<float, 2>("y"), std::string(file) + " (device-resident)");
     if constexpr (B::is_host) {
       // The GPU-emulating Serial queue runs the same composition through the host object: same bits.
-      if (kernels::graph::detail::gpu_decomposition(this->queue())) {
+      if (runs_gpu_teams(this->queue())) {
         EXPECT_TRUE(same_bits(got, 0, n, y, 0)) << file;
       }
     }
@@ -163,7 +163,7 @@ TYPED_TEST(GnnBlocks, GravNetMatchesPyTorch) {
     const auto got = this->to_host(this->queue(), dy.view());
     expect_close(got, fx.tensor<float, 2>("y"), std::string(file) + " (device-resident)");
     if constexpr (B::is_host) {
-      if (kernels::graph::detail::gpu_decomposition(this->queue())) {
+      if (runs_gpu_teams(this->queue())) {
         EXPECT_TRUE(same_bits(got, 0, n, y, 0)) << file;
       }
     }

@@ -84,7 +84,7 @@ TYPED_TEST(GnnModels, ParticleNetMatchesPyTorch) {
   const auto got = this->to_host(this->queue(), dout.view());
   expect_close(got, fx.tensor<float, 2>("y"), "particlenet (device-resident)");
   if constexpr (B::is_host) {
-    if (kernels::graph::detail::gpu_decomposition(this->queue())) {
+    if (runs_gpu_teams(this->queue())) {
       EXPECT_TRUE(same_bits(got, 0, events, out, 0));
     }
   }
@@ -115,7 +115,7 @@ TYPED_TEST(GnnModels, GravNetMatchesPyTorch) {
   const auto got = this->to_host(this->queue(), dout.view());
   expect_close(got, fx.tensor<float, 2>("y"), "gravnet (device-resident)");
   if constexpr (B::is_host) {
-    if (kernels::graph::detail::gpu_decomposition(this->queue())) {
+    if (runs_gpu_teams(this->queue())) {
       EXPECT_TRUE(same_bits(got, 0, n, out, 0));
     }
   }

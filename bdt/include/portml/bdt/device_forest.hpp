@@ -545,8 +545,7 @@ void predict_margins(Queue<B>& q, const DeviceForest<Value, B>& forest, TensorVi
     throw NotSupported(std::string(op) + ": the forest's " + std::to_string(forest.num_outputs()) +
                        " outputs do not fit the tree-parallel kernel's team scratch");
   }
-  bool gpu_teams = !B::is_host;
-  if constexpr (std::is_same_v<B, backend::Serial>) gpu_teams = q.gpu_emulation();
+  const bool gpu_teams = runs_gpu_teams(q);
   const bool by_tree =
       kernel == DeviceKernel::tree_parallel ||
       (kernel == DeviceKernel::automatic && gpu_teams && staging != NodeStaging::scratch && shape.fits &&

@@ -120,8 +120,8 @@ class ParticleNet {
   //! GPU decomposition: Serial with GPU emulation, Cuda, Hip).
   template <Backend B, class Index = std::int32_t>
   std::size_t workspace_bytes(const Queue<B>& q, index_t rows, index_t events) const {
-    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(rows, events)
-                                                        : workspace_bytes<Index>(rows, events, graph_threads(q));
+    return runs_gpu_teams(q) ? device_workspace_bytes<Index>(rows, events)
+                             : workspace_bytes<Index>(rows, events, graph_threads(q));
   }
   template <class Index = std::int32_t>
   std::size_t device_workspace_bytes(index_t rows, index_t events) const {
@@ -147,7 +147,7 @@ class ParticleNet {
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
       graph_detail::host_weights_on_device("ParticleNet::forward", "DeviceParticleNet", B::name);
-    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+    } else if (runs_gpu_teams(q)) {
       device_forward<B, Index>(q, dev_.data().data(), points, features, offsets, out, workspace);
     } else {
       const index_t n = features.extent(0), events = offsets.extent(0) - 1;
@@ -341,8 +341,8 @@ class GravNetModel {
   //! Bytes of workspace forward() needs on queue q.
   template <Backend B, class Index = std::int32_t>
   std::size_t workspace_bytes(const Queue<B>& q, index_t rows, index_t events) const {
-    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(rows, events)
-                                                        : workspace_bytes<Index>(rows, events, graph_threads(q));
+    return runs_gpu_teams(q) ? device_workspace_bytes<Index>(rows, events)
+                             : workspace_bytes<Index>(rows, events, graph_threads(q));
   }
   template <class Index = std::int32_t>
   std::size_t device_workspace_bytes(index_t rows, index_t events) const {
@@ -365,7 +365,7 @@ class GravNetModel {
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
       graph_detail::host_weights_on_device("GravNetModel::forward", "DeviceGravNetModel", B::name);
-    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+    } else if (runs_gpu_teams(q)) {
       device_forward<B, Index>(q, dev_.data().data(), features, offsets, out, workspace);
     } else {
       const index_t n = features.extent(0), events = offsets.extent(0) - 1;

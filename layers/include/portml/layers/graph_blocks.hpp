@@ -526,8 +526,8 @@ class EdgeConvBlock {
   //! GPU decomposition (Serial with GPU emulation, Cuda, Hip), else the host path's for q's threads.
   template <Backend B, class Index = std::int32_t>
   std::size_t workspace_bytes(const Queue<B>& q, index_t rows, index_t events) const {
-    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(rows, events)
-                                                        : workspace_bytes<Index>(rows, events, graph_threads(q));
+    return runs_gpu_teams(q) ? device_workspace_bytes<Index>(rows, events)
+                             : workspace_bytes<Index>(rows, events, graph_threads(q));
   }
   //! Bytes of (device) workspace device_forward() needs.
   template <class Index = std::int32_t>
@@ -557,7 +557,7 @@ class EdgeConvBlock {
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
       graph_detail::host_weights_on_device("edgeconv_block", "DeviceEdgeConvBlock", B::name);
-    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+    } else if (runs_gpu_teams(q)) {
       device_forward<B, Index>(q, dev_.data().data(), coords, x, offsets, y, workspace);
     } else {
       namespace g = kernels::graph;
@@ -868,8 +868,8 @@ class GravNetBlock {
   //! Bytes of workspace forward() needs on queue q (the device composition's where q takes it).
   template <Backend B, class Index = std::int32_t>
   std::size_t workspace_bytes(const Queue<B>& q, index_t rows, index_t events) const {
-    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(rows, events)
-                                                        : workspace_bytes<Index>(rows, events, graph_threads(q));
+    return runs_gpu_teams(q) ? device_workspace_bytes<Index>(rows, events)
+                             : workspace_bytes<Index>(rows, events, graph_threads(q));
   }
   template <class Index = std::int32_t>
   std::size_t device_workspace_bytes(index_t rows, index_t events) const {
@@ -893,7 +893,7 @@ class GravNetBlock {
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
       graph_detail::host_weights_on_device("gravnet_block", "DeviceGravNetBlock", B::name);
-    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+    } else if (runs_gpu_teams(q)) {
       device_forward<B, Index>(q, dev_.data().data(), x, offsets, y, workspace);
     } else {
       namespace g = kernels::graph;
@@ -1171,8 +1171,8 @@ class InteractionStep {
   //! Bytes of workspace forward() needs on queue q (the device composition's where q takes it).
   template <Backend B, class Index = std::int32_t>
   std::size_t workspace_bytes(const Queue<B>& q, index_t nodes, index_t edges) const {
-    return kernels::graph::detail::gpu_decomposition(q) ? device_workspace_bytes<Index>(nodes, edges)
-                                                        : workspace_bytes<Index>(nodes, edges, graph_threads(q));
+    return runs_gpu_teams(q) ? device_workspace_bytes<Index>(nodes, edges)
+                             : workspace_bytes<Index>(nodes, edges, graph_threads(q));
   }
   template <class Index = std::int32_t>
   std::size_t device_workspace_bytes(index_t nodes, index_t edges) const {
@@ -1200,7 +1200,7 @@ class InteractionStep {
                const kernels::GemmConfig& cfg = {}) const {
     if constexpr (!B::is_host) {
       graph_detail::host_weights_on_device("interaction_step", "DeviceInteractionStep", B::name);
-    } else if (kernels::graph::detail::gpu_decomposition(q)) {
+    } else if (runs_gpu_teams(q)) {
       device_forward<B, Index>(q, dev_.data().data(), x, e, src, dst, x_out, e_out, workspace);
     } else {
       namespace g = kernels::graph;

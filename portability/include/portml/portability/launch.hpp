@@ -168,6 +168,20 @@ requires(B::is_host) DeviceInfo device_info(int) { return {"host", 0}; }
 template <Backend B>
 class Queue;
 
+//! Whether work on queue q runs in GPU-shaped teams (many threads per team, real barriers): on the
+//! device backends, and on the Serial queue that emulates a GPU. Ops that have a GPU decomposition
+//! (many small work items, no single-work-item phases) take it when this is true, so that CI runs
+//! those code paths without a GPU; they give the same bits either way.
+template <Backend B>
+bool runs_gpu_teams(const Queue<B>& q) {
+  if constexpr (std::is_same_v<B, backend::Serial>) {
+    return q.gpu_emulation();
+  } else {
+    (void)q;
+    return !B::is_host;
+  }
+}
+
 namespace detail {
 
 template <class>

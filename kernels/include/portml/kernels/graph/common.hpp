@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <limits>
 #include <string>
-#include <type_traits>
 
 #include <portml/config.hpp>
 #include <portml/portability/launch.hpp>
@@ -106,19 +105,6 @@ index_t feature_block(index_t features) {
     return features > 0 ? features : 1;
   } else {
     return 1;
-  }
-}
-
-//! Whether an op takes its GPU decomposition (many small work items, no single-work-item phases) on
-//! queue q: on device backends, and on the Serial queue that emulates a GPU, so that CI runs those
-//! code paths without a GPU. Ops give the same bits either way.
-template <Backend B>
-bool gpu_decomposition(const Queue<B>& q) {
-  if constexpr (std::is_same_v<B, backend::Serial>) {
-    return q.gpu_emulation();
-  } else {
-    (void)q;
-    return !B::is_host;
   }
 }
 

@@ -597,7 +597,7 @@ void knn_search(Queue<B>& q, const char* op, TensorView<const T, 2, memory_space
       parallel_reduce(q, Range1D{events}, EventSizeBody<Index, memory_space_t<B>>{offq}, Max<index_t>{});
   const KnnBody<T, Index, memory_space_t<B>> search{
       xq, offq, xr, offr, nbr, d2, found, same_set, opt.self_mode, opt.max_radius2, opt.periodic_dim, opt.period};
-  if (!gpu_decomposition(q)) {
+  if (!runs_gpu_teams(q)) {
     // One work item per (event, block of 8 queries): blocks never straddle events.
     const index_t block = KnnBody<T, Index, memory_space_t<B>>::block;
     parallel_for(q, Range2D{events, largest > 0 ? (largest + block - 1) / block : 0}, search);
@@ -653,7 +653,7 @@ void knn_graph(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> x,
   const index_t dims = x.extent(1);
   // GPUs: the brute force, one thread per query (the grid is built per event on one work item,
   // which a GPU runs on one thread: 11 ms for one event of 10 000 points on an H200).
-  if (dims > detail::grid_max_dims || dims < 1 || options.periodic_dim >= 0 || detail::gpu_decomposition(q)) {
+  if (dims > detail::grid_max_dims || dims < 1 || options.periodic_dim >= 0 || runs_gpu_teams(q)) {
     knn_graph<B, T, Index>(q, x, offsets, nbr, d2, options);
     return;
   }

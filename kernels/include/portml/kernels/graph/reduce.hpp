@@ -359,7 +359,7 @@ void sort_by_destination(Queue<B>& q, TensorView<const Index, 1, memory_space_t<
                          TensorView<Index, 1, memory_space_t<B>> scratch) {
   using S = memory_space_t<B>;
   const index_t n = indptr.extent(0) - 1, e = dst.extent(0);
-  if (!gpu_decomposition(q)) {
+  if (!runs_gpu_teams(q)) {
     parallel_for(q, Range1D{1}, CountingSortBody<Index, S>{dst, indptr, scratch.row_slice(0, n), perm});
     return;
   }
