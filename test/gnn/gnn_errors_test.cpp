@@ -157,35 +157,6 @@ TEST(GnnModelErrors, DeviceResidentModelsCheckShapesAndWorkspace) {
 
 // ---- blocks -------------------------------------------------------------------------------------------
 
-namespace g = portml::kernels::graph;
-
-layers::EdgeConvConfig edgeconv_config(const Fixture& fx) {
-  layers::EdgeConvConfig cfg;
-  cfg.k = static_cast<index_t>(fx.scalar("k"));
-  cfg.mlp = layers_from(fx, "mlp");
-  cfg.shortcut = layers_from(fx, "shortcut");
-  cfg.aggregation = fx.scalar("aggregation") == 0 ? g::Reduce::mean : g::Reduce::max;
-  cfg.missing = fx.scalar("missing") == 0 ? layers::MissingNeighbours::skip : layers::MissingNeighbours::zero_point;
-  return cfg;
-}
-
-layers::GravNetConfig gravnet_config(const Fixture& fx) {
-  layers::GravNetConfig cfg;
-  cfg.k = static_cast<index_t>(fx.scalar("k"));
-  cfg.set_convention(fx.scalar("convention") == 0 ? layers::GravNetConvention::pyg : layers::GravNetConvention::cms);
-  cfg.space = layers_from(fx, "space").at(0);
-  cfg.propagate = layers_from(fx, "propagate").at(0);
-  cfg.output = layers_from(fx, "output");
-  return cfg;
-}
-
-layers::InteractionConfig interaction_config(const Fixture& fx) {
-  layers::InteractionConfig cfg;
-  cfg.edge_mlp = layers_from(fx, "edge");
-  cfg.node_mlp = layers_from(fx, "node");
-  return cfg;
-}
-
 TEST(GnnBlockErrors, GravNetBlockShapesOffsetsAndWorkspace) {
   const Fixture fx("block_gravnet_pyg.txt");
   const auto x = fx.tensor<float, 2>("x");

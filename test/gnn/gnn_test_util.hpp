@@ -82,6 +82,34 @@ inline std::vector<layers::LayerConfig> layers_from(const Fixture& fx, const std
   return out;
 }
 
+//! The block configurations a fixture describes (make_gnn_fixtures.py writes the same keys).
+inline layers::EdgeConvConfig edgeconv_config(const Fixture& fx) {
+  layers::EdgeConvConfig cfg;
+  cfg.k = static_cast<index_t>(fx.scalar("k"));
+  cfg.mlp = layers_from(fx, "mlp");
+  cfg.shortcut = layers_from(fx, "shortcut");
+  cfg.aggregation = fx.scalar("aggregation") == 0 ? kernels::graph::Reduce::mean : kernels::graph::Reduce::max;
+  cfg.missing = fx.scalar("missing") == 0 ? layers::MissingNeighbours::skip : layers::MissingNeighbours::zero_point;
+  return cfg;
+}
+
+inline layers::GravNetConfig gravnet_config(const Fixture& fx) {
+  layers::GravNetConfig cfg;
+  cfg.k = static_cast<index_t>(fx.scalar("k"));
+  cfg.set_convention(fx.scalar("convention") == 0 ? layers::GravNetConvention::pyg : layers::GravNetConvention::cms);
+  cfg.space = layers_from(fx, "space").at(0);
+  cfg.propagate = layers_from(fx, "propagate").at(0);
+  cfg.output = layers_from(fx, "output");
+  return cfg;
+}
+
+inline layers::InteractionConfig interaction_config(const Fixture& fx) {
+  layers::InteractionConfig cfg;
+  cfg.edge_mlp = layers_from(fx, "edge");
+  cfg.node_mlp = layers_from(fx, "node");
+  return cfg;
+}
+
 //! Every element within gnn_atol + gnn_rtol·|want|.
 inline void expect_close(const Tensor<float, 2>& got, const Tensor<float, 2>& want, const std::string& what) {
   ASSERT_EQ(got.extent(0), want.extent(0)) << what;
