@@ -478,6 +478,53 @@ TYPED_TEST(Graph, ScatterReduceMatchesFixtureAndIsRepeatable) {
   for (index_t i = 0; i < seq.size(); ++i) ASSERT_EQ(got.data()[i], seq.data()[i]) << i;
 }
 
+// The opt-in atomic mode against the same PyTorch fixture: max and min exact (the fixture has no signed
+// zeros), sum and mean within the float tolerance of any summation order; the counts it leaves in the
+// workspace are those of the fixture's destinations.
+TYPED_TEST(Graph, ScatterReduceAtomicModeMatchesFixture) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  const Fixture fx("scatter_reduce.txt");
+  const auto m = this->template dev<float, 2>(fx, "m");
+  const auto dst = this->template dev<std::int32_t, 1>(fx, "dst");
+  const index_t n = static_cast<index_t>(fx.scalar("num_nodes")), f = m.extent(1), e = m.extent(0);
+  Tensor<std::int32_t, 1, S> ws({g::scatter_reduce_workspace_size(n, e)});
+  const auto dh = fx.tensor<std::int32_t, 1>("dst");
+  for (const auto& [op, key] : {std::pair{g::Reduce::sum, "sum"},
+                                {g::Reduce::mean, "mean"},
+                                {g::Reduce::max, "max"},
+                                {g::Reduce::min, "min"}}) {
+    SCOPED_TRACE(key);
+    Tensor<float, 2, S> y({n, f});
+    g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y.view(), op, ws.view(),
+                                              g::ScatterMode::atomic);
+    const auto got = this->host(y);
+    const auto ref = fx.tensor<double, 2>(std::string(key) + "_ref");
+    const auto ab = fx.tensor<double, 2>(std::string(key) + "_abs");
+    for (index_t i = 0; i < n; ++i) {
+      for (index_t j = 0; j < f; ++j) {
+        if (op == g::Reduce::max || op == g::Reduce::min) {
+          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
+        } else {
+          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(e), std::to_string(i));
+        }
+      }
+    }
+    const auto counts = this->host(ws);
+    std::vector<std::int32_t> want(static_cast<std::size_t>(n), 0);
+    for (index_t k = 0; k < e; ++k) ++want[static_cast<std::size_t>(dh(k))];
+    for (index_t i = 0; i < n; ++i) ASSERT_EQ(counts(i), want[static_cast<std::size_t>(i)]) << i;
+  }
+  // Index checks come first in this mode too.
+  Tensor<std::int32_t, 1> bad({1});
+  bad(0) = static_cast<std::int32_t>(n);
+  const auto dbad = this->to_device(this->queue(), bad);
+  Tensor<float, 2, S> m1({1, f}), y1({n, f});
+  EXPECT_THROW((g::scatter_reduce<B, float, std::int32_t>(this->queue(), m1.view(), dbad.view(), y1.view(),
+                                                          g::Reduce::max, ws.view(), g::ScatterMode::atomic)),
+               IndexError);
+}
+
 TYPED_TEST(Graph, ScatterReduceChecks) {
   using B = typename TypeParam::backend;
   using S = typename TestFixture::DevSpace;

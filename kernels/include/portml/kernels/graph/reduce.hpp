@@ -7,6 +7,7 @@
 //! Every output element is computed by one work item that folds its inputs in a fixed order (ELL
 //! slot order, CSR order, or ascending edge id for COO), so the results are the same bits on every
 //! run and for any thread count, and an event's result does not depend on the rest of the batch.
+//! The one exception is opt-in: scatter_reduce with ScatterMode::atomic (see there).
 //! Index arrays use `Index` (int32_t by default, int64_t for PyG interop); indices and offsets are
 //! checked before any kernel runs and a bad value throws IndexError or ShapeError naming it.
 #pragma once
@@ -18,6 +19,7 @@
 #include <string>
 
 #include <portml/kernels/graph/common.hpp>
+#include <portml/portability/atomic.hpp>
 
 namespace portml::kernels::graph {
 
@@ -341,6 +343,77 @@ void segment_reduce(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> m,
                detail::SegmentReduceBody<T, Index, memory_space_t<B>>{m, indptr, {}, y, arg, op, fw});
 }
 
+//! How scatter_reduce groups the edges of a destination.
+enum class ScatterMode {
+  sorted,  //!< deterministic (the default): a stable sort by destination, then each destination folds its
+           //!< edges in ascending edge order; the same bits on every backend, run and thread count
+  atomic,  //!< opt-in: each edge updates its destination with atomic operations, in no fixed order. No sort
+           //!< (on GPUs several times faster for large E); sum and mean differ from run to run in their last
+           //!< bits, max and min give the same values as `sorted` except that the sign of a zero result may
+           //!< differ when both zeros occur
+};
+
+inline const char* scatter_mode_name(ScatterMode mode) { return mode == ScatterMode::atomic ? "atomic" : "sorted"; }
+
+namespace detail {
+
+//! ScatterMode::atomic, first pass: Y[i, f] = the fold's identity, count[i] = 0.
+template <class T, class Index, class Space>
+struct AtomicScatterInitBody {
+  TensorView<T, 2, Space> y;
+  TensorView<Index, 1, Space> count;
+  Reduce op;
+
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t f) const {
+    with_reduce(op, [&]<Reduce Op>() { y(i, f) = fold_identity<Op, T>(); });
+    if (f == 0) count(i) = Index(0);
+  }
+};
+
+//! ScatterMode::atomic, second pass: work item (e, f) folds M[e, f] into Y[dst[e], f] atomically (an atomic add
+//! for sum and mean, a compare-and-swap loop of the same fold as the sorted mode for max and min); feature 0
+//! also counts the edge.
+template <class T, class Index, class Space>
+struct AtomicScatterBody {
+  TensorView<const T, 2, Space> m;
+  TensorView<const Index, 1, Space> dst;
+  TensorView<T, 2, Space> y;
+  TensorView<Index, 1, Space> count;
+  Reduce op;
+
+  PORTML_HOST_DEVICE void operator()(index_t e, index_t f) const {
+    const index_t i = static_cast<index_t>(dst(e));
+    const T v = m(e, f);
+    with_reduce(op, [&]<Reduce Op>() {
+      if constexpr (Op == Reduce::max || Op == Reduce::min) {
+        atomic_update(&y(i, f), [v](T acc) { return fold<Op>(acc, v); });
+      } else {
+        atomic_add(&y(i, f), v);
+      }
+    });
+    if (f == 0) atomic_add(&count(i), Index(1));
+  }
+};
+
+//! ScatterMode::atomic, last pass: an empty destination gives 0; mean divides by the edge count.
+template <class T, class Index, class Space>
+struct AtomicScatterFinishBody {
+  TensorView<T, 2, Space> y;
+  TensorView<const Index, 1, Space> count;
+  Reduce op;
+
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t f) const {
+    const Index c = count(i);
+    if (c == Index(0)) {
+      y(i, f) = T(0);
+    } else if (op == Reduce::mean) {
+      y(i, f) /= static_cast<T>(c);
+    }
+  }
+};
+
+}  // namespace detail
+
 //! Elements of `Index` that scatter_reduce needs as workspace: indptr (N + 1), the sorted edge order
 //! (E), and scratch: a cursor (N) for the host's counting sort, or keys and order of the merge passes
 //! (3 E) on GPUs. One size for every backend.
@@ -384,15 +457,18 @@ void sort_by_destination(Queue<B>& q, TensorView<const Index, 1, memory_space_t<
 }  // namespace detail
 
 //! Y[i, f] = op over the edges e with dst[e] = i of M[e, f], for M [E, F], dst [E] (values in
-//! [0, N)), Y [N, F]; `mean` divides by the edge count, an empty destination gives 0. Deterministic:
-//! a stable sort by destination in `workspace` (a counting sort on host queues, a parallel merge sort
-//! on GPUs: detail::sort_by_destination), then segment_reduce, so the edges of a destination are
-//! folded in ascending edge order on every backend. `workspace` holds at least
-//! scatter_reduce_workspace_size(N, E) elements; after the call its first N + 1 hold the CSR indptr.
+//! [0, N)), Y [N, F]; `mean` divides by the edge count, an empty destination gives 0. Deterministic
+//! by default (ScatterMode::sorted): a stable sort by destination in `workspace` (a counting sort on
+//! host queues, a parallel merge sort on GPUs: detail::sort_by_destination), then segment_reduce, so
+//! the edges of a destination are folded in ascending edge order on every backend; after the call the
+//! first N + 1 elements of `workspace` hold the CSR indptr. ScatterMode::atomic (opt-in, meant for
+//! GPUs) skips the sort and updates Y with atomics: see ScatterMode for what that gives up; the first
+//! N elements of `workspace` then hold the edge count of each destination. Either way `workspace`
+//! holds at least scatter_reduce_workspace_size(N, E) elements.
 template <Backend B, class T, class Index = std::int32_t>
 void scatter_reduce(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> m,
                     TensorView<const Index, 1, memory_space_t<B>> dst, TensorView<T, 2, memory_space_t<B>> y, Reduce op,
-                    TensorView<Index, 1, memory_space_t<B>> workspace) {
+                    TensorView<Index, 1, memory_space_t<B>> workspace, ScatterMode mode = ScatterMode::sorted) {
   constexpr const char* op_name = "portml::kernels::graph::scatter_reduce";
   const index_t n = y.extent(0), e = m.extent(0);
   check_extent(op_name, "dst", 0, dst.extent(0), e);
@@ -406,6 +482,16 @@ void scatter_reduce(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> m,
     throw ShapeError(std::string(op_name) + ": " + std::to_string(e) + " edges do not fit the index type");
   }
   check_indices<B, Index>(q, op_name, "dst", as_column(dst), 0, n);
+  if (mode == ScatterMode::atomic) {
+    using S = memory_space_t<B>;
+    const index_t f = y.extent(1);
+    const auto count = workspace.row_slice(0, n);
+    if (n == 0 || f == 0) return;
+    parallel_for(q, Range2D{n, f}, detail::AtomicScatterInitBody<T, Index, S>{y, count, op});
+    if (e > 0) parallel_for(q, Range2D{e, f}, detail::AtomicScatterBody<T, Index, S>{m, dst, y, count, op});
+    parallel_for(q, Range2D{n, f}, detail::AtomicScatterFinishBody<T, Index, S>{y, count, op});
+    return;
+  }
   const auto indptr = workspace.row_slice(0, n + 1);
   const auto perm = workspace.row_slice(n + 1, n + 1 + e);
   detail::sort_by_destination<B, Index>(q, dst, indptr, perm, workspace.row_slice(n + 1 + e, workspace.extent(0)));
@@ -458,7 +544,7 @@ void global_pool(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> x,
   PREFIX template void scatter_reduce<BACKEND, T, INDEX>(                                                              \
       Queue<BACKEND>&, TensorView<const T, 2, memory_space_t<BACKEND>>,                                                \
       TensorView<const INDEX, 1, memory_space_t<BACKEND>>, TensorView<T, 2, memory_space_t<BACKEND>>, Reduce,          \
-      TensorView<INDEX, 1, memory_space_t<BACKEND>>);                                                                  \
+      TensorView<INDEX, 1, memory_space_t<BACKEND>>, ScatterMode);                                                     \
   PREFIX template void segment_softmax<BACKEND, T, INDEX>(                                                             \
       Queue<BACKEND>&, TensorView<const T, 2, memory_space_t<BACKEND>>,                                                \
       TensorView<const INDEX, 1, memory_space_t<BACKEND>>, TensorView<T, 2, memory_space_t<BACKEND>>);                 \
