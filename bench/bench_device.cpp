@@ -4,6 +4,7 @@
 // of bench_gnn.cpp (gnn.md §5). Each iteration submits the call and waits for the queue, so a time is
 // what a caller waiting for the result sees (launch + kernel + synchronisation). The PyTorch peer on
 // the same GPU is `bench/peers/torch_gnn_ops.py --device cuda` (docs/gpu.md has both tables).
+// The cuBLAS SGEMM peer (BM_device_cublas_sgemm) is built in when CUDA's cuBLAS is found.
 // Without a device every case skips with the reason.
 #include <benchmark/benchmark.h>
 
@@ -17,7 +18,14 @@
 #include <portml/kernels/gemm_tiled.hpp>
 #include <portml/kernels/graph.hpp>
 #include <portml/layers/device_mlp.hpp>
+#include <portml/layers/gnn_models.hpp>
 #include <portml/portability/all.hpp>
+
+#include "gnn_cases.hpp"
+
+#if PORTML_BENCH_HAVE_CUBLAS
+#include <cublas_v2.h>
+#endif
 
 namespace {
 
@@ -65,11 +73,13 @@ Tensor<Index, 1> even_offsets(index_t events, index_t per_event) {
   return off;
 }
 
-//! C [M, N] = relu(A [M, K] · W [K, N] + b): args (M, K, N).
+//! C [M, N] = relu(A [M, K] · W [K, N] + b): args (M, K, N, shape), shape = GemmTiledShape as an integer
+//! (0 automatic, 1 tile16, 2 tile64, 3 tile128).
 void BM_device_gemm_tiled(benchmark::State& state) {
   auto q = device_queue(state);
   if (!q) return;
   const index_t m = state.range(0), k = state.range(1), n = state.range(2);
+  const auto shape = static_cast<portml::kernels::GemmTiledShape>(state.range(3));
   const auto a = to_device(*q, random_matrix(m, k, 1, true));
   const auto w = to_device(*q, random_matrix(k, n, 2, true));
   Tensor<float, 1> bias_h({n});
@@ -77,23 +87,81 @@ void BM_device_gemm_tiled(benchmark::State& state) {
   Tensor<float, 2, S> c({m, n});
   const auto act = portml::kernels::make_activation(portml::kernels::Activation::Relu);
   for (auto _ : state) {
-    portml::kernels::gemm_tiled<G, float>(*q, a.view(), w.view(), c.view(), b.data(), act);
+    portml::kernels::gemm_tiled<G, float>(*q, a.view(), w.view(), c.view(), b.data(), act, shape);
     q->wait();
   }
   state.counters["FLOPS"] =
       benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
   state.SetItemsProcessed(state.iterations() * m);
+  const auto used = shape == portml::kernels::GemmTiledShape::automatic
+                        ? portml::kernels::gemm_tiled_shape(m, n, portml::kernels::gemm_tiled_largest_shape<G, float>())
+                        : shape;
+  state.SetLabel(portml::kernels::gemm_tiled_shape_name(used));
 }
+// Automatic shape at the MLP and square shapes, then every shape forced at the shapes where the
+// choice matters (the dispatch thresholds of gemm_tiled_shape come from these rows).
 BENCHMARK(BM_device_gemm_tiled)
+    ->ArgNames({"M", "K", "N", "shape"})
+    ->Args({1, 64, 64, 0})
+    ->Args({1024, 64, 64, 0})
+    ->Args({65536, 64, 64, 0})
+    ->Args({65536, 128, 128, 0})
+    ->Args({2048, 2048, 2048, 0})
+    ->ArgsProduct({{1024, 65536}, {64}, {64}, {1, 2, 3}})
+    ->ArgsProduct({{8192, 65536}, {128}, {128}, {1, 2, 3}})
+    ->ArgsProduct({{1024}, {1024}, {1024}, {1, 2, 3}})
+    ->ArgsProduct({{2048}, {2048}, {2048}, {1, 2, 3}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+#if PORTML_BENCH_HAVE_CUBLAS
+//! The peer in the same process: cublasSgemm (FP32, default math mode: no TF32), C = A·W without an
+//! epilogue (gemm_tiled also adds the bias and applies ReLU): args (M, K, N). Row-major C = A·W is the
+//! column-major Cᵀ = Wᵀ·Aᵀ.
+void BM_device_cublas_sgemm(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t m = state.range(0), k = state.range(1), n = state.range(2);
+  const auto a = to_device(*q, random_matrix(m, k, 1, true));
+  const auto w = to_device(*q, random_matrix(k, n, 2, true));
+  Tensor<float, 2, S> c({m, n});
+  cublasHandle_t handle = nullptr;
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
+    state.SkipWithError("cublasCreate failed");
+    return;
+  }
+  cublasSetStream(handle, q->stream());
+  const float one = 1.0f, zero = 0.0f;
+  const auto call = [&] {
+    return cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k),
+                       &one, w.data(), static_cast<int>(n), a.data(), static_cast<int>(k), &zero, c.data(),
+                       static_cast<int>(n));
+  };
+  if (call() != CUBLAS_STATUS_SUCCESS) state.SkipWithError("cublasSgemm failed");
+  q->wait();
+  for (auto _ : state) {
+    call();
+    q->wait();
+  }
+  cublasDestroy(handle);
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.SetItemsProcessed(state.iterations() * m);
+}
+BENCHMARK(BM_device_cublas_sgemm)
     ->ArgNames({"M", "K", "N"})
     ->Args({1, 64, 64})
     ->Args({1024, 64, 64})
     ->Args({65536, 64, 64})
+    ->Args({8192, 128, 128})
     ->Args({65536, 128, 128})
+    ->Args({1024, 1024, 1024})
     ->Args({2048, 2048, 2048})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+#endif
 
 //! knn_graph, k = 16, self excluded: args (events, points per event, D, normal, grid workspace).
 void BM_device_knn_graph(benchmark::State& state) {
@@ -202,25 +270,30 @@ BENCHMARK(BM_device_segment_reduce)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-//! Unsorted COO, deterministic path (counting sort + segment fold) on every call.
+//! Unsorted COO on every call: args (op, mode), mode 0 = ScatterMode::sorted (deterministic: the parallel
+//! merge sort + segment fold), 1 = ScatterMode::atomic (opt-in: atomics, no sort).
 void BM_device_scatter_reduce(benchmark::State& state) {
   auto q = device_queue(state);
   if (!q) return;
   const auto& d = edge_data();
   const auto op = static_cast<g::Reduce>(state.range(0));
+  const auto mode = state.range(1) == 0 ? g::ScatterMode::sorted : g::ScatterMode::atomic;
   const auto m = to_device(*q, d.m);
   const auto dst = to_device(*q, d.dst_shuffled);
   Tensor<float, 2, S> y({d.n, d.f});
   Tensor<Index, 1, S> ws({g::scatter_reduce_workspace_size(d.n, d.e)});
   for (auto _ : state) {
-    g::scatter_reduce<G, float, Index>(*q, m.view(), dst.view(), y.view(), op, ws.view());
+    g::scatter_reduce<G, float, Index>(*q, m.view(), dst.view(), y.view(), op, ws.view(), mode);
     q->wait();
   }
+  state.SetLabel(g::scatter_mode_name(mode));
 }
 BENCHMARK(BM_device_scatter_reduce)
-    ->ArgName("op")
-    ->Arg(static_cast<int>(g::Reduce::sum))
-    ->Arg(static_cast<int>(g::Reduce::max))
+    ->ArgNames({"op", "mode"})
+    ->Args({static_cast<int>(g::Reduce::sum), 0})
+    ->Args({static_cast<int>(g::Reduce::max), 0})
+    ->Args({static_cast<int>(g::Reduce::sum), 1})
+    ->Args({static_cast<int>(g::Reduce::max), 1})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -297,7 +370,124 @@ BENCHMARK(BM_device_mlp_deepjet)
     ->ArgNames({"batch"})
     ->Arg(1)
     ->Arg(1024)
+    ->Arg(4096)
     ->Arg(65536)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- GNN blocks and models on the device (the configurations and inputs of bench_gnn.cpp, gnn_cases.hpp) ----
+// The weights are uploaded once (DeviceResident); inputs, outputs and workspace live on the device. The
+// PyTorch peer on the same GPU: bench/peers/torch_gnn_ops.py --device cuda (edgeconv_block, particlenet,
+// gravnet_block, gravnet_model).
+
+namespace gc = portml_bench::gnn;
+namespace L = portml::layers;
+
+Tensor<std::byte, 1, S> device_workspace(std::size_t bytes) {
+  return Tensor<std::byte, 1, S>({static_cast<index_t>(std::max<std::size_t>(bytes, 1))});
+}
+
+//! EdgeConv block, F = 16 -> 64 -> 64, k = 16, kNN in the input features: args (events, points per event).
+void BM_device_edgeconv_block(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::EdgeConvBlock<float> host(gc::edgeconv_block_config(), 16);
+  const L::DeviceEdgeConvBlock<G, float> block(*q, host);
+  const auto x = to_device(*q, gc::normal_points(n, 16, gc::edgeconv_seed));
+  const auto off = to_device(*q, gc::even_offsets(events, per));
+  Tensor<float, 2, S> y({n, host.output_size()});
+  auto ws = device_workspace(block.workspace_bytes(n, events));
+  const std::span<std::byte> wspan(ws.data(), static_cast<std::size_t>(ws.extent(0)));
+  for (auto _ : state) {
+    L::edgeconv_block<G, float>(*q, block, x.view(), x.view(), off.view(), y.view(), wspan);
+    q->wait();
+  }
+  state.SetItemsProcessed(state.iterations() * events);
+}
+BENCHMARK(BM_device_edgeconv_block)
+    ->ArgNames({"events", "points"})
+    ->Args({1000, 50})
+    ->Args({1, 1000})
+    ->Args({1, 10000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! The ParticleNet-like model (2-D points, 16 features, 64/128/256 x 3, k = 16): args (events, points per event).
+void BM_device_particlenet(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::ParticleNet<float> host(gc::particlenet_config());
+  const L::DeviceParticleNet<G, float> model(*q, host);
+  const auto pts = to_device(*q, gc::normal_points(n, 2, gc::particlenet_points_seed));
+  const auto x = to_device(*q, gc::normal_points(n, 16, gc::particlenet_features_seed));
+  const auto off = to_device(*q, gc::even_offsets(events, per));
+  Tensor<float, 2, S> y({events, host.output_size()});
+  auto ws = device_workspace(model.workspace_bytes(n, events));
+  const std::span<std::byte> wspan(ws.data(), static_cast<std::size_t>(ws.extent(0)));
+  for (auto _ : state) {
+    model.forward(*q, portml::TensorView<const float, 2, S>(pts.view()),
+                  portml::TensorView<const float, 2, S>(x.view()), portml::TensorView<const Index, 1, S>(off.view()),
+                  y.view(), wspan);
+    q->wait();
+  }
+  state.SetItemsProcessed(state.iterations() * events);
+}
+BENCHMARK(BM_device_particlenet)
+    ->ArgNames({"events", "points"})
+    ->Args({200, 50})
+    ->Args({1, 50})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! GravNet block, F = 64, S = 4, P = 32, k = 16, PyG convention: args (events, points per event).
+void BM_device_gravnet_block(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::GravNetBlock<float> host(gc::gravnet_block_config(), 64);
+  const L::DeviceGravNetBlock<G, float> block(*q, host);
+  const auto x = to_device(*q, gc::normal_points(n, 64, gc::gravnet_block_seed));
+  const auto off = to_device(*q, gc::even_offsets(events, per));
+  Tensor<float, 2, S> y({n, host.output_size()});
+  auto ws = device_workspace(block.workspace_bytes(n, events));
+  const std::span<std::byte> wspan(ws.data(), static_cast<std::size_t>(ws.extent(0)));
+  for (auto _ : state) {
+    L::gravnet_block<G, float>(*q, block, x.view(), off.view(), y.view(), wspan);
+    q->wait();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_device_gravnet_block)
+    ->ArgNames({"events", "points"})
+    ->Args({1, 10000})
+    ->Args({1000, 50})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! The GravNet model (two blocks + head, 16 features): args (events, points per event).
+void BM_device_gravnet_model(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t events = state.range(0), per = state.range(1), n = events * per;
+  const L::GravNetModel<float> host(gc::gravnet_model_config());
+  const L::DeviceGravNetModel<G, float> model(*q, host);
+  const auto x = to_device(*q, gc::normal_points(n, 16, gc::gravnet_model_seed));
+  const auto off = to_device(*q, gc::even_offsets(events, per));
+  Tensor<float, 2, S> y({n, host.output_size()});
+  auto ws = device_workspace(model.workspace_bytes(n, events));
+  const std::span<std::byte> wspan(ws.data(), static_cast<std::size_t>(ws.extent(0)));
+  for (auto _ : state) {
+    model.forward(*q, portml::TensorView<const float, 2, S>(x.view()),
+                  portml::TensorView<const Index, 1, S>(off.view()), y.view(), wspan);
+    q->wait();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_device_gravnet_model)
+    ->ArgNames({"events", "points"})
+    ->Args({1000, 50})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -10,8 +10,8 @@ OUT/results.json with every number, and a summary table on stdout.
                  [--min-time 0.2] [--models a,b] [--doc docs/benchmarks.md]
     zoo_bench.py --report-only --out build/zoo-bench [--doc docs/benchmarks.md]
 
---doc writes the report once more as a committed document, with its plots in a folder beside it
-(docs/benchmarks/). Uses the standard library only; plots need matplotlib (Debian: python3-matplotlib)
+--doc stores the results as the zoo's data (docs/benchmarks/data/zoo.json) and remakes that committed
+document from every pillar's data with scripts/benchmarks_doc.py, plots in docs/benchmarks/. Uses the standard library only; plots need matplotlib (Debian: python3-matplotlib)
 and are left out, with a note, without it. A peer whose Python package is missing is reported as not
 installed, never as an error. Exit status: 0, or 1 when a model failed to validate or to run.
 """
@@ -288,18 +288,18 @@ def have_matplotlib():
         return False
 
 
-def report(data, plot_dir, plot_prefix, command):
+def report(data, plot_dir, plot_prefix, command, heading="#"):
+    """The Markdown report; heading is the level of its title ("##" inside docs/benchmarks.md)."""
+    sub = heading + "#"
     info, results = data["machine"], data["results"]
     batches = [int(b) for b in data["batch"].split(",")]
     threads_list = [int(t) for t in data["threads"].split(",")]
     plots = have_matplotlib()
-    lines = ["# portml zoo benchmark", ""]
+    lines = [heading + (" portml zoo benchmark" if heading == "#" else " The model zoo through the portml tool"), ""]
     lines += ["Made by `%s` on %s (git %s)." % (command, info["date"], info["git"]), ""]
-    lines += ["The per-pillar benchmarks against the issues' targets, with every peer (Eigen, oneDNN, OpenBLAS, "
-              "ONNX Runtime; XGBoost 1.7 and 3.x, the GBRForest-style walk; PyTorch) and the targets met or not, "
-              "are in [dense.md](dense.md) (sections 5-6), [bdt.md](bdt.md) (Benchmarks) and "
-              "[gnn.md](gnn.md) (Benchmarks, Measured); GPU numbers in [gpu.md](gpu.md). This page is the zoo: "
-              "the models a user meets first, through the `portml` tool.", ""]
+    if heading == "#":
+        lines += ["The zoo: the models a user meets first, through the `portml` tool. The per-pillar benchmarks "
+                  "against the issues' targets, with every peer, are in docs/benchmarks.md.", ""]
     if "local changes" in info["git"]:
         lines += ["The working tree had changes not committed yet (work in progress beside this run); the numbers "
                   "are those of that tree.", ""]
@@ -323,7 +323,7 @@ def report(data, plot_dir, plot_prefix, command):
               "compare ratios, not absolute numbers, between runs." % info["logical_cpus"], ""]
 
     # Correctness.
-    lines += ["## Correctness: `portml validate` against the training framework", "",
+    lines += [sub + " Correctness: `portml validate` against the training framework", "",
               "| model | pillar | format / framework | rows | max abs error | result | peers' output vs reference |",
               "|---|---|---|---|---|---|---|"]
     failed = False
@@ -347,14 +347,14 @@ def report(data, plot_dir, plot_prefix, command):
     summary = []
     for pillar, title in (("dense", "Dense: MLP"), ("bdt", "BDT: forests"), ("gnn", "GNN: graph networks")):
         members = [r for r in results if r["entry"]["pillar"] == pillar]
-        lines += ["## %s" % title, ""]
+        lines += [sub + " %s" % title, ""]
         if not members:
             lines += ["No %s model in the zoo yet (add it to `models/zoo.json` with pillar `%s`)." % (title.split(":")[
                 0], pillar), ""]
             continue
         for res in members:
             e = res["entry"]
-            lines += ["### %s" % e["name"], "", "%s. Model `%s`%s; peer: %s." % (
+            lines += [sub + "# %s" % e["name"], "", "%s. Model `%s`%s; peer: %s." % (
                 e["description"][0].upper() + e["description"][1:], e["model"],
                 " (made at benchmark time, not committed)" if e["where"] == "build" else "",
                 e.get("peer", "none")), ""]
@@ -425,7 +425,7 @@ def report(data, plot_dir, plot_prefix, command):
     if not plots:
         lines += ["Plots: not made, matplotlib is not importable (Debian: `apt-get install python3-matplotlib`, "
                   "then `scripts/zoo_bench.py --report-only --out DIR`).", ""]
-    lines += ["## What ran", "", "```", info["portml_info"], "```", ""]
+    lines += [sub + " What ran", "", "```", info["portml_info"], "```", ""]
     if data.get("model_status"):
         lines += ["Models made at benchmark time: " + "; ".join("%s: %s" % kv for kv in data["model_status"].items()),
                   ""]
@@ -447,15 +447,19 @@ def print_summary(summary):
 
 
 def write_reports(data, out, doc, command):
+    """OUT/report.md; with doc, also stores the results as the zoo's data file beside the document
+    (docs/benchmarks/data/zoo.json) and remakes the document from every pillar's data
+    (scripts/benchmarks_doc.py), so that the other pillars' numbers stay."""
     text, summary, failed = report(data, out, "", command)
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write(text)
     if doc:
-        plot_dir = os.path.splitext(doc)[0]
-        os.makedirs(plot_dir, exist_ok=True)
-        doc_text, _, _ = report(data, plot_dir, os.path.basename(plot_dir) + "/", command)
-        with open(doc, "w") as f:
-            f.write(doc_text)
+        data_dir = os.path.join(os.path.splitext(doc)[0], "data")
+        os.makedirs(data_dir, exist_ok=True)
+        with open(os.path.join(data_dir, "zoo.json"), "w") as f:
+            json.dump(data, f, indent=1)
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "benchmarks_doc.py"), "--data", data_dir,
+                        "--doc", doc], check=True)
     return summary, failed
 
 

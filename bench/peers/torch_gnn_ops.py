@@ -5,16 +5,18 @@ PyG falls back to plain torch (no torch_scatter / torch_cluster on Debian's PyTo
 per op: name, minimum and median wall ms over the repetitions, and the minimum process CPU ms (the
 fairer number on a shared machine, comparable with Google Benchmark's CPU column).
 
-    /usr/bin/python3 bench/peers/torch_gnn_ops.py [--threads 1] [--seconds 0.5] [--device cuda]
+    /usr/bin/python3 bench/peers/torch_gnn_ops.py [--threads 1] [--seconds 0.5] [--device cuda] [--json FILE]
 
 With --device cuda every tensor lives on the GPU and each timed call ends with
 torch.cuda.synchronize(), as bench/bench_device.cpp waits for its queue (the CPU column is then
 not meaningful). The GEMM cases (linear + ReLU) are the peer of BM_device_gemm_tiled.
 
 The allocator is whatever the process gets (glibc unless LD_PRELOAD names another); the script prints
-the torch version, its BLAS, and LD_PRELOAD so that a table states what was measured.
+the torch version, its BLAS, and LD_PRELOAD so that a table states what was measured. --json also
+writes every line as a record (scripts/benchmarks_doc.py reads it).
 """
 import argparse
+import json
 import os
 import statistics
 import time
@@ -26,12 +28,14 @@ parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--seconds", type=float, default=0.5)
 parser.add_argument("--device", default="cpu")
 parser.add_argument("--models", action="store_true", help="only the fused blocks and models")
+parser.add_argument("--json", default="", help="also write the results to this JSON file")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 if args.device != "cpu":
     torch.set_default_device(args.device)
 K = 16
+RESULTS = []
 
 
 def timed(name, fn):
@@ -54,6 +58,8 @@ def timed(name, fn):
         cs.append(time.process_time() - c)
     print(f"{name:45s} min_ms={min(ts) * 1e3:9.3f} med_ms={statistics.median(ts) * 1e3:9.3f} "
           f"min_cpu_ms={min(cs) * 1e3:9.3f} reps={reps}", flush=True)
+    RESULTS.append({"name": name, "min_ms": min(ts) * 1e3, "median_ms": statistics.median(ts) * 1e3,
+                    "min_cpu_ms": min(cs) * 1e3, "repetitions": reps})
 
 
 def knn_gemm_topk(x, k):
@@ -230,5 +236,15 @@ def main():
         timed("segment_softmax E=160000 H=4 (scatter)", softmax)
 
 
+def write_json():
+    if args.json:
+        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
+                "device_name": torch.cuda.get_device_name() if args.device != "cpu" else "",
+                "ld_preload": os.environ.get("LD_PRELOAD", ""), "results": RESULTS}
+        with open(args.json, "w") as f:
+            json.dump(info, f, indent=1)
+
+
 if __name__ == "__main__":
     main()
+    write_json()
