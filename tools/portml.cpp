@@ -5,7 +5,7 @@
 //                               runs the reference kernel on every compiled backend and checks it
 //                               against a double-precision host computation
 //   portml predict | validate | bench --model FILE ...   (tools/cli/commands.cpp)
-// Exit status: 0 success, 1 a check failed, 2 usage or input error.
+// Exit status: 0 success, 1 a check failed, 2 usage or input error (a GPU backend without a device too).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -45,7 +45,9 @@ void print_usage(std::FILE* out) {
                "  rows of one event contiguous) or an .npz with x [nodes, inputs] and offsets [events + 1]; the\n"
                "  output has one row per event (ParticleNet-like) or per node (GravNet); bench's --batch counts\n"
                "  events (random events of 50 nodes without --input)\n"
-               "backends: serial, openmp, kokkos, cuda, hip (as compiled into this build)\n");
+               "backends: serial, openmp, kokkos, cuda, hip (as compiled into this build); cuda and hip run on\n"
+               "  device 0 and copy each batch in and its outputs out (bench's GPU times include the copies);\n"
+               "  bench --backend all skips a GPU backend without a device\n");
 }
 
 std::string backend_list() {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -26,6 +27,7 @@
 #include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
 #include <portml/io/table.hpp>
+#include <portml/portability/all.hpp>
 
 namespace portml::test {
 namespace {
@@ -249,6 +251,41 @@ TEST(Cli, ErrorPaths) {
   // validate: a reference of the wrong shape.
   expect_error("validate --model " + model + " --input " + temp(f.name + ".x.csv") + " --reference " + narrow,
                "1 rows of 3 values, the model gives 240 rows of 1");
+}
+
+// A GPU backend compiled in but without a device here (CI): one line on stderr naming the backend and the
+// runtime's reason, exit status 2, no output file; bench --backend all skips it and says so.
+TEST(Cli, GpuBackendWithoutADeviceIsOneError) {
+  std::vector<std::string> absent;
+  bool compiled = false;
+  for_each_type(device_backends{}, [&]<class B>() {
+    compiled = true;
+    if (device_count<B>() == 0) absent.push_back(B::name);
+  });
+  if (!compiled) GTEST_SKIP() << "no GPU backend compiled into this build";
+  if (absent.empty()) GTEST_SKIP() << "every compiled GPU backend has a device here";
+  const Fixture& f = fixtures[0];
+  write_inputs(f);
+  const std::string model = bdt_data + f.model, out = temp("never.csv");
+  std::remove(out.c_str());
+  for (const auto& b : absent) {
+    for (const std::string& args :
+         {"predict --model " + model + " --input " + temp(f.name + ".x.csv") + " --output " + out + " --backend " + b,
+          "validate --model " + model + " --input " + temp(f.name + ".x.csv") + " --reference " +
+              temp(f.name + ".ref.npy") + " --backend " + b,
+          "bench --model " + model + " --backend " + b}) {
+      const Result r = run(args);
+      EXPECT_EQ(r.status, 2) << args;
+      EXPECT_EQ(r.err.rfind("portml: --backend " + b + ": no " + b + " device (", 0), 0u) << args << "\n" << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line, no usage text:\n" << r.err;
+      EXPECT_TRUE(r.out.empty()) << r.out;
+      EXPECT_FALSE(std::filesystem::exists(out)) << out;
+    }
+    const Result r = run("bench --model " + model + " --batch 2 --min-time 0.001 --format json");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("bench: skipping " + b + ": no " + b + " device ("), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("\"backend\": \"" + b + "\""), std::string::npos) << r.out;
+  }
 }
 
 // ---- graph models (portml GNN JSON: the zoo's ParticleNet-like and GravNet models) -------------------------

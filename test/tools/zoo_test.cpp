@@ -4,11 +4,16 @@
 // `validate` against the training framework's output on every compiled host backend, `predict` into a
 // file that matches that output, and `bench` giving a record per backend, thread count and batch. The
 // entries made at benchmark time (where=build: too large to commit) are checked by scripts/zoo-bench.
+// The GPU backends (ZooGpu/Cuda, ZooGpu/Hip) run the same subcommands on the device and skip, saying why,
+// where there is none; ZooGpuNoDevice checks the error a user gets then.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -20,6 +25,7 @@
 #include <portml/io/table.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/device_backends.hpp"
 #include "cli/host_backends.hpp"
 #include "cli/model_runner.hpp"
 
@@ -202,14 +208,181 @@ TEST(Zoo, BenchRunsEveryModelOnEveryBackend) {
     const std::string out = ::testing::internal::GetCapturedStdout();
     ASSERT_EQ(status, 0) << e.at("name");
     const auto records = nlohmann::json::parse(out);
-    // Every backend at 1 thread, OpenMP also at 2; two batch sizes each.
+    // Every backend at 1 thread, OpenMP also at 2; two batch sizes each; GPU backends only with a device.
     std::size_t expected = 0;
     for (const auto& b : cli::host_backend_names()) expected += b == "openmp" ? 4 : 2;
+    for (const auto& b : cli::device_backend_names()) expected += cli::missing_device(b).empty() ? 2 : 0;
     EXPECT_EQ(records.size(), expected) << e.at("name") << "\n" << out;
     for (const auto& r : records) {
       EXPECT_GT(r.at("ns_per_row").get<double>(), 0) << e.at("name");
       EXPECT_GT(r.at("rows_per_second").get<double>(), 0) << e.at("name");
     }
+  }
+}
+
+// ---- GPU backends ------------------------------------------------------------------------------------------
+
+//! The outputs of `predict` for a zoo entry on `backend`.
+io::Table predict(const nlohmann::json& e, const std::string& backend) {
+  const std::string out =
+      ::testing::TempDir() + "portml_zoo_" + e.at("name").get<std::string>() + "_" + backend + ".npy";
+  EXPECT_EQ(call(cli::cmd_predict, {"predict", "--model", file(e, "model"), "--input", file(e, "input"), "--output",
+                                    out, "--backend", backend}),
+            0)
+      << e.at("name") << " on " << backend;
+  io::Table t = io::read_table(out);
+  std::remove(out.c_str());
+  return t;
+}
+
+//! Parameter: a GPU backend compiled into this build ("cuda", "hip").
+class ZooGpu : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::string why = cli::missing_device(GetParam());
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+};
+
+// The training framework's outputs, within the zoo's tolerances, on the device.
+TEST_P(ZooGpu, ValidateEveryModel) {
+  for (const auto& e : committed()) {
+    ::testing::internal::CaptureStdout();
+    const int status =
+        call(cli::cmd_validate, {"validate", "--model", file(e, "model"), "--input", file(e, "input"), "--reference",
+                                 file(e, "reference"), "--backend", GetParam(), "--rtol",
+                                 number(e.at("rtol").get<double>()), "--atol", number(e.at("atol").get<double>())});
+    const std::string report = ::testing::internal::GetCapturedStdout();
+    EXPECT_EQ(status, 0) << e.at("name") << " on " << GetParam() << "\n" << report;
+    EXPECT_NE(report.find("rows: " + std::to_string(io::read_table(file(e, "reference")).rows)), std::string::npos)
+        << report;
+  }
+}
+
+// The host backend's outputs: a forest's bit for bit (the device margins are the host's, and the output
+// transform runs on the host), an MLP's or GNN's within the zoo's tolerances (the device compilers
+// contract multiply-adds).
+TEST_P(ZooGpu, PredictGivesTheHostBackendsOutput) {
+  for (const auto& e : committed()) {
+    const io::Table got = predict(e, GetParam()), want = predict(e, "serial");
+    ASSERT_EQ(got.rows, want.rows) << e.at("name");
+    ASSERT_EQ(got.cols, want.cols) << e.at("name");
+    const bool forest = e.at("pillar") == "bdt";
+    const double rtol = e.at("rtol"), atol = e.at("atol");
+    for (std::size_t i = 0; i < got.values.size(); ++i) {
+      if (forest) {
+        ASSERT_EQ(got.values[i], want.values[i]) << e.at("name") << " value " << i;
+      } else {
+        ASSERT_LE(std::abs(got.values[i] - want.values[i]), atol + rtol * std::abs(want.values[i]))
+            << e.at("name") << " value " << i;
+      }
+    }
+  }
+}
+
+// --margin on the device: the host's margins bit for bit, in one batch, one row at a time and from
+// column-major rows.
+TEST_P(ZooGpu, ForestMarginsEqualTheHosts) {
+  register_runners();
+  std::size_t forests = 0;
+  for (const auto& e : committed()) {
+    if (e.at("pillar") != "bdt") continue;
+    ++forests;
+    const auto model = cli::load_model(file(e, "model"));
+    const io::Table in = io::read_table(file(e, "input"));
+    const std::vector<float> x(in.values.begin(), in.values.end());
+    const index_t k = model->output_width(true);
+    std::vector<double> host(static_cast<std::size_t>(in.rows * k)), device(host.size()), row(host.size());
+    const TensorView<const float, 2> xv(x.data(), {in.rows, in.cols});
+    model->session("serial", 1, in.rows, true)->run(xv, TensorView<double, 2>(host.data(), {in.rows, k}));
+    model->session(GetParam(), 1, in.rows, true)->run(xv, TensorView<double, 2>(device.data(), {in.rows, k}));
+    const auto one = model->session(GetParam(), 1, 1, true);
+    for (index_t r = 0; r < in.rows; ++r) {
+      one->run(xv.row_slice(r, r + 1), TensorView<double, 2>(row.data() + r * k, {1, k}));
+    }
+    // The same rows column-major (rows not contiguous: the session packs them on the host first).
+    std::vector<float> xc(x.size());
+    for (index_t r = 0; r < in.rows; ++r)
+      for (index_t c = 0; c < in.cols; ++c) xc[static_cast<std::size_t>(c * in.rows + r)] = xv(r, c);
+    std::vector<double> strided(host.size());
+    model->session(GetParam(), 1, in.rows, true)
+        ->run(TensorView<const float, 2>::col_major(xc.data(), {in.rows, in.cols}),
+              TensorView<double, 2>(strided.data(), {in.rows, k}));
+    for (std::size_t i = 0; i < host.size(); ++i) {
+      ASSERT_EQ(device[i], host[i]) << e.at("name") << " margin " << i;
+      ASSERT_EQ(row[i], host[i]) << e.at("name") << " margin " << i << " (one row at a time)";
+      ASSERT_EQ(strided[i], host[i]) << e.at("name") << " margin " << i << " (column-major input)";
+    }
+  }
+  EXPECT_GE(forests, 3u) << "the zoo's XGBoost, LightGBM and TMVA forests";
+}
+
+TEST_P(ZooGpu, BenchTimesEveryModel) {
+  for (const auto& e : committed()) {
+    ::testing::internal::CaptureStdout();
+    const int status =
+        call(cli::cmd_bench, {"bench", "--model", file(e, "model"), "--input", file(e, "input"), "--backend",
+                              GetParam(), "--batch", "1,3", "--min-time", "0.0005", "--format", "json"});
+    const std::string out = ::testing::internal::GetCapturedStdout();
+    ASSERT_EQ(status, 0) << e.at("name");
+    const auto records = nlohmann::json::parse(out);
+    ASSERT_EQ(records.size(), 2u) << e.at("name") << "\n" << out;
+    for (const auto& r : records) {
+      EXPECT_EQ(r.at("backend"), GetParam()) << e.at("name");
+      EXPECT_GT(r.at("ns_per_row").get<double>(), 0) << e.at("name");
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooGpu, ::testing::ValuesIn(cli::device_backend_names()),
+                         [](const ::testing::TestParamInfo<std::string>& param) {
+                           std::string name = param.param;  // "cuda" -> "Cuda", as the other GPU tests name them
+                           name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
+                           return name;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ZooGpu);
+
+// A GPU backend without a device: predict, validate and bench --backend B fail before reading any input
+// (the message names the backend and the runtime's reason; no output file), and bench --backend all skips
+// it with one line on stderr.
+TEST(ZooGpuNoDevice, OneErrorNamingTheBackend) {
+  std::vector<std::string> absent;
+  for (const auto& b : cli::device_backend_names())
+    if (!cli::missing_device(b).empty()) absent.push_back(b);
+  if (cli::device_backend_names().empty()) GTEST_SKIP() << "no GPU backend compiled into this build";
+  if (absent.empty()) GTEST_SKIP() << "every compiled GPU backend has a device here";
+  const auto e = committed().front();
+  for (const auto& b : absent) {
+    const std::string out = ::testing::TempDir() + "portml_zoo_nodevice_" + b + ".csv";
+    std::remove(out.c_str());
+    const std::string want = "--backend " + b + ": no " + b + " device (";
+    const auto expect_no_device = [&](const std::vector<std::string>& args) {
+      try {
+        call(args[0] == "predict"    ? cli::cmd_predict
+             : args[0] == "validate" ? cli::cmd_validate
+                                     : cli::cmd_bench,
+             args);
+        ADD_FAILURE() << args[0] << " --backend " << b << " did not fail";
+      } catch (const cli::NoDeviceError& err) {
+        EXPECT_EQ(std::string(err.what()).rfind(want, 0), 0u) << err.what();
+      }
+    };
+    expect_no_device(
+        {"predict", "--model", file(e, "model"), "--input", file(e, "input"), "--output", out, "--backend", b});
+    EXPECT_FALSE(std::filesystem::exists(out)) << out;
+    expect_no_device({"validate", "--model", file(e, "model"), "--input", file(e, "input"), "--reference",
+                      file(e, "reference"), "--backend", b});
+    expect_no_device({"bench", "--model", file(e, "model"), "--backend", b});
+
+    ::testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStderr();
+    const int status = call(cli::cmd_bench, {"bench", "--model", file(e, "model"), "--batch", "2", "--min-time",
+                                             "0.0005", "--format", "json"});
+    const std::string records = ::testing::internal::GetCapturedStdout(),
+                      err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(status, 0) << err;
+    EXPECT_NE(err.find("bench: skipping " + b + ": no " + b + " device ("), std::string::npos) << err;
+    for (const auto& r : nlohmann::json::parse(records)) EXPECT_NE(r.at("backend"), b) << records;
   }
 }
 

@@ -16,6 +16,7 @@
 #include <portml/io/error.hpp>
 #include <portml/io/table.hpp>
 
+#include "device_backends.hpp"
 #include "model_runner.hpp"
 #include "options.hpp"
 
@@ -160,6 +161,7 @@ Common common(const Options& opts) {
   Common c;
   c.model = load_model(opts.required("model"));
   c.backend = checked_backend(*c.model, opts.get("backend", "serial"));
+  require_device(c.backend);  // before any input is read or output written
   c.threads = opts.integer("threads", 1, 1);
   c.margin = opts.has("margin");
   if (c.margin && !c.model->has_margin()) throw UsageError("--margin is only for forest models (raw tree scores)");
@@ -282,10 +284,18 @@ int cmd_bench(int argc, char** argv) {
   if (format != "table" && format != "json") throw UsageError("bench: --format is table or json, got '" + format + "'");
   std::vector<std::string> backends;
   const std::string backend_opt = opts.get("backend", "all");
-  if (backend_opt == "all") {
-    backends = model->backends();
+  if (backend_opt == "all") {  // every backend of the build that can run here
+    for (const auto& b : model->backends()) {
+      const std::string why = missing_device(b);
+      if (why.empty()) {
+        backends.push_back(b);
+      } else {
+        std::fprintf(stderr, "bench: skipping %s: %s\n", b.c_str(), why.c_str());
+      }
+    }
   } else {
     backends = {checked_backend(*model, backend_opt)};
+    require_device(backend_opt);
   }
   const auto batches = opts.int_list("batch", "1,16,1024");
   const auto thread_counts = opts.int_list("threads", "1");
@@ -389,6 +399,13 @@ int cmd_bench(int argc, char** argv) {
       } else {
         std::printf("batch = events (random events of %lld nodes, inputs from N(0, 1))\n",
                     static_cast<long long>(bench_event_nodes));
+      }
+    }
+    const auto gpus = device_backend_names();
+    for (const auto& b : backends) {
+      if (std::find(gpus.begin(), gpus.end(), b) != gpus.end()) {
+        std::printf("%s: each batch timed from the host: inputs copied in, kernels, outputs copied out, wait\n",
+                    b.c_str());
       }
     }
     std::printf("%-8s %7s %7s %14s %16s %14s\n", "backend", "threads", graph ? "events" : "batch",

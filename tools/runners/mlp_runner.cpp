@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // MLPs (ONNX, lwtnn JSON) in the command-line tool: the model's forward in float32, as PyTorch's and
-// ONNX Runtime's default float32 inference computes it.
+// ONNX Runtime's default float32 inference computes it. On a host backend through layers::Mlp; on a GPU backend
+// (cuda, hip) through a DeviceMlp (the same layers as kernels of the device; the device compilers contract
+// multiply-adds, so the last bits may differ from the host's).
 #include <memory>
 #include <new>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <portml/io/lwtnn.hpp>
 #include <portml/io/onnx.hpp>
+#include <portml/layers/device_mlp.hpp>
 #include <portml/layers/mlp.hpp>
 
+#include "../cli/device_backends.hpp"
 #include "../cli/host_backends.hpp"
 #include "../cli/model_runner.hpp"
 #include "../cli/options.hpp"
@@ -47,6 +52,43 @@ class MlpSession final : public Session {
   std::vector<float> y_;
 };
 
+//! An MLP on GPU backend B: the device copy of the weights, device buffers for max_rows rows and the device
+//! workspace made once; run() copies the rows in, launches, copies the outputs out and waits.
+template <class B>
+class MlpDeviceSession final : public Session {
+  using Space = memory_space_t<B>;
+
+ public:
+  MlpDeviceSession(const layers::Mlp<float>& model, index_t max_rows)
+      : queue_(make_device_queue<B>()),
+        device_(queue_, model),
+        x_({max_rows, model.input_size()}),
+        y_({max_rows, model.output_size()}),
+        workspace_({static_cast<index_t>(device_.workspace_bytes(max_rows))}),
+        staging_(static_cast<std::size_t>(max_rows * model.input_size())),
+        y_host_(static_cast<std::size_t>(max_rows * model.output_size())) {}
+
+  void run(TensorView<const float, 2> x, TensorView<double, 2> out) override {
+    const index_t rows = x.extent(0), width = device_.output_size();
+    const TensorView<float, 2, Space> xd(x_.data(), {rows, device_.input_size()});
+    const TensorView<float, 2, Space> yd(y_.data(), {rows, width});
+    const TensorView<float, 2> y(y_host_.data(), {rows, width});
+    copy_rows_to_device<B, float>(queue_, xd, x, std::span<float>(staging_));
+    device_.forward(queue_, TensorView<const float, 2, Space>(xd), yd, workspace_.view());
+    deep_copy(queue_, y, TensorView<const float, 2, Space>(yd));
+    queue_.wait();
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < width; ++c) out(r, c) = y(r, c);
+  }
+
+ private:
+  Queue<B> queue_;
+  layers::DeviceMlp<float, B> device_;
+  Tensor<float, 2, Space> x_, y_;
+  Tensor<std::byte, 1, Space> workspace_;
+  std::vector<float> staging_, y_host_;
+};
+
 class MlpRunner final : public ModelRunner {
  public:
   MlpRunner(const layers::MlpConfig& config, std::string format) : model_(config), format_(std::move(format)) {}
@@ -57,12 +99,13 @@ class MlpRunner final : public ModelRunner {
   }
   index_t input_width() const override { return model_.input_size(); }
   index_t output_width(bool) const override { return model_.output_size(); }
-  std::vector<std::string> backends() const override { return host_backend_names(); }
+  std::vector<std::string> backends() const override { return all_backend_names(); }
 
   std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows, bool) const override {
     std::unique_ptr<Session> s;
     with_host_backend(backend, [&]<class B>() { s = std::make_unique<MlpSession<B>>(model_, threads, max_rows); });
-    if (!s) throw UsageError("MLPs run on the host backends, not on '" + backend + "'");
+    with_device_backend(backend, [&]<class B>() { s = std::make_unique<MlpDeviceSession<B>>(model_, max_rows); });
+    if (!s) throw UsageError("no backend '" + backend + "' in this build");
     return s;
   }
 
