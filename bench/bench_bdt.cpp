@@ -13,7 +13,7 @@
 // A peer that is not found skips its cases with the reason (and says so in the context). Before timing,
 // on the first 1000 rows: portml's margins equal XGBoost's and LightGBM's bit for bit, tl2cgen's are
 // compared with portml's (within rounding, see tl2cgen_tolerance).
-// With CUDA or HIP compiled in, the device kernel (bdt/device_forest.hpp) runs at batch 1, 1024 and 65536
+// With CUDA or HIP compiled in, the device kernel (bdt/device_forest.hpp) runs at batch 1, 1024, 65536, 10^5 and 10^6
 // three ways: portml_<gpu> (copy the rows in, evaluate, copy the margins out, wait), portml_<gpu>_kernel
 // (rows and margins resident on the device: launch and wait) and portml_<gpu>_transfer (the two copies and
 // the wait only), and with data resident each kernel forced: portml_<gpu>_kernel_rows (row-parallel) and
@@ -455,7 +455,7 @@ void run_bdt(benchmark::State& state, Model& m, const portml::bdt::Forest<V>& fo
 #endif
   index_t s = 0;
   for (auto _ : state) {
-    const float* x = m.x.data() + (s % slices) * batch * nf;
+    const float* x = pool + (s % slices) * batch * nf;
     ++s;
     switch (impl) {
       case Impl::portml:
@@ -541,26 +541,37 @@ void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing, port
   portml::Queue<Gpu> q(0);
   const portml::bdt::DeviceForest<float, Gpu> forest(q, *m.forest);
   const index_t batch = state.range(0), nf = m.features, k = m.forest->num_outputs();
-  const index_t slices = pool_rows / batch;
+  // Batches up to the pool's size take consecutive slices of it; larger ones (10^6 rows) the pool repeated.
+  std::vector<float> repeated;
+  if (batch > pool_rows) {
+    repeated.resize(static_cast<std::size_t>(batch * nf));
+    for (index_t r = 0; r < batch; ++r)
+      std::memcpy(repeated.data() + r * nf, m.x.data() + (r % pool_rows) * nf,
+                  static_cast<std::size_t>(nf) * sizeof(float));
+  }
+  const float* pool = batch > pool_rows ? repeated.data() : m.x.data();
+  const index_t slices = batch > pool_rows ? 1 : pool_rows / batch;
   portml::Tensor<float, 2, S> dx({batch, nf});
   portml::Tensor<float, 2, S> dout({batch, k});
   std::vector<float> out(static_cast<std::size_t>(batch * k)), want(out.size());
-  {  // the device's margins are the host's, bit for bit
-    const portml::TensorView<const float, 2> x(m.x.data(), {batch, nf});
+  {  // the device's margins are the host's, bit for bit (on the first pool-size rows: the rest repeat them)
+    const portml::TensorView<const float, 2> x(pool, {batch, nf});
     portml::deep_copy(q, dx.view(), x);
     portml::bdt::predict_margins(q, forest, dx.view(), dout.view(), portml::bdt::NodeStaging::automatic, kernel);
     portml::deep_copy(q, portml::TensorView<float, 2>(out.data(), {batch, k}),
                       portml::TensorView<const float, 2, S>(dout.view()));
     q.wait();
-    portml::bdt::predict_margins(*m.forest, x, portml::TensorView<float, 2>(want.data(), {batch, k}));
-    if (std::memcmp(out.data(), want.data(), out.size() * sizeof(float)) != 0) {
+    const index_t checked = std::min(batch, pool_rows);
+    portml::bdt::predict_margins(*m.forest, portml::TensorView<const float, 2>(pool, {checked, nf}),
+                                 portml::TensorView<float, 2>(want.data(), {checked, k}));
+    if (std::memcmp(out.data(), want.data(), static_cast<std::size_t>(checked * k) * sizeof(float)) != 0) {
       state.SkipWithError("device margins differ from the host's");
       return;
     }
   }
   index_t s = 0;
   for (auto _ : state) {
-    const float* x = m.x.data() + (s % slices) * batch * nf;
+    const float* x = pool + (s % slices) * batch * nf;
     ++s;
     if (timing != DeviceTiming::kernel) {
       portml::deep_copy(q, dx.view(), portml::TensorView<const float, 2>(x, {batch, nf}));
@@ -597,7 +608,7 @@ void register_device(int which) {
     auto* b =
         benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, timing, portml::bdt::DeviceKernel::automatic);
     b->ArgNames({"batch", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
-    for (const index_t batch : {1, 1024, 65536}) b->Args({batch, 1});
+    for (const index_t batch : {1, 1024, 65536, 100000, 1000000}) b->Args({batch, 1});
   }
   // Each kernel forced (data resident on the device), for the automatic choice's rule (docs/bdt.md).
   const struct {
