@@ -455,7 +455,7 @@ void run_bdt(benchmark::State& state, Model& m, const portml::bdt::Forest<V>& fo
 #endif
   index_t s = 0;
   for (auto _ : state) {
-    const float* x = pool + (s % slices) * batch * nf;
+    const float* x = m.x.data() + (s % slices) * batch * nf;
     ++s;
     switch (impl) {
       case Impl::portml:
