@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // LightGBM text models -> bdt::ForestConfig.
 // Categorical splits (decision_type bit 0, v4 models) are expanded at load time into exact numeric
-// subtrees (see category_bounds): the forest then has only numeric nodes, so every evaluation path
-// (scalar, AVX2, AVX-512) runs them, at the price of copies of the subtrees below a categorical split.
+// subtrees (category_bounds, then categorical_expansion.hpp, shared with the XGBoost loader): the forest
+// then has only numeric nodes, so every evaluation path runs them, at the price of copies of the
+// subtrees below a categorical split.
 #include <portml/io/error.hpp>
 #include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
+
+#include "categorical_expansion.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -37,6 +40,8 @@ class Reader {
   [[noreturn]] void fail(const std::string& where, const std::string& message) const {
     throw FormatError(name_, where, message);
   }
+
+  const std::string& name() const { return name_; }
 
   const std::string& value(const Section& s, const char* key, const std::string& where) const {
     const auto it = s.values.find(key);
@@ -132,10 +137,6 @@ std::string feature_label(const bdt::ForestConfig& config, std::int32_t feature)
   return s;
 }
 
-//! Nodes a tree may grow to when its categorical splits are expanded into numeric subtrees, and
-//! nodes all expansions of a model may add together (resource limits against hostile files).
-constexpr std::size_t max_expanded_tree_nodes = std::size_t(1) << 20;
-constexpr std::size_t max_expansion_nodes = std::size_t(1) << 22;
 //! Bitset words of one categorical split (categories below 32 * this).
 constexpr std::size_t max_category_words = std::size_t(1) << 16;
 
@@ -218,21 +219,18 @@ bdt::TreeConfig read_tree(const Reader& rd, const Section& s, const bdt::ForestC
   }
 
   // The tree as LightGBM stores it: nodes 0..internal-1, then leaf j at internal + j.
-  struct Split {
-    std::int32_t feature = 0;
-    double threshold = 0;
-    bool nan_left = false, zero_missing = false, categorical = false;
-    std::vector<double> bounds;  // categorical: see category_bounds
-  };
-  std::vector<Split> split(internal);
+  std::vector<detail::SourceNode> nodes(n);
   bool any_zero_missing = false;
+  for (std::size_t j = 0; j < std::size_t(num_leaves); ++j) nodes[internal + j].value = leaf_value[j];
   for (std::size_t i = 0; i < internal; ++i) {
     const std::string node = where + ", node " + std::to_string(i);
     if (feature[i] < 0 || feature[i] >= config.num_features) {
       rd.fail(node, "split feature " + std::to_string(feature[i]) + " out of range");
     }
-    Split& sp = split[i];
+    detail::SourceNode& sp = nodes[i];
     sp.feature = feature[i];
+    sp.left = child(left[i], i);
+    sp.right = child(right[i], i);
     if ((decision[i] & 1) != 0) {
       if (!v4) {
         rd.fail(node, "categorical split on " + feature_label(config, feature[i]) +
@@ -244,9 +242,12 @@ bdt::TreeConfig read_tree(const Reader& rd, const Section& s, const bdt::ForestC
                           std::to_string(t) + " out of range");
       }
       const auto k = static_cast<std::size_t>(t);
+      // the set goes left; NaN goes right at every test, into the last segment, which is outside
       sp.categorical = true;
       sp.bounds = category_bounds(
           std::vector<std::uint32_t>(cat_words.begin() + cat_boundaries[k], cat_words.begin() + cat_boundaries[k + 1]));
+      sp.inside_left = true;
+      sp.nan_segment = sp.bounds.size();
       continue;
     }
     const bool default_left = (decision[i] & 2) != 0;
@@ -266,115 +267,7 @@ bdt::TreeConfig read_tree(const Reader& rd, const Section& s, const bdt::ForestC
       rd.fail(node, "unknown missing type " + std::to_string(missing_type));
     }
   }
-
-  const auto add_node = [&]() {
-    if (tree.left.size() == max_expanded_tree_nodes) {
-      rd.fail(where, "categorical splits expand the tree beyond " + std::to_string(max_expanded_tree_nodes) + " nodes");
-    }
-    tree.left.push_back(-1);
-    tree.right.push_back(-1);
-    tree.feature.push_back(0);
-    tree.threshold.push_back(0.0);
-    tree.nan_left.push_back(0);
-    tree.value.push_back(0.0);
-    if (any_zero_missing) tree.zero_missing.push_back(0);
-    return static_cast<std::int32_t>(tree.left.size() - 1);
-  };
-
-  if (!any_categorical) {  // LightGBM's numbering kept, node for node
-    for (std::size_t i = 0; i < n; ++i) add_node();
-    for (std::size_t j = 0; j < std::size_t(num_leaves); ++j) tree.value[internal + j] = leaf_value[j];
-    for (std::size_t i = 0; i < internal; ++i) {
-      tree.feature[i] = split[i].feature;
-      tree.threshold[i] = split[i].threshold;
-      tree.nan_left[i] = split[i].nan_left ? 1 : 0;
-      if (any_zero_missing) tree.zero_missing[i] = split[i].zero_missing ? 1 : 0;
-      tree.left[i] = child(left[i], i);
-      tree.right[i] = child(right[i], i);
-    }
-    return tree;
-  }
-
-  // With categorical splits: LightGBM's tree must be a tree (each node reached once from the root)
-  // before it is expanded, so that the expansion terminates.
-  {
-    std::vector<char> reached(n, 0);
-    std::vector<std::int32_t> stack{0};
-    reached[0] = 1;
-    while (!stack.empty()) {
-      const std::int32_t i = stack.back();
-      stack.pop_back();
-      if (std::size_t(i) >= internal) continue;
-      for (const std::int32_t c :
-           {child(left[std::size_t(i)], std::size_t(i)), child(right[std::size_t(i)], std::size_t(i))}) {
-        if (c == 0 || reached[std::size_t(c)]++ != 0) {
-          rd.fail(where + ", node " + std::to_string(i), "child " + std::to_string(c) + " reached twice");
-        }
-        stack.push_back(c);
-      }
-    }
-  }
-  // Expansion, iteratively: a task builds LightGBM node `source` and links it below `parent`.
-  struct Task {
-    std::int32_t source, parent;
-    bool right_side;
-  };
-  std::vector<Task> tasks{{0, -1, false}};
-  const auto link = [&](std::int32_t parent, bool right_side, std::int32_t self) {
-    if (parent >= 0) (right_side ? tree.right : tree.left)[std::size_t(parent)] = self;
-  };
-  const std::size_t before = tree.left.size();
-  while (!tasks.empty()) {
-    const Task task = tasks.back();
-    tasks.pop_back();
-    const auto src = std::size_t(task.source);
-    if (src >= internal) {
-      const std::int32_t self = add_node();
-      tree.value[std::size_t(self)] = leaf_value[src - internal];
-      link(task.parent, task.right_side, self);
-      continue;
-    }
-    const Split& sp = split[src];
-    const std::int32_t l = child(left[src], src), r = child(right[src], src);
-    if (!sp.categorical) {
-      const std::int32_t self = add_node();
-      tree.feature[std::size_t(self)] = sp.feature;
-      tree.threshold[std::size_t(self)] = sp.threshold;
-      tree.nan_left[std::size_t(self)] = sp.nan_left ? 1 : 0;
-      if (any_zero_missing) tree.zero_missing[std::size_t(self)] = sp.zero_missing ? 1 : 0;
-      link(task.parent, task.right_side, self);
-      tasks.push_back({r, self, true});
-      tasks.push_back({l, self, false});
-      continue;
-    }
-    // A balanced tree of `x <= bound` tests over the bounds; segment k goes to the LightGBM child
-    // `l` if k is odd (inside an interval), else to `r`. NaN goes right at every test, into the last
-    // segment, which is outside. Bound ranges [lo, hi) of at most 2^16 * 64 bounds: depth <= 22.
-    const std::vector<double>& bounds = sp.bounds;
-    const auto build = [&](auto&& self_fn, std::size_t lo, std::size_t hi, std::int32_t parent,
-                           bool right_side) -> void {
-      if (lo == hi) {  // segment lo
-        tasks.push_back({lo % 2 == 1 ? l : r, parent, right_side});
-        return;
-      }
-      const std::size_t mid = lo + (hi - lo) / 2;
-      const std::int32_t self = add_node();
-      tree.feature[std::size_t(self)] = sp.feature;
-      tree.threshold[std::size_t(self)] = bounds[mid];
-      tree.nan_left[std::size_t(self)] = 0;
-      link(parent, right_side, self);
-      self_fn(self_fn, lo, mid, self, false);     // x <= bounds[mid]: segments lo..mid
-      self_fn(self_fn, mid + 1, hi, self, true);  // x > bounds[mid]: segments mid+1..hi
-    };
-    build(build, 0, bounds.size(), task.parent, task.right_side);
-  }
-  const std::size_t added = tree.left.size() - std::min(before + n, tree.left.size());
-  if (added > *expansion_budget) {
-    rd.fail(where,
-            "categorical splits expand the model beyond " + std::to_string(max_expansion_nodes) + " added nodes");
-  }
-  *expansion_budget -= added;
-  return tree;
+  return detail::expand_categorical_splits(nodes, any_zero_missing, rd.name(), where, expansion_budget);
 }
 
 }  // namespace
@@ -418,7 +311,7 @@ bdt::ForestConfig parse_lightgbm_text(std::string_view text, const std::string& 
     }
   }
   const bool v4 = rd.value(header, "version", "header") == "v4";
-  std::size_t expansion_budget = max_expansion_nodes;
+  std::size_t expansion_budget = detail::max_expansion_nodes;
   for (std::size_t s = 1; s < sections.size(); ++s) {
     bdt::TreeConfig tree = read_tree(rd, sections[s], config, v4, &expansion_budget);
     tree.output = static_cast<std::int32_t>((s - 1) % std::size_t(per_iteration));

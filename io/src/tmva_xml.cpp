@@ -11,7 +11,8 @@
 //  - AdaBoost and the other boost types: output sum_i w_i v_i / sum_i w_i with w_i the tree's
 //    boostWeight and v_i the leaf's nType (+1 / -1) with UseYesNoLeaf, else its purity; the leaves
 //    here hold w_i v_i and the transform divides by sum_i w_i.
-//  - <Transformations>: read into bdt::InputTransform (see read_transformations below).
+//  - <Transformations>: read into bdt::InputTransform (see read_transformations below); Gauss and
+//    Uniform rebuild TMVA's cumulative PDFs here (read_pdf).
 #include <portml/io/error.hpp>
 #include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -351,6 +353,182 @@ bdt::InputTransformStep read_pca(const Reader& rd, const XMLElement* t, bdt::Inp
   return step;
 }
 
+// ---- Gauss / Uniform: TMVA::PDF rebuilt as PDF::ReadXML does (ROOT's VariableGaussTransform, PDF,
+// TSpline1, TAxis) ----------------------------------------------------------------------------------
+//
+// Each input carries one <CumulativePDF_clsN> per class (plus "all classes"); the Reader uses the
+// last. Its <PDF> holds the stored histogram (TH1F: float32 contents; equidistant over [XMin, XMax]
+// or with <HistogramBinning> edges). Reading rebuilds the PDF: a TGraph of (bin centre, content), a
+// TSpline1 over it (linear between the points; the first and last segments extrapolate), sampled at
+// the centres of a 10^4-bin TH1F over the histogram's range; a sample <= 1e-12 is replaced by the
+// stored content of the bin holding the centre; then max(., 1e-12), stored as float32.
+
+//! The stored histogram of a <PDF>: contents and either [xmin, xmax] or the edges.
+struct StoredHistogram {
+  std::vector<double> content;  // float32 values (TH1F::SetBinContent)
+  std::vector<double> edges;    // empty: equidistant
+  double xmin = 0, xmax = 0;
+
+  std::size_t size() const { return content.size(); }
+  double centre(std::size_t i) const {  // TAxis::GetBinCenter(i + 1)
+    if (edges.empty()) {
+      const double width = (xmax - xmin) / double(size());
+      return xmin + double(i) * width + 0.5 * width;
+    }
+    return edges[i] + 0.5 * (edges[i + 1] - edges[i]);
+  }
+  //! TH1::GetBinContent(TAxis::FindBin(x)): 0 in the under- and overflow bins.
+  double content_at(double x) const {
+    if (x < xmin || !(x < xmax)) return 0;
+    std::size_t bin = 0;  // 0-based
+    if (edges.empty()) {
+      bin = static_cast<std::size_t>(static_cast<int>(double(size()) * (x - xmin) / (xmax - xmin)));
+    } else {
+      bin = static_cast<std::size_t>(std::upper_bound(edges.begin(), edges.end(), x) - edges.begin()) - 1;
+    }
+    return bin < size() ? content[bin] : 0;
+  }
+};
+
+//! TMVA::TSpline1::Eval over the points (centre(i), content[i]).
+double spline1(const StoredHistogram& h, const std::vector<double>& xs, double x) {
+  const auto n = static_cast<std::ptrdiff_t>(xs.size());
+  std::ptrdiff_t i = (std::upper_bound(xs.begin(), xs.end(), x) - xs.begin()) - 1;  // last xs[i] <= x
+  i = std::min(std::max(i, std::ptrdiff_t{0}), n - 1);
+  std::ptrdiff_t next = i;
+  if ((x > xs[static_cast<std::size_t>(i)] && i != n - 1) || i == 0) {
+    ++next;
+  } else {
+    --next;
+  }
+  const auto a = static_cast<std::size_t>(i), b = static_cast<std::size_t>(next);
+  const double dx = xs[a] - xs[b];
+  const double dy = h.content[a] - h.content[b];
+  return h.content[a] + (x - xs[a]) * dy / dx;
+}
+
+//! Most bins a stored cumulative histogram may have (TMVA writes at most about 2000).
+constexpr int max_pdf_bins = 1000000;
+
+//! A <PDF> (TMVA::PDF::AddXMLTo) -> the fine histogram PDF::GetVal reads.
+bdt::CumulativePdf read_pdf(const Reader& rd, const XMLElement* pdf, const std::string& where) {
+  if (std::string(pdf->Name()) != "PDF") rd.fail(pdf, where + ": <" + pdf->Name() + ">, expected <PDF>");
+  const int min_smooth = rd.integer(pdf, "MinNSmooth"), max_smooth = rd.integer(pdf, "MaxNSmooth");
+  if (max_smooth > 0 && min_smooth >= 0) {
+    rd.fail(pdf, where + ": smoothing (MinNSmooth=" + std::to_string(min_smooth) +
+                     ", MaxNSmooth=" + std::to_string(max_smooth) + ") is not supported");
+  }
+  const int method = rd.integer(pdf, "InterpolMethod");
+  if (method != 1) {
+    rd.fail(pdf, where + ": InterpolMethod " + std::to_string(method) +
+                     " is not supported (only 1, kSpline1, which VariableGaussTransform writes)");
+  }
+  const XMLElement* hist = pdf->FirstChildElement();
+  if (hist == nullptr || std::string(hist->Name()) != "Histogram") rd.fail(pdf, where + ": no <Histogram>");
+  const int nbins = rd.integer(hist, "NBins");
+  if (nbins < 2 || nbins > max_pdf_bins) {
+    rd.fail(hist, where + ": <Histogram> NBins=" + std::to_string(nbins) + " outside [2, " +
+                      std::to_string(max_pdf_bins) + "]");
+  }
+  const std::string equidistant = rd.text_attribute(hist, "HasEquidistantBins");
+  if (equidistant != "0" && equidistant != "1") {
+    rd.fail(hist, where + ": <Histogram> HasEquidistantBins=\"" + equidistant + "\" is not 0 or 1");
+  }
+  StoredHistogram h;
+  h.content = number_list(rd, hist, static_cast<std::size_t>(nbins));
+  for (double& v : h.content) {
+    if (!std::isfinite(v)) rd.fail(hist, where + ": <Histogram> content is not finite");
+    v = static_cast<double>(static_cast<float>(v));  // a TH1F
+  }
+  if (equidistant == "1") {
+    h.xmin = number_attribute<double>(rd, hist, "XMin");
+    h.xmax = number_attribute<double>(rd, hist, "XMax");
+    if (!(h.xmin < h.xmax) || !std::isfinite(h.xmin) || !std::isfinite(h.xmax)) {
+      rd.fail(hist, where + ": <Histogram> XMin, XMax do not make a finite range");
+    }
+  } else {
+    const XMLElement* binning = hist->NextSiblingElement();
+    if (binning == nullptr || std::string(binning->Name()) != "HistogramBinning") {
+      rd.fail(pdf, where + ": no <HistogramBinning> after a histogram without equidistant bins");
+    }
+    if (rd.integer(binning, "NBins") != nbins) {
+      rd.fail(binning, where + ": <HistogramBinning> NBins is not the histogram's " + std::to_string(nbins));
+    }
+    h.edges = number_list(rd, binning, static_cast<std::size_t>(nbins) + 1);
+    for (std::size_t i = 0; i < h.edges.size(); ++i) {
+      if (!std::isfinite(h.edges[i]) || (i > 0 && !(h.edges[i - 1] < h.edges[i]))) {
+        rd.fail(binning, where + ": <HistogramBinning> edge " + std::to_string(i) +
+                             " is not finite or not above the one before");
+      }
+    }
+    h.xmin = h.edges.front();
+    h.xmax = h.edges.back();
+  }
+  std::vector<double> xs(h.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = h.centre(i);
+  bdt::CumulativePdf out;
+  out.xmin = h.xmin;
+  out.xmax = h.xmax;
+  out.bins.resize(bdt::tmva_pdf_bins);
+  const double width = (out.xmax - out.xmin) / double(bdt::tmva_pdf_bins);
+  for (std::size_t b = 0; b < bdt::tmva_pdf_bins; ++b) {
+    const double x = out.xmin + double(b) * width + 0.5 * width;
+    double y = spline1(h, xs, x);
+    if (y <= 1e-12) y = h.content_at(x);
+    out.bins[b] = static_cast<float>(y >= 1e-12 ? y : 1e-12);
+  }
+  return out;
+}
+
+//! Gauss (also written "Uniform"): FlatOrGauss, then one <Variable VarIndex="k"> per input (k = 0, 1,
+//! ...) holding <CumulativePDF_cls0>, <CumulativePDF_cls1>, ... (the same number for every input); the
+//! Reader uses the last.
+bdt::InputTransformStep read_gauss(const Reader& rd, const XMLElement* t, bdt::InputTransformStep step,
+                                   const std::string& where, const std::vector<VariableName>& names) {
+  const std::string flat_or_gauss = rd.text_attribute(t, "FlatOrGauss");
+  if (flat_or_gauss != "Flat" && flat_or_gauss != "Gauss") {
+    rd.fail(t, where + ": FlatOrGauss=\"" + flat_or_gauss + "\" is not Flat or Gauss");
+  }
+  step.kind = flat_or_gauss == "Flat" ? bdt::InputTransformKind::uniform : bdt::InputTransformKind::gauss;
+  const std::size_t n = step.inputs.size();
+  int classes = -1;
+  for (const XMLElement* v = t->FirstChildElement(); v != nullptr; v = v->NextSiblingElement()) {
+    if (std::string(v->Name()) == "Selection") continue;
+    const std::size_t k = step.cdf.size();
+    if (std::string(v->Name()) != "Variable") rd.fail(v, where + ": <" + v->Name() + ">, expected <Variable>");
+    if (k == n) rd.fail(v, where + ": more <Variable> entries than the " + std::to_string(n) + " inputs");
+    if (rd.integer(v, "VarIndex") != static_cast<int>(k)) {
+      rd.fail(v, where + ": <Variable> VarIndex " + v->Attribute("VarIndex") + ", expected " + std::to_string(k));
+    }
+    const std::string variable = where + ", variable '" + names[static_cast<std::size_t>(step.inputs[k])].label +
+                                 "' (input " + std::to_string(k) + ")";
+    int c = 0;
+    const XMLElement* last = nullptr;
+    for (const XMLElement* e = v->FirstChildElement(); e != nullptr; e = e->NextSiblingElement(), ++c) {
+      if (std::string(e->Name()) != "CumulativePDF_cls" + std::to_string(c)) {
+        rd.fail(e, variable + ": <" + e->Name() + ">, expected <CumulativePDF_cls" + std::to_string(c) + ">");
+      }
+      last = e;
+    }
+    if (last == nullptr) rd.fail(v, variable + ": no <CumulativePDF_cls0>");
+    if (classes >= 0 && c != classes) {
+      rd.fail(v, variable + ": " + std::to_string(c) + " class blocks, the first input has " + std::to_string(classes));
+    }
+    classes = c;
+    for (const XMLElement* e = v->FirstChildElement(); e != nullptr; e = e->NextSiblingElement()) {
+      const XMLElement* pdf = e->FirstChildElement();
+      if (pdf == nullptr) rd.fail(e, variable + ": <" + e->Name() + "> without <PDF>");
+      bdt::CumulativePdf cdf = read_pdf(rd, pdf, variable + ", <" + e->Name() + ">");
+      if (e == last) step.cdf.push_back(std::move(cdf));  // every block checked, the last kept
+    }
+  }
+  if (step.cdf.size() != n) {
+    rd.fail(
+        t, where + ": " + std::to_string(step.cdf.size()) + " <Variable> entries for " + std::to_string(n) + " inputs");
+  }
+  return step;
+}
+
 bdt::InputTransform read_transformations(const Reader& rd, const XMLElement* transforms,
                                          const std::vector<VariableName>& names) {
   std::vector<bdt::InputTransformStep> steps;
@@ -362,13 +540,8 @@ bdt::InputTransform read_transformations(const Reader& rd, const XMLElement* tra
     bdt::InputTransformStep step;
     step.name = rd.text_attribute(t, "Name");
     const std::string where = "input transformation \"" + step.name + "\" (step " + std::to_string(steps.size()) + ")";
-    if (step.name == "Gauss" || step.name == "Uniform") {
-      rd.fail(t, where +
-                     " is not supported: its cumulative distributions (TMVA::PDF splines) and "
-                     "TMath::ErfInverse are not reproduced");
-    }
-    const bool known =
-        step.name == "Normalize" || step.name == "Decorrelation" || step.name == "PCA" || step.name == "Rearrange";
+    const bool known = step.name == "Normalize" || step.name == "Decorrelation" || step.name == "PCA" ||
+                       step.name == "Rearrange" || step.name == "Gauss" || step.name == "Uniform";
     if (!known) rd.fail(t, where + " is not supported");
     const XMLElement* selection = t->FirstChildElement("Selection");
     if (selection == nullptr) {
@@ -389,6 +562,8 @@ bdt::InputTransform read_transformations(const Reader& rd, const XMLElement* tra
     } else if (step.name == "PCA") {
       step.kind = bdt::InputTransformKind::pca;
       step = read_pca(rd, t, std::move(step));
+    } else if (step.name == "Gauss" || step.name == "Uniform") {
+      step = read_gauss(rd, t, std::move(step), where, names);
     } else {
       step.kind = bdt::InputTransformKind::rearrange;
     }

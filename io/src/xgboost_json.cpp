@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // XGBoost JSON models -> bdt::ForestConfig.
+// Categorical splits (split_type 1) are expanded at load time into exact numeric subtrees
+// (category_bounds, then categorical_expansion.hpp, shared with the LightGBM loader).
 #include <portml/io/error.hpp>
 #include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include "categorical_expansion.hpp"
+
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -111,13 +117,20 @@ class Reader {
     fail(where, "expected an integer, got " + j.dump());
   }
 
+  //! `null_as_nan`: a null (a NaN in the text, see nan_literals_as_null) is read as NaN.
   template <class T>
-  std::vector<T> numbers(const Json& tree, const char* key, const std::string& where) const {
+  std::vector<T> numbers(const Json& tree, const char* key, const std::string& where, bool null_as_nan = false) const {
     const Json& a = member(tree, key, where);
     if (!a.is_array()) fail(where, std::string("\"") + key + "\" is not an array");
     std::vector<T> out;
     out.reserve(a.size());
     for (const Json& v : a) {
+      if constexpr (std::is_same_v<T, double>) {
+        if (null_as_nan && v.is_null()) {
+          out.push_back(std::numeric_limits<double>::quiet_NaN());
+          continue;
+        }
+      }
       if (!v.is_number() && !v.is_boolean()) fail(where, std::string("\"") + key + "\" holds a non-number");
       if constexpr (std::is_same_v<T, double>) {
         out.push_back(v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>());
@@ -197,53 +210,151 @@ float to_margin(Link link, float base_score) {
   }
 }
 
-bdt::TreeConfig read_tree(const Reader& rd, const Json& tree, std::size_t t, std::int32_t num_features) {
+//! XGBoost's categorical decision (common::Decision, called from GetNextNode in predict_fn.h) as
+//! `x < t` bounds for the categorical expansion. A non-NaN x goes right iff 0 <= x < 2^24 and int(x)
+//! (truncation) is one of the node's categories; negatives, values from 2^24 on and categories not
+//! listed go left. For a float x, category c is the interval [c, c + 1) (-0 is category 0: -0 < 0 is
+//! false), and runs of consecutive categories merge. `categories`: sorted, distinct, in [0, 2^24).
+//! The bounds alternate between the lower end of an interval (x < c: below, outside) and its upper
+//! end (x < last + 1: inside), so odd segments are the listed categories.
+std::vector<double> category_bounds(const std::vector<std::int64_t>& categories) {
+  std::vector<double> bounds;
+  for (std::size_t i = 0; i < categories.size(); ++i) {
+    std::size_t last = i;
+    while (last + 1 < categories.size() && categories[last + 1] == categories[last] + 1) ++last;
+    bounds.push_back(double(categories[i]));
+    bounds.push_back(double(categories[last] + 1));
+    i = last;
+  }
+  return bounds;
+}
+
+//! XGBoost's bound on category values (common::OutOfRangeCat): a value from it on is invalid.
+constexpr std::int64_t category_limit = std::int64_t(1) << 24;
+
+//! The categories of each categorical node of `tree` (categories, categories_nodes,
+//! categories_segments, categories_sizes), sorted and distinct; empty for the other nodes.
+std::vector<std::vector<std::int64_t>> read_categories(const Reader& rd, const Json& tree, const std::string& where,
+                                                       const std::vector<std::int32_t>& split_type,
+                                                       const bdt::TreeConfig& out) {
+  const auto categories = rd.numbers<std::int64_t>(tree, "categories", where);
+  const auto cat_nodes = rd.numbers<std::int64_t>(tree, "categories_nodes", where);
+  const auto segments = rd.numbers<std::int64_t>(tree, "categories_segments", where);
+  const auto sizes = rd.numbers<std::int64_t>(tree, "categories_sizes", where);
+  if (segments.size() != cat_nodes.size() || sizes.size() != cat_nodes.size()) {
+    rd.fail(where, "categories_nodes, categories_segments and categories_sizes of different lengths");
+  }
+  // XGBoost's segments are disjoint: their sizes add up to at most the list (which also bounds the work
+  // below by the file's size)
+  std::uint64_t total = 0;
+  for (const std::int64_t size : sizes) {
+    if (size < 0 || (total += std::uint64_t(size)) > categories.size()) {
+      rd.fail(where, "categories_sizes add up to more than the " + std::to_string(categories.size()) + " categories");
+    }
+  }
+  const std::size_t n = out.left.size();
+  std::vector<std::vector<std::int64_t>> node_categories(n);
+  std::vector<char> listed(n, 0);
+  for (std::size_t k = 0; k < cat_nodes.size(); ++k) {
+    const std::int64_t i = cat_nodes[k];
+    if (i < 0 || std::size_t(i) >= n || out.left[std::size_t(i)] < 0 || split_type[std::size_t(i)] != 1) {
+      rd.fail(where,
+              "categories_nodes[" + std::to_string(k) + "] = " + std::to_string(i) + " is not a categorical split");
+    }
+    const std::string node = where + ", node " + std::to_string(i);
+    if (listed[std::size_t(i)]++ != 0) rd.fail(node, "categories listed twice");
+    if (segments[k] < 0 || sizes[k] < 0 || std::uint64_t(segments[k]) > categories.size() ||
+        std::uint64_t(sizes[k]) > categories.size() - std::uint64_t(segments[k])) {
+      rd.fail(node, "categories_segments / categories_sizes out of range");
+    }
+    std::vector<std::int64_t> cats(categories.begin() + segments[k], categories.begin() + segments[k] + sizes[k]);
+    const std::string label = "categorical split on feature " + std::to_string(out.feature[std::size_t(i)]);
+    if (cats.empty()) rd.fail(node, label + " has no categories");
+    for (const std::int64_t c : cats) {
+      if (c < 0 || c >= category_limit) {
+        rd.fail(node,
+                label + ": category " + std::to_string(c) + " outside [0, " + std::to_string(category_limit) + ")");
+      }
+    }
+    std::sort(cats.begin(), cats.end());
+    cats.erase(std::unique(cats.begin(), cats.end()), cats.end());
+    node_categories[std::size_t(i)] = std::move(cats);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (out.left[i] >= 0 && split_type[i] == 1 && listed[i] == 0) {
+      rd.fail(where + ", node " + std::to_string(i),
+              "categorical split on feature " + std::to_string(out.feature[i]) + " without categories");
+    }
+  }
+  return node_categories;
+}
+
+bdt::TreeConfig read_tree(const Reader& rd, const Json& tree, std::size_t t, std::int32_t num_features,
+                          std::size_t* expansion_budget) {
   const std::string where = "tree " + std::to_string(t);
   bdt::TreeConfig out;
   out.left = rd.numbers<std::int32_t>(tree, "left_children", where);
   out.right = rd.numbers<std::int32_t>(tree, "right_children", where);
   out.feature = rd.numbers<std::int32_t>(tree, "split_indices", where);
-  const std::vector<double> conditions = rd.numbers<double>(tree, "split_conditions", where);
+  // A categorical node's split condition is unused: NaN (XGBoost 1.x writes it as NaN, read as null).
+  const std::vector<double> conditions = rd.numbers<double>(tree, "split_conditions", where, /*null_as_nan=*/true);
   const std::vector<std::int32_t> default_left = rd.numbers<std::int32_t>(tree, "default_left", where);
   const std::size_t n = out.left.size();
   if (out.right.size() != n || out.feature.size() != n || conditions.size() != n || default_left.size() != n) {
     rd.fail(where, "node arrays of different lengths");
   }
+  if (n == 0) rd.fail(where, "no nodes");
+  std::vector<std::int32_t> split_type(n, 0);
   if (tree.contains("split_type")) {
-    const std::vector<std::int32_t> split_type = rd.numbers<std::int32_t>(tree, "split_type", where);
-    for (std::size_t i = 0; i < split_type.size(); ++i) {
-      if (split_type[i] != 0 && i < n && out.left[i] >= 0) {
-        rd.fail(where + ", node " + std::to_string(i),
-                "categorical split on feature " + std::to_string(out.feature[i]) + " is not supported");
-      }
-    }
+    split_type = rd.numbers<std::int32_t>(tree, "split_type", where);
+    if (split_type.size() != n) rd.fail(where, "node arrays of different lengths");
   }
   if (tree.contains("tree_param") && tree["tree_param"].contains("size_leaf_vector")) {
     const std::int64_t leaf_vector = rd.integer(tree["tree_param"]["size_leaf_vector"], where);
     if (leaf_vector > 1) rd.fail(where, "multi-target trees (vector leaves) are not supported");
   }
-  out.threshold.resize(n, 0.0);
-  out.value.resize(n, 0.0);
-  out.nan_left.resize(n, 0);
+  bool any_categorical = false;
   for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(conditions[i]) && out.left[i] < 0) {
-      rd.fail(where + ", node " + std::to_string(i), "leaf value is not a finite float");
+    if (out.left[i] < 0) continue;
+    if (split_type[i] != 0 && split_type[i] != 1) {
+      rd.fail(where + ", node " + std::to_string(i), "unknown split type " + std::to_string(split_type[i]));
     }
-    if (out.left[i] < 0) {
-      out.value[i] = conditions[i];  // a leaf's split_condition is its value (learning rate applied)
-      out.feature[i] = 0;
-      out.left[i] = -1;
-      out.right[i] = -1;
-    } else {
-      if (out.feature[i] < 0 || out.feature[i] >= num_features) {
-        rd.fail(where + ", node " + std::to_string(i),
-                "split feature " + std::to_string(out.feature[i]) + " >= num_feature " + std::to_string(num_features));
-      }
-      out.threshold[i] = conditions[i];
-      out.nan_left[i] = default_left[i] != 0 ? 1 : 0;
-    }
+    any_categorical = any_categorical || split_type[i] == 1;
   }
-  return out;
+  std::vector<std::vector<std::int64_t>> node_categories;
+  if (any_categorical) node_categories = read_categories(rd, tree, where, split_type, out);
+
+  std::vector<detail::SourceNode> nodes(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    detail::SourceNode& s = nodes[i];
+    const std::string node = where + ", node " + std::to_string(i);
+    if (out.left[i] < 0) {
+      // a leaf's split_condition is its value (learning rate applied)
+      if (!std::isfinite(conditions[i])) rd.fail(node, "leaf value is not a finite float");
+      s.value = conditions[i];
+      continue;
+    }
+    if (out.feature[i] < 0 || out.feature[i] >= num_features) {
+      rd.fail(node,
+              "split feature " + std::to_string(out.feature[i]) + " >= num_feature " + std::to_string(num_features));
+    }
+    s.left = out.left[i];
+    s.right = out.right[i];
+    s.feature = out.feature[i];
+    s.nan_left = default_left[i] != 0;
+    if (split_type[i] == 1) {
+      // the listed categories go right; NaN takes the default child: segment 0 (below every
+      // category, outside: left) or segment 1 (the first listed run: right)
+      s.categorical = true;
+      s.bounds = category_bounds(node_categories[i]);
+      s.inside_left = false;
+      s.nan_segment = s.nan_left ? 0 : 1;
+      continue;
+    }
+    if (std::isnan(conditions[i])) rd.fail(node, "split condition is not a number");
+    s.threshold = conditions[i];
+  }
+  return detail::expand_categorical_splits(nodes, /*zero_missing=*/false, rd.name(), where, expansion_budget);
 }
 
 //! The ForestConfig of a parsed XGBoost model document (JSON or UBJSON: the same schema).
@@ -305,8 +416,9 @@ bdt::ForestConfig config_from_document(const Json& doc, const std::string& name)
   if (!trees.is_array() || tree_info.size() != trees.size()) {
     rd.fail("learner.gradient_booster.model", "tree_info does not match the trees");
   }
+  std::size_t expansion_budget = detail::max_expansion_nodes;
   for (std::size_t t = 0; t < trees.size(); ++t) {
-    bdt::TreeConfig tree = read_tree(rd, trees[t], t, config.num_features);
+    bdt::TreeConfig tree = read_tree(rd, trees[t], t, config.num_features, &expansion_budget);
     if (tree_info[t] < 0 || tree_info[t] >= config.num_outputs) {
       rd.fail("tree " + std::to_string(t), "output group " + std::to_string(tree_info[t]) + " out of range");
     }
@@ -316,9 +428,40 @@ bdt::ForestConfig config_from_document(const Json& doc, const std::string& name)
   return config;
 }
 
+//! XGBoost 1.x writes a NaN float as the bare token NaN (the unused split condition of a categorical
+//! node), which is not JSON. The text with each such token outside a string replaced by null, or an
+//! empty string when there is none (the text is then parsed as it is).
+std::string nan_literals_as_null(std::string_view text) {
+  std::string out;
+  bool in_string = false;
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == 'N' && text.substr(i, 3) == "NaN") {
+      out.append(text.substr(copied, i - copied));
+      out.append("null");
+      copied = i + 3;
+      i += 2;
+    }
+  }
+  if (copied == 0) return {};
+  out.append(text.substr(copied));
+  return out;
+}
+
 }  // namespace
 
 bdt::ForestConfig parse_xgboost_json(std::string_view text, const std::string& name) {
+  const std::string with_null = nan_literals_as_null(text);
+  if (!with_null.empty()) text = with_null;
   Json doc;
   Float32DomBuilder builder(doc);
   if (!Json::sax_parse(text.begin(), text.end(), &builder)) {

@@ -8,8 +8,10 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <portml/bdt/forest.hpp>
@@ -333,10 +335,11 @@ TEST(TmvaLoader, MalformedTransformationsNameFileLineAndElement) {
   const std::string norm = fixture_text("tmva_bdtg_normalize.weights.xml");
   const std::string decorr = fixture_text("tmva_adaboost_decorrelation.weights.xml");
   const std::string pca = fixture_text("tmva_bdtg_pca.weights.xml");
-  // Gauss / Uniform: named, with the reason
+  // Gauss / Uniform need FlatOrGauss and their cumulative distributions
   expect_tmva_error(replaced(norm, "Name=\"Normalize\"", "Name=\"Gauss\""),
-                    "input transformation \"Gauss\" (step 0) is not supported");
-  expect_tmva_error(replaced(norm, "Name=\"Normalize\"", "Name=\"Uniform\""), "\"Uniform\" (step 0) is not supported");
+                    "<Transform> without attribute FlatOrGauss");
+  expect_tmva_error(replaced(norm, "Name=\"Normalize\"", "Name=\"Uniform\" FlatOrGauss=\"Flat\""),
+                    "input transformation \"Uniform\" (step 0): <Class>, expected <Variable>");
   expect_tmva_error(replaced(norm, "Name=\"Normalize\"", "Name=\"Fancy\""), "\"Fancy\" (step 0) is not supported");
   // the selection
   expect_tmva_error(replaced(norm, "Label=\"eta\" Expression=\"eta\"", "Label=\"phi\" Expression=\"phi\""),
@@ -372,6 +375,76 @@ TEST(TmvaLoader, MalformedTransformationsNameFileLineAndElement) {
   for (int i = 0; i < 33; ++i) chain += step;
   many.replace(begin, end - begin, chain);
   expect_tmva_error(many, "more than 32 input transformations");
+}
+
+//! The Gauss / Uniform fixtures: bdt::transform_inputs equals the evaluator's transformed rows
+//! (NAME.xt.f32, make_tmva_fixtures.py) bit for bit, bin edges and centres, out-of-range values, NaN
+//! and +-inf included.
+TEST(InputTransform, GaussAndUniformEqualTheEvaluatorBitForBit) {
+  int seen = 0;
+  for (const BdtFixture& fx : bdt_fixtures("tmva-xml")) {
+    if (fx.name != "tmva_bdtg_gauss" && fx.name != "tmva_adaboost_uniform" && fx.name != "tmva_bdtg_normalize_gauss") {
+      continue;
+    }
+    ++seen;
+    const Forest<double> forest(fx.load());
+    const bdt::InputTransform& t = forest.input_transform();
+    const std::vector<float> raw = fx.inputs();
+    const std::vector<float> want = read_binary<float>(fx.name + ".xt.f32");
+    ASSERT_EQ(want.size(), raw.size()) << fx.name;
+    std::vector<float> got(raw.size()), work(t.workspace_size());
+    const index_t n = fx.rows, nf = fx.features;
+    bdt::transform_inputs(t, TensorView<const float, 2>(raw.data(), {n, nf}), TensorView<float, 2>(got.data(), {n, nf}),
+                          work);
+    std::string first;
+    EXPECT_EQ(count_bit_differences(got, want, &first), 0u) << fx.name << ": " << first;
+  }
+  EXPECT_EQ(seen, 3);
+}
+
+TEST(TmvaLoader, GaussTransformationKeepsTheLastClassBlockRebuilt) {
+  const bdt::ForestConfig g = io::load_tmva_xml(bdt_fixture_path("tmva_bdtg_gauss.weights.xml"));
+  ASSERT_EQ(g.input_transform.steps().size(), 1u);
+  const bdt::InputTransformStep& st = g.input_transform.steps()[0];
+  EXPECT_EQ(st.kind, bdt::InputTransformKind::gauss);
+  ASSERT_EQ(st.cdf.size(), 5u);
+  for (const bdt::CumulativePdf& p : st.cdf) EXPECT_EQ(p.bins.size(), bdt::tmva_pdf_bins);
+  const bdt::ForestConfig u = io::load_tmva_xml(bdt_fixture_path("tmva_adaboost_uniform.weights.xml"));
+  EXPECT_EQ(u.input_transform.steps()[0].kind, bdt::InputTransformKind::uniform);
+  const bdt::ForestConfig c = io::load_tmva_xml(bdt_fixture_path("tmva_bdtg_normalize_gauss.weights.xml"));
+  ASSERT_EQ(c.input_transform.steps().size(), 2u);
+  EXPECT_EQ(c.input_transform.steps()[0].kind, bdt::InputTransformKind::normalize);
+  EXPECT_EQ(c.input_transform.steps()[1].kind, bdt::InputTransformKind::gauss);
+  // ROOT's ErfInverse iteration: odd, 0 at 0, 0 outside (-1, 1); erf of the result within 1e-14
+  EXPECT_EQ(bdt::root_erf_inverse(0.0), 0.0);
+  EXPECT_EQ(bdt::root_erf_inverse(-0.5), -bdt::root_erf_inverse(0.5));
+  EXPECT_EQ(bdt::root_erf_inverse(1.0), 0.0);
+  for (const double a : {1e-10, 0.1, 0.5, 0.9, 0.999, 0.99999999}) {
+    EXPECT_NEAR(std::erf(bdt::root_erf_inverse(a)), a, 2e-14) << a;
+  }
+}
+
+TEST(TmvaLoader, MalformedGaussTransformationNamesVariableAndElement) {
+  const std::string gauss = fixture_text("tmva_bdtg_gauss.weights.xml");
+  expect_tmva_error(replaced(gauss, "FlatOrGauss=\"Gauss\"", "FlatOrGauss=\"Gaus\""),
+                    "input transformation \"Gauss\" (step 0): FlatOrGauss=\"Gaus\" is not Flat or Gauss");
+  expect_tmva_error(replaced(gauss, "InterpolMethod=\"1\"", "InterpolMethod=\"2\""),
+                    "variable 'pt' (input 0), <CumulativePDF_cls0>: InterpolMethod 2 is not supported");
+  expect_tmva_error(replaced(gauss, "MaxNSmooth=\"0\"", "MaxNSmooth=\"3\""),
+                    "smoothing (MinNSmooth=0, MaxNSmooth=3) is not supported");
+  expect_tmva_error(replaced(gauss, "HasEquidistantBins=\"0\"", "HasEquidistantBins=\"2\""),
+                    "<Histogram> HasEquidistantBins=\"2\" is not 0 or 1");
+  expect_tmva_error(replaced(gauss, "<Variable VarIndex=\"1\">", "<Variable VarIndex=\"3\">"),
+                    "<Variable> VarIndex 3, expected 1");
+  expect_tmva_error(replaced(replaced(gauss, "<CumulativePDF_cls1>", "<CumulativePDF_cls7>"), "</CumulativePDF_cls1>",
+                             "</CumulativePDF_cls7>"),
+                    "variable 'pt' (input 0): <CumulativePDF_cls7>, expected <CumulativePDF_cls1>");
+  expect_tmva_error(replaced(gauss, "NBins=\"", "NBins=\"1"), "values, ");
+  expect_tmva_error(replaced(gauss, "<HistogramBinning NBins=\"", "<HistogramBinning NBins=\"9"),
+                    "<HistogramBinning> NBins is not the histogram's");
+  expect_tmva_error(replaced(gauss, "<Histogram Name=\"Cumulative_original\" NBins=\"",
+                             "<Histogram Name=\"Cumulative_original\" NBins=\"-"),
+                    "<Histogram> NBins=-");
 }
 
 TEST(TmvaLoader, BindFeaturesByVariableExpressions) {
@@ -462,6 +535,90 @@ TEST(XGBoostUbjson, MarginsBitIdenticalToTheTrainer) {
   }
   EXPECT_EQ(checked, 6);
   EXPECT_THROW((void)io::parse_xgboost_ubjson("{i", "broken.ubj"), io::FormatError);
+}
+
+// ---- XGBoost categorical splits (the parity fixtures xgb*_categorical* run in XGBoostParity) -------
+
+// The UBJSON twins of the categorical fixtures (XGBoost 1.7 writes the unused split condition of a
+// categorical node as a binary NaN there, as the bare token NaN in JSON).
+TEST(XGBoostUbjson, CategoricalMarginsBitIdenticalToTheTrainer) {
+  int checked = 0;
+  for (const BdtFixture& fx : bdt_fixtures("xgboost-json")) {
+    if (fx.name.find("_categorical") == std::string::npos) continue;
+    const bdt::ForestConfig ubj = io::load_xgboost_ubjson(bdt_fixture_path(fx.name + ".ubj"));
+    EXPECT_EQ(ubj.base_margin, fx.load().base_margin) << fx.name;
+    for (const Layout layout : {Layout::perfect, Layout::sparse}) check_margins(fx, Forest<float>(ubj, layout));
+    ++checked;
+  }
+  EXPECT_EQ(checked, 4);
+}
+
+TEST(XGBoostLoader, CategoricalSplitsBecomeExactNumericSubtrees) {
+  const bdt::ForestConfig c = io::load_xgboost_json(bdt_fixture_path("xgb3_categorical.json"));
+  // tree 0's root: feature 1, categories {0, 2, 3, 5, 7, 8, 10, 11} go right, NaN right (default_left 0)
+  const bdt::TreeConfig& t = c.trees[0];
+  std::vector<double> bounds;
+  std::vector<std::int32_t> stack{0};
+  while (!stack.empty()) {
+    const auto i = static_cast<std::size_t>(stack.back());
+    stack.pop_back();
+    if (t.left[i] < 0 || t.feature[i] != 1) continue;
+    bounds.push_back(t.threshold[i]);
+    stack.push_back(t.left[i]);
+    stack.push_back(t.right[i]);
+  }
+  std::sort(bounds.begin(), bounds.end());
+  // intervals [0, 1), [2, 4), [5, 6), [7, 9), [10, 12) under the rule x < t
+  EXPECT_EQ(bounds, (std::vector<double>{0, 1, 2, 4, 5, 6, 7, 9, 10, 12}));
+}
+
+// XGBoost's rule (common::Decision) on a one-node model, leaf by leaf: the stump fixture's split on
+// feature 5 made categorical with categories {3, 4, 9}, NaN to the default child (right in the file).
+TEST(XGBoostLoader, CategoricalDecisionFollowsXGBoostRule) {
+  std::string text = fixture_text("xgb1_stump.json");
+  text = replaced(text, "\"split_type\":[0,0,0]", "\"split_type\":[1,0,0]");
+  text = replaced(text, "\"categories\":[]", "\"categories\":[9,3,4]");
+  text = replaced(text, "\"categories_nodes\":[]", "\"categories_nodes\":[0]");
+  text = replaced(text, "\"categories_segments\":[]", "\"categories_segments\":[0]");
+  text = replaced(text, "\"categories_sizes\":[]", "\"categories_sizes\":[3]");
+  text = replaced(text, "\"split_conditions\":[-1.282504E-1,", "\"split_conditions\":[NaN,");
+  const bdt::ForestConfig config = io::parse_xgboost_json(text, "stump.json");
+  const float left = -4.5575066e1f, right = 3.129391e1f, base = 0.5f;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // right: the listed categories (int(x) truncates: 3.5 and the float before 4 are category 3) and
+  // NaN; left: the others, negatives (-0.5 is not category 0), 2^24 and beyond
+  const std::vector<std::pair<float, float>> cases{{3.0f, right},
+                                                   {3.5f, right},
+                                                   {std::nextafter(4.0f, 0.0f), right},
+                                                   {4.0f, right},
+                                                   {9.99f, right},
+                                                   {nan, right},
+                                                   {std::nextafter(3.0f, 0.0f), left},
+                                                   {5.0f, left},
+                                                   {0.0f, left},
+                                                   {-0.0f, left},
+                                                   {-3.0f, left},
+                                                   {-0.5f, left},
+                                                   {10.0f, left},
+                                                   {16777216.0f, left},
+                                                   {3e9f, left},
+                                                   {std::numeric_limits<float>::infinity(), left},
+                                                   {-std::numeric_limits<float>::infinity(), left}};
+  for (const Layout layout : {Layout::perfect, Layout::sparse}) {
+    const Forest<float> forest(config, layout);
+    for (const auto& [x, leaf] : cases) {
+      std::vector<float> row(8, 0.0f);
+      row[5] = x;
+      float margin = 0;
+      bdt::predict_margins_row(forest, std::span<const float>(row), std::span<float>(&margin, 1));
+      EXPECT_EQ(margin, base + leaf) << "x = " << x;
+    }
+  }
+  // the bare token NaN is rewritten outside strings only: a feature named "NaN" keeps its name
+  std::string named = fixture_text("xgb3_categorical.json");
+  named = replaced(named, "\"feature_names\":[]", R"("feature_names":["NaN","a NaN","b","c\"NaN","NaN"])");
+  EXPECT_EQ(io::parse_xgboost_json(named, "named.json").feature_names,
+            (std::vector<std::string>{"NaN", "a NaN", "b", "c\"NaN", "NaN"}));
 }
 
 TEST(XGBoostLoader, FeatureNamesAndBaseScore) {

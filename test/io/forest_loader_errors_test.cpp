@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The lines of docs/errors.md on forest loaders that name an unsupported feature and the place in the
-// file: an XGBoost categorical split (tree and node), XGBoost node arrays of different lengths (the
-// tree), a LightGBM categorical split in a model older than v4 (tree and node). Each case is a
-// committed fixture changed in exactly that property.
+// file: an XGBoost categorical split that portml cannot represent (tree and node: no categories,
+// categories outside XGBoost's valid range, category arrays that do not fit), XGBoost node arrays of
+// different lengths (the tree), a LightGBM categorical split in a model older than v4 (tree and node).
+// Each case is a committed fixture changed in exactly that property.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -34,18 +35,49 @@ std::string error_of(F&& f) {
   return "no FormatError";
 }
 
+//! The stump fixture (one split on feature 5, NaN right) with its split made categorical: split_type
+//! and the four category arrays replaced.
+std::string categorical_stump(const std::string& split_type, const std::string& categories, const std::string& nodes,
+                              const std::string& segments, const std::string& sizes) {
+  std::string text = fixture("xgb1_stump.json");
+  text = replaced(text, "\"split_type\":[0,0,0]", "\"split_type\":" + split_type);
+  text = replaced(text, "\"categories\":[]", "\"categories\":" + categories);
+  text = replaced(text, "\"categories_nodes\":[]", "\"categories_nodes\":" + nodes);
+  text = replaced(text, "\"categories_segments\":[]", "\"categories_segments\":" + segments);
+  return replaced(text, "\"categories_sizes\":[]", "\"categories_sizes\":" + sizes);
+}
+
 TEST(ForestLoaderErrors, XGBoostCategoricalSplitNamesTreeNodeAndFeature) {
   const std::string stump = fixture("xgb1_stump.json");
   ASSERT_NO_THROW((void)parse_xgboost_json(stump, "stump.json"));
-  EXPECT_EQ(error_of([&] {
-              (void)parse_xgboost_json(replaced(stump, "\"split_type\":[0,0,0]", "\"split_type\":[1,0,0]"),
-                                       "stump.json");
-            }),
-            "stump.json: tree 0, node 0: categorical split on feature 5 is not supported");
-  EXPECT_EQ(error_of([&] {
-              (void)parse_xgboost_json(replaced(stump, "\"default_left\":[0,0,0]", "\"default_left\":[0,0]"),
-                                       "stump.json");
-            }),
+  ASSERT_NO_THROW((void)parse_xgboost_json(categorical_stump("[1,0,0]", "[3]", "[0]", "[0]", "[1]"), "stump.json"));
+  const auto error = [](const std::string& text) {
+    return error_of([&] { (void)parse_xgboost_json(text, "stump.json"); });
+  };
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[]", "[]", "[]", "[]")),
+            "stump.json: tree 0, node 0: categorical split on feature 5 without categories");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3,-1]", "[0]", "[0]", "[2]")),
+            "stump.json: tree 0, node 0: categorical split on feature 5: category -1 outside [0, 16777216)");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[16777216]", "[0]", "[0]", "[1]")),
+            "stump.json: tree 0, node 0: categorical split on feature 5: category 16777216 outside [0, 16777216)");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[0]", "[0]", "[0]")),
+            "stump.json: tree 0, node 0: categorical split on feature 5 has no categories");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3,4]", "[0]", "[1]", "[2]")),
+            "stump.json: tree 0, node 0: categories_segments / categories_sizes out of range");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3,4]", "[0,0]", "[0,1]", "[1,1]")),
+            "stump.json: tree 0, node 0: categories listed twice");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[0,0]", "[0,0]", "[1,1]")),
+            "stump.json: tree 0: categories_sizes add up to more than the 1 categories");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[1]", "[0]", "[1]")),
+            "stump.json: tree 0: categories_nodes[0] = 1 is not a categorical split");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[0]", "[0,0]", "[1]")),
+            "stump.json: tree 0: categories_nodes, categories_segments and categories_sizes of different lengths");
+  EXPECT_EQ(error(categorical_stump("[2,0,0]", "[3]", "[0]", "[0]", "[1]")),
+            "stump.json: tree 0, node 0: unknown split type 2");
+  // XGBoost 1.x writes the unused split condition of a categorical node as NaN; on a numeric node it is an error
+  EXPECT_EQ(error(replaced(stump, "\"split_conditions\":[-1.282504E-1,", "\"split_conditions\":[NaN,")),
+            "stump.json: tree 0, node 0: split condition is not a number");
+  EXPECT_EQ(error(replaced(stump, "\"default_left\":[0,0,0]", "\"default_left\":[0,0]")),
             "stump.json: tree 0: node arrays of different lengths");
 }
 

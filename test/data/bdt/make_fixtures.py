@@ -9,6 +9,8 @@ Run from the repository root, once per trainer family (each appends its entries 
     VENV/bin/python test/data/bdt/make_fixtures.py pypi               # PyPI xgboost 3.x and lightgbm 4.x
     VENV/bin/python test/data/bdt/make_fixtures.py lgb-categorical    # only the LightGBM categorical ones
     VENV/bin/python test/data/bdt/make_fixtures.py lgb-missing-split  # only the `x <= inf` one
+    /usr/bin/python3 test/data/bdt/make_fixtures.py xgb-categorical   # only the XGBoost categorical ones (1.7)
+    VENV/bin/python test/data/bdt/make_fixtures.py xgb-categorical    # the same with XGBoost 3.x
 
 Per fixture NAME: NAME.json[.gz] / NAME.txt (the model), NAME.x.f32 (rows x features, row-major float32),
 NAME.margin.f32|f64 (the trainer's raw margins) and NAME.pred.f32|f64 (its transformed prediction).
@@ -182,6 +184,89 @@ def xgb_models(manifest, trainer):
     b = train({"objective": "binary:logistic", "max_depth": 2, "eta": 0.05}, X, y, 1000)
     save_xgb(manifest, prefix + "_many", b, test_inputs(X, xgb_thresholds(b), 10, 31, n_random=60, n_thr=60),
              "binary:logistic", trainer, gz=True)
+    xgb_categorical_models(manifest, trainer)
+
+
+def xgb_categorical_rows(X_pool, cat_features, n_categories, seed, n=200):
+    """Test rows for XGBoost categorical splits: random rows, then on the categorical columns every
+    value XGBoost's categorical decision (common::Decision) distinguishes: NaN (the default child),
+    negatives (-0.5 is invalid, not category 0; -0 is category 0), fractions (2.5 is category 2),
+    float32 neighbours of the integers, unseen categories, 2^24 - 1, 2^24 (the first invalid value) and
+    beyond. No infinities: XGBoost's DMatrix rejects them."""
+    rng = np.random.default_rng(seed)
+    rows = X_pool[rng.choice(len(X_pool), size=n, replace=False)].copy()
+    rows[rng.random(rows.shape) < 0.05] = np.nan
+    f32 = np.float32
+    specials = [np.nan, -1.5, -1.0, -0.5, np.nextafter(f32(0), f32(-1)), -0.0, 0.0, 0.25, 0.5, 2.5, 2.7,
+                n_categories + 5, 1000.0, 16777215.0, 16777216.0, 16777218.0, 3e9, 1e10, -1e10]
+    for c in range(n_categories + 2):
+        specials += [c, np.nextafter(f32(c), f32(-np.inf)), np.nextafter(f32(c), f32(np.inf)), c + 0.5]
+    specials = np.array(specials, dtype=np.float32)
+    for f in cat_features:
+        pick = rng.random(n) < 0.7
+        rows[pick, f] = specials[rng.integers(0, len(specials), size=pick.sum())]
+    # every special value at least once in each categorical column
+    for f in cat_features:
+        rows[:len(specials), f] = specials
+    return np.ascontiguousarray(rows.astype(np.float32))
+
+
+def xgb_categorical_models(manifest, trainer):
+    """XGBoost categorical splits (enable_categorical, feature_types 'c', tree_method hist): one-hot
+    splits (features with fewer categories than max_cat_to_onehot) and partition splits, NaN in the
+    categorical columns during training, binary and multiclass. Saved as JSON and UBJSON; margins and
+    predictions from XGBoost itself on a DMatrix with the same feature types."""
+    import xgboost as xgb
+    prefix = "xgb%d" % int(xgb.__version__.split(".")[0])
+
+    def train(params, X, y, types, rounds):
+        dtrain = xgb.DMatrix(X, label=y, missing=np.nan, feature_types=types, enable_categorical=True)
+        p = dict(params, seed=7, nthread=1, tree_method="hist")
+        return xgb.train(p, dtrain, num_boost_round=rounds)
+
+    def save(name, booster, rows, types, objective):
+        booster.save_model(os.path.join(HERE, name + ".json"))
+        booster.save_model(os.path.join(HERE, name + ".ubj"))
+        dm = xgb.DMatrix(rows, missing=np.nan, feature_types=types, enable_categorical=True)
+        n = len(rows)
+        margin = booster.predict(dm, output_margin=True).astype(np.float32).reshape(n, -1)
+        pred = booster.predict(dm).astype(np.float32).reshape(n, -1)
+        model = json.loads(booster.save_raw("json"))
+        kinds = set()
+        for tree in model["learner"]["gradient_booster"]["model"]["trees"]:
+            kinds |= {"onehot" if s == 1 else "partition" for s in tree["categories_sizes"]}
+        assert kinds == {"onehot", "partition"}, (name, kinds)
+        write(name + ".x.f32", rows, np.float32)
+        write(name + ".margin.f32", margin, np.float32)
+        write(name + ".pred.f32", pred, np.float32)
+        cfg = json.loads(booster.save_config())
+        manifest.add({"name": name, "format": "xgboost-json", "model": name + ".json", "trainer": trainer,
+                      "objective": objective, "rows": n, "features": rows.shape[1], "outputs": margin.shape[1],
+                      "prediction_width": pred.shape[1], "precision": "float32",
+                      "base_score": cfg["learner"]["learner_model_param"]["base_score"]})
+
+    # binary: feature 1 with 12 categories (partition splits), feature 3 with 3 (one-hot), NaN in both
+    X, y = make_data(61, 2000, 5, nan_fraction=0.05)
+    rng = np.random.default_rng(62)
+    X[:, 1] = rng.integers(0, 12, size=len(X))
+    X[:, 3] = rng.integers(0, 3, size=len(X))
+    X[rng.random(len(X)) < 0.05, 1] = np.nan
+    X[rng.random(len(X)) < 0.05, 3] = np.nan
+    y = (np.isin(X[:, 1], [1, 4, 6, 9]) ^ (X[:, 3] == 2) ^ (X[:, 0] > 0.5)).astype(int)
+    types = ["q", "c", "q", "c", "q"]
+    b = train({"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "max_cat_to_onehot": 4}, X, y, types, 5)
+    save(prefix + "_categorical", b, xgb_categorical_rows(X, [1, 3], 12, 63), types, "binary:logistic")
+    # multiclass: feature 0 with 40 categories (two bitset words), feature 2 with 2 (one-hot)
+    Xm, ym = make_data(64, 3000, 4, nan_fraction=0.05, classes=3)
+    rng = np.random.default_rng(65)
+    Xm[:, 0] = rng.integers(0, 40, size=len(Xm))
+    Xm[:, 2] = rng.integers(0, 2, size=len(Xm))
+    Xm[rng.random(len(Xm)) < 0.04, 0] = np.nan
+    ym = (ym + (Xm[:, 0] % 7 < 3) + (Xm[:, 2] == 1)) % 3
+    types = ["c", "q", "c", "q"]
+    b = train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3, "eta": 0.3, "max_cat_to_onehot": 3},
+              Xm, ym, types, 3)
+    save(prefix + "_categorical_multiclass", b, xgb_categorical_rows(Xm, [0, 2], 40, 66), types, "multi:softprob")
 
 
 def lgb_models(manifest, trainer):
@@ -334,6 +419,9 @@ def main():
         import xgboost
         assert xgboost.__version__.startswith("1.7"), xgboost.__version__
         xgb_models(manifest, "xgboost " + xgboost.__version__)
+    elif which == "xgb-categorical":  # only the categorical XGBoost fixtures (either version)
+        import xgboost
+        xgb_categorical_models(manifest, "xgboost " + xgboost.__version__)
     elif which == "lgb-categorical":  # only the categorical LightGBM fixtures
         import lightgbm
         lgb_categorical_models(manifest, "lightgbm " + lightgbm.__version__)
@@ -346,7 +434,7 @@ def main():
         xgb_models(manifest, "xgboost " + xgboost.__version__)
         lgb_models(manifest, "lightgbm " + lightgbm.__version__)
     else:
-        sys.exit("usage: make_fixtures.py xgb17|pypi|lgb-categorical|lgb-missing-split")
+        sys.exit("usage: make_fixtures.py xgb17|pypi|xgb-categorical|lgb-categorical|lgb-missing-split")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,18 @@ evaluator below, which follows TMVA's MethodBDT / DecisionTreeNode::GoesRight se
   BDTG multiclass      class c sums trees c, c + K, ...; p_c = 1 / (1 + sum_{j != c} exp(F_j - F_c))
   AdaBoost             sum_i w_i v_i / sum_i w_i, v = nType (UseYesNoLeaf) or purity
 
-Run from the repository root (numpy only):  python3 test/data/bdt/make_tmva_fixtures.py
+Run from the repository root (numpy; scipy, where installed, cross-checks ErfInverse):
+    python3 test/data/bdt/make_tmva_fixtures.py          # every TMVA fixture
+    python3 test/data/bdt/make_tmva_fixtures.py gauss    # only the Gauss / Uniform ones
 Writes NAME.weights.xml[.gz], NAME.x.f32 and NAME.pred.f64 (and NAME.margin.f64 where the sum of the
 leaves is what TMVA itself sums first) and adds the fixtures to manifest.json.
 """
+import bisect
 import gzip
 import json
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -148,6 +152,10 @@ def step_xml(step, labels, names):
         body += "".join(f'      <Eigenvectors Class="{cls[c]}" ClassIndex="{c}" NRows="{len(e)}" NCols="{len(e)}">' +
                         "".join(f"{v:.17g} " for row in e for v in row) + '</Eigenvectors>\n'
                         for c, e in enumerate(p["vectors"]))
+    elif step.name == "Gauss":
+        flat = "Flat" if p["flat"] else "Gauss"
+        return (f'    <Transform Name="Gauss" FlatOrGauss="{flat}">\n' + selection_xml(step, labels, names) +
+                gauss_body(step) + '    </Transform>\n')
     else:
         body = ""
     return f'    <Transform Name="{step.name}">\n' + selection_xml(step, labels, names) + body + '    </Transform>\n'
@@ -184,6 +192,20 @@ def apply_steps(steps, x):
                 scale = np.float32(1.0 / float(np.float32(hi[k] - lo[k])))
                 centred = np.float32(vals[k] - lo[k])
                 out.append(np.float32(np.float32(np.float32(centred * scale) * np.float32(2)) - np.float32(1)))
+        elif step.name == "Gauss":
+            out = []
+            for k in range(n):
+                fine = step.params.setdefault("fine", {}).get(k)
+                if fine is None:
+                    fine = step.params["fine"][k] = fine_pdf(step.params["pdfs"][k][-1])
+                c = get_val(fine, float(vals[k]))
+                if step.params["flat"]:
+                    out.append(np.float32(c))
+                else:
+                    a = 2.0 * c - 1.0
+                    a = a if a <= 0.99999999 else 0.99999999
+                    a = a if a >= -0.99999999 else -0.99999999
+                    out.append(np.float32(1.414213562 * root_erf_inverse(a)))
         elif step.name == "Decorrelation":
             m = parse_back(step)
             out = []
@@ -232,6 +254,226 @@ def random_pca(rng, inputs, nclass_blocks):
         means.append([float(v) for v in rng.normal(size=n) * 0.2])
         vecs.append([[float(v) for v in row] for row in q])
     return Step("PCA", inputs, means=means, vectors=vecs)
+
+
+# ---- Gauss and Uniform ("Flat") input transformations --------------------------------------------
+# Written as VariableGaussTransform::AttachXMLTo writes them: <Transform Name="Gauss" FlatOrGauss=...>,
+# <Selection>, then per input <Variable VarIndex="k"> with one <CumulativePDF_clsN> per class plus one
+# for all classes, each a <PDF> (PDF::AddXMLTo: MinNSmooth="0" MaxNSmooth="0" InterpolMethod="1", i.e.
+# kSpline1) holding the cumulative histogram: float32 contents (a TH1F) printed as "%.16e"
+# (Tools::StringFromDouble), equidistant over [XMin, XMax] or with <HistogramBinning> edges. The
+# histograms are built as VariableGaussTransform::GetCumulativeDist builds them from a training sample
+# (edges v0 - 1e-4, v0, then every ~N/40 events, the last value; the cumulative sum over the total).
+#
+# The reference re-implements, in double, from ROOT's source (VariableGaussTransform::Transform,
+# PDF::ReadXML / BuildSplinePDF / FillSplineToHist / GetVal, TMVA::TSpline1::Eval, TAxis::FindBin and
+# GetBinCenter, TMath::ErfInverse):
+#   read:  graph (centre_i, content_i); fine histogram of 10000 bins over [xmin, xmax]; at each fine
+#          centre x: y = spline1(x) (linear between graph points, end segments extrapolating); if
+#          y <= 1e-12: y = stored content of the bin holding x; content = float32(max(y, 1e-12))
+#   eval:  bin = FindBin(x) clamped to [1, 10000]; neighbour towards x (bin 1 -> 2, bin 10000 -> 9999);
+#          c = content(bin) + (x - centre(bin)) * dy / dx; c = max(c, 1e-12); clamp to [1e-9, 1 - 1e-9]
+#   Flat:  y = float32(c)
+#   Gauss: a = clamp(2c - 1, +-0.99999999); y = float32(1.414213562 * ErfInverse(a))
+# ROOT's ErfInverse is not erfinv: it is a secant iteration on 1 - erfc(x) that stops once the residual
+# or the relative step is below 1e-14 (its result can differ from the true erfinv by ~1e-14/erf'(x),
+# ~1e-7 near the clamp), so the evaluator runs the same iteration (with the C library's erf/erfc, which
+# Python's math module calls; ROOT's are Cephes'). check_erf_inverse() compares it with
+# scipy.special.erfinv where scipy is installed.
+TMVA_PDF_BINS = 10000
+
+
+def cumulative_hist(rng, values, equidistant):
+    """A cumulative TH1F as GetCumulativeDist makes it: (edges or (xmin, xmax)), float32 contents."""
+    v = np.sort(np.asarray(values, dtype=np.float32))
+    if equidistant:
+        lo, hi = float(v[0]), float(v[-1])
+        nb = 25
+        counts = np.histogram(v.astype(np.float64), bins=nb, range=(lo, hi))[0]
+        edges = None
+    else:
+        per = max(len(v) // 40, 10)
+        e = [float(np.float32(v[0] - np.float32(1e-4))), float(v[0])]
+        for i in range(per, len(v), per):
+            if float(v[i]) > e[-1]:
+                e.append(float(v[i]))
+        if float(v[-1]) > e[-1]:
+            e.append(float(v[-1]))
+        edges = e
+        counts = np.histogram(v.astype(np.float64), bins=np.array(e))[0]
+        lo, hi = e[0], e[-1]
+    total = float(np.sum(counts))
+    contents, acc = [], 0.0
+    for c in counts:
+        acc += float(c)
+        contents.append(float(np.float32(acc / total)))
+    return {"edges": edges, "xmin": lo, "xmax": hi, "contents": contents}
+
+
+def random_gauss(rng, inputs, nclass_blocks, flat, equidistant_input=None, scale=1.5):
+    pdfs = []
+    for k in range(len(inputs)):
+        blocks = []
+        for c in range(nclass_blocks):
+            vals = rng.normal(loc=0.3 * c - 0.3, scale=scale, size=600) + (rng.exponential(1.0, 600) if k % 2 else 0)
+            blocks.append(cumulative_hist(rng, vals, equidistant=(k == equidistant_input)))
+        pdfs.append(blocks)
+    return Step("Gauss", inputs, flat=flat, pdfs=pdfs)
+
+
+def pdf_xml(h, indent):
+    sp = " " * indent
+    nb = len(h["contents"])
+    equi = h["edges"] is None
+    text = "".join("%.16e " % v for v in h["contents"])
+    out = (f'{sp}<PDF Name="GaussTransform var cls" MinNSmooth="0" MaxNSmooth="0" InterpolMethod="1" KDE_type="0" '
+           f'KDE_iter="0" KDE_border="0" KDE_finefactor="0.0000000000000000e+00">\n'
+           f'{sp}  <Histogram Name="Cumulative_original" NBins="{nb}" XMin="{h["xmin"]:.16g}" XMax="{h["xmax"]:.16g}" '
+           f'HasEquidistantBins="{1 if equi else 0}">\n{sp}    {text}\n{sp}  </Histogram>\n')
+    if not equi:
+        out += (f'{sp}  <HistogramBinning NBins="{nb}">\n{sp}    ' + "".join("%.16e " % e for e in h["edges"]) +
+                f'\n{sp}  </HistogramBinning>\n')
+    return out + f"{sp}</PDF>\n"
+
+
+def gauss_body(step):
+    body = ""
+    for k, blocks in enumerate(step.params["pdfs"]):
+        body += f'      <Variable VarIndex="{k}">\n'
+        for c, h in enumerate(blocks):
+            body += f"        <CumulativePDF_cls{c}>\n" + pdf_xml(h, 10) + f"        </CumulativePDF_cls{c}>\n"
+        body += "      </Variable>\n"
+    return body
+
+
+class StoredHist:
+    """The last class block of one input as the file holds it (the text read back)."""
+
+    def __init__(self, h):
+        self.contents = [float(np.float32(float("%.16e" % v))) for v in h["contents"]]
+        self.n = len(self.contents)
+        if h["edges"] is None:
+            self.edges = None
+            self.xmin, self.xmax = float("%.16g" % h["xmin"]), float("%.16g" % h["xmax"])
+        else:
+            self.edges = [float("%.16e" % e) for e in h["edges"]]
+            self.xmin, self.xmax = self.edges[0], self.edges[-1]
+
+    def centre(self, i):  # 0-based bin i
+        if self.edges is None:
+            w = (self.xmax - self.xmin) / float(self.n)
+            return self.xmin + float(i) * w + 0.5 * w
+        return self.edges[i] + 0.5 * (self.edges[i + 1] - self.edges[i])
+
+    def content_at(self, x):
+        if x < self.xmin or not x < self.xmax:
+            return 0.0
+        if self.edges is None:
+            b = int(float(self.n) * (x - self.xmin) / (self.xmax - self.xmin))
+        else:
+            b = bisect.bisect_right(self.edges, x) - 1
+        return self.contents[b] if b < self.n else 0.0
+
+
+def fine_pdf(h):
+    """PDF::BuildSplinePDF with kSpline1: the 10000 float32 contents over [xmin, xmax]."""
+    st = StoredHist(h)
+    xs = [st.centre(i) for i in range(st.n)]
+    ys = st.contents
+    w = (st.xmax - st.xmin) / float(TMVA_PDF_BINS)
+    out = []
+    for b in range(TMVA_PDF_BINS):
+        x = st.xmin + float(b) * w + 0.5 * w
+        i = min(max(bisect.bisect_right(xs, x) - 1, 0), st.n - 1)
+        j = i + 1 if ((x > xs[i] and i != st.n - 1) or i == 0) else i - 1
+        y = ys[i] + (x - xs[i]) * (ys[i] - ys[j]) / (xs[i] - xs[j])
+        if y <= 1e-12:
+            y = st.content_at(x)
+        out.append(float(np.float32(y if y >= 1e-12 else 1e-12)))
+    return st.xmin, st.xmax, out
+
+
+def get_val(fine, x):
+    """PDF::GetVal, then the Gauss transform's clamp."""
+    xmin, xmax, c = fine
+    n = len(c)
+    if x < xmin:
+        b = 0
+    elif not x < xmax:
+        b = n + 1
+    else:
+        b = 1 + int(float(n) * (x - xmin) / (xmax - xmin))
+    b = min(max(b, 1), n)
+    w = (xmax - xmin) / float(n)
+    centre = lambda k: xmin + float(k - 1) * w + 0.5 * w
+    nb = b + 1 if ((x > centre(b) and b != n) or b == 1) else b - 1
+    v = c[b - 1] + (x - centre(b)) * (c[b - 1] - c[nb - 1]) / (centre(b) - centre(nb))
+    v = v if v >= 1e-12 else 1e-12  # TMath::Max: a NaN gives 1e-12
+    v = v if v <= 1.0 - 10e-10 else 1.0 - 10e-10
+    return v if v >= 0.0 + 10e-10 else 0.0 + 10e-10
+
+
+def root_erf_inverse(x):
+    """TMath::ErfInverse's secant iteration (math/mathcore/src/TMath.cxx), re-written from the math."""
+    eps, k = 1e-14, 0.8862269254527579
+    ax = abs(x)
+    if ax <= eps:
+        return k * x
+    if ax < 1.0:
+        e = k * ax
+        y0 = math.erf(0.9 * e)
+        d = 0.1 * e
+        for _ in range(50):
+            y1 = 1.0 - math.erfc(e)
+            dy1 = ax - y1
+            if abs(dy1) < eps:
+                return -e if x < 0 else e
+            d *= dy1 / (y1 - y0)
+            y0 = y1
+            e += d
+            if abs(d / e) < eps:
+                return -e if x < 0 else e
+    return 0.0
+
+
+def check_erf_inverse():
+    """The iteration against scipy's erfinv (where scipy is installed): within 1e-13 + 1e-6 relative
+    near the clamp (ROOT's stopping rule), 1e-13 elsewhere."""
+    try:
+        from scipy.special import erfinv
+    except ImportError:
+        return "scipy not installed: ErfInverse not cross-checked"
+    worst = 0.0
+    for a in list(np.linspace(-0.99999999, 0.99999999, 20001)) + [1e-15, -1e-15, 0.5, 0.99999999]:
+        got, want = root_erf_inverse(float(a)), float(erfinv(a))
+        tol = 1e-13 + (1e-6 * abs(want) if abs(a) > 0.999 else 1e-12 * abs(want))
+        assert abs(got - want) <= tol, (a, got, want)
+        worst = max(worst, abs(got - want))
+    return f"ErfInverse iteration within {worst:.2e} of scipy.special.erfinv"
+
+
+def gauss_special_values(step, raw):
+    """Rows with, on each transformed input, the stored bin edges and centres, the fine-histogram
+    centres and edges, values just inside and outside the range, NaN and +-inf."""
+    rows = []
+    for k, v in enumerate(step.inputs):
+        st = StoredHist(step.params["pdfs"][k][-1])
+        xmin, xmax, _ = fine_pdf(step.params["pdfs"][k][-1])
+        w = (xmax - xmin) / TMVA_PDF_BINS
+        vals = [st.xmin, st.xmax, st.xmin - 1.0, st.xmax + 1.0, st.xmin - 1e-3, st.xmax + 1e-3, -1e30, 1e30,
+                float("nan"), float("inf"), float("-inf")]
+        vals += [st.edges[i] for i in range(0, st.n + 1, 3)] if st.edges else [st.xmin + i * (st.xmax - st.xmin) / st.n
+                                                                              for i in range(st.n + 1)]
+        vals += [st.centre(i) for i in range(0, st.n, 4)]
+        vals += [xmin + (b + 0.5) * w for b in (0, 1, 2, 4999, 9997, 9998, 9999)]
+        vals += [xmin + b * w for b in (1, 2, 5000, 9999)]
+        f = [np.float32(x) for x in vals]
+        f += [np.nextafter(x, np.float32(np.inf)) for x in f[:2]] + [np.nextafter(x, np.float32(-np.inf)) for x in f[:2]]
+        for x in f:
+            r = raw[len(rows) % len(raw)].copy()
+            r[v] = x
+            rows.append(r)
+    return np.array(rows, dtype=np.float32)
 
 
 # ---- the independent evaluator -------------------------------------------------------------------
@@ -292,9 +534,19 @@ def inputs(rng, trees, nvar, n):
     return x
 
 
-def main():
+def write_manifest(manifest_path, manifest):
+    manifest.sort(key=lambda e: e["name"])
+    with open(manifest_path, "w") as f:
+        json.dump({"fixtures": manifest}, f, indent=1)
+        f.write("\n")
+
+
+def main(args):
     manifest_path = os.path.join(HERE, "manifest.json")
     manifest = json.load(open(manifest_path))["fixtures"] if os.path.exists(manifest_path) else []
+    if args == ["gauss"]:  # only the Gauss / Uniform fixtures (the others do not change)
+        write_manifest(manifest_path, gauss_fixtures(manifest, ["pt", "eta", "abs(dxy)", "chi2/ndof", "nhits"]))
+        return
     specs = [
         # name, kind, root release, boost, yes_no, analysis, nclass, ntrees, depth, gz, double cuts
         ("tmva_bdtg", "bdtg", "6.24/06 [399366]", "Grad", False, 0, 1, 40, 3, False, True),
@@ -338,10 +590,8 @@ def main():
     open(os.path.join(HERE, "tmva_normalize.weights.xml"), "w").write(
         weight_file("6.30/02 [401922]", "Grad", False, 0, 1, names, trees, [1.0] * 3, transform=True))
     manifest = transformation_fixtures(manifest, names)
-    manifest.sort(key=lambda e: e["name"])
-    with open(manifest_path, "w") as f:
-        json.dump({"fixtures": manifest}, f, indent=1)
-        f.write("\n")
+    manifest = gauss_fixtures(manifest, names)
+    write_manifest(manifest_path, manifest)
 
 
 def transformation_fixtures(manifest, names):
@@ -386,5 +636,65 @@ def transformation_fixtures(manifest, names):
     return manifest
 
 
+def uniform_cuts(rng, node):
+    """Cut values drawn in [0, 1] (the range of the Flat transform's output)."""
+    if not node.leaf:
+        node.cut = float(np.float32(rng.uniform(0.0, 1.0)))
+        uniform_cuts(rng, node.left)
+        uniform_cuts(rng, node.right)
+
+
+def gauss_fixtures(manifest, names):
+    """BDTs behind Gauss / Flat transformations (own random stream). Writes NAME.xt.f32 too: the
+    reference transformed inputs, compared bit for bit with bdt::transform_inputs."""
+    print(check_erf_inverse())
+    rng = np.random.default_rng(9001)
+    labels = ["pt", "eta", "absdxy", "chi2ndof", "nhits"]
+    specs = [
+        # name, kind, boost, yes_no, analysis, nclass, steps
+        ("tmva_bdtg_gauss", "bdtg", "Grad", False, 0, 1,
+         lambda: [random_gauss(rng, [0, 1, 2, 3, 4], 3, flat=False, equidistant_input=2)]),
+        ("tmva_adaboost_uniform", "adaboost", "AdaBoost", True, 0, 1,
+         lambda: [random_gauss(rng, [0, 2, 3], 3, flat=True, equidistant_input=1)]),
+        ("tmva_bdtg_normalize_gauss", "bdtg", "Grad", False, 0, 1,
+         lambda: [random_normalize(rng, [0, 1, 2, 3, 4], 3),
+                  random_gauss(rng, [0, 1, 3, 4], 3, flat=False, scale=0.4)]),
+    ]
+    for name, kind, boost, yes_no, analysis, nclass, make_steps in specs:
+        steps = make_steps()
+        trees = [random_tree(rng, len(names), 0, 3, True) for _ in range(30)]
+        if steps[-1].params["flat"]:
+            for t in trees:
+                uniform_cuts(rng, t)
+        weights = [float(rng.uniform(0.2, 1.5)) for _ in range(len(trees))]
+        text = weight_file("6.30/02 [401922]", boost, yes_no, analysis, nclass, names, trees, weights,
+                           transformations_xml=transformations_xml(steps, labels, names), labels=labels)
+        open(os.path.join(HERE, name + ".weights.xml"), "w").write(text)
+        raw = rng.normal(size=(120, len(names))).astype(np.float32) * np.float32(1.5)
+        raw[rng.random(raw.shape) < 0.03] = np.nan
+        gauss_step = steps[-1]
+        if len(steps) == 1:
+            raw = np.concatenate([raw, gauss_special_values(gauss_step, raw)])
+        xt, margins, preds = [], [], []
+        for row in raw:
+            t = apply_steps(steps, row)
+            xt.append(t)
+            m, p = evaluate(kind, trees, weights, t, True, yes_no, nclass)
+            margins.append(m)
+            preds.append(p)
+        raw.tofile(os.path.join(HERE, name + ".x.f32"))
+        np.array(xt, dtype=np.float32).tofile(os.path.join(HERE, name + ".xt.f32"))
+        np.array(preds, dtype=np.float64).tofile(os.path.join(HERE, name + ".pred.f64"))
+        np.array(margins, dtype=np.float64).tofile(os.path.join(HERE, name + ".margin.f64"))
+        entry = {"name": name, "format": "tmva-xml", "model": name + ".weights.xml",
+                 "trainer": "hand-written (TMVA format, input transformations)", "objective": kind,
+                 "rows": len(raw), "features": len(names), "outputs": nclass, "prediction_width": len(preds[0]),
+                 "precision": "float64",
+                 "input_transformations": [("Uniform" if s.name == "Gauss" and s.params["flat"] else s.name)
+                                           for s in steps]}
+        manifest = [e for e in manifest if e["name"] != name] + [entry]
+    return manifest
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! \file
 //! InputTransform: the input-variable transformations a TMVA weight file carries in <Transformations>
-//! (Normalize, Decorrelation, PCA, Rearrange), which TMVA's Reader applies to every event before the
+//! (Normalize, Decorrelation, PCA, Rearrange, Gauss and Uniform), which TMVA's Reader applies to every event before the
 //! BDT sees it. An InputTransform is immutable and travels with the forest (ForestConfig::input_transform,
 //! Forest::input_transform()). The host entry points (predict_margins, predict_margins_row, predict)
 //! apply it to the raw inputs they are given, so their results are the Reader's. transform_inputs()
@@ -19,10 +19,13 @@
 //! Arithmetic is TMVA's own, step by step: TMVA keeps an event's values as float32 between steps
 //! (Event::SetVal), Normalize computes in float32, Decorrelation and PCA accumulate in double in index
 //! order from 0 (TVectorD::operator*=, VariablePCATransform::X2P); every step's results are rounded to
-//! float32 like TMVA's. Steps run in file order.
+//! float32 like TMVA's. Steps run in file order. Gauss and Uniform evaluate TMVA's cumulative
+//! distribution (PDF::GetVal on the 10^4-bin histogram the loader rebuilt) and, for Gauss,
+//! ROOT's TMath::ErfInverse iteration, in double (see cumulative_value and root_erf_inverse).
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -41,6 +44,18 @@ enum class InputTransformKind {
   linear,     //!< "Decorrelation": y_i = sum_j x_j * matrix[i * n + j], double, j from 0
   pca,        //!< "PCA": y_i = sum_j (double(x_j) - mean[j]) * matrix[j * n + i], double, j from 0
   rearrange,  //!< "Rearrange": y_k = x_k (the selected inputs written to the output features)
+  uniform,    //!< "Gauss" with FlatOrGauss="Flat": y = c(x), c the clamped cumulative distribution
+  gauss,      //!< "Gauss" (FlatOrGauss="Gauss"): y = 1.414213562 * ErfInverse(clamp(2 c(x) - 1))
+};
+
+//! Bins of the fine histogram TMVA's PDF samples its spline into (PDF::fgNbin_PdfHist).
+inline constexpr std::size_t tmva_pdf_bins = 10000;
+
+//! One input's cumulative distribution as TMVA's PDF evaluates it: `bins` (tmva_pdf_bins float32
+//! contents, a TH1F) equidistant over [xmin, xmax].
+struct CumulativePdf {
+  double xmin = 0, xmax = 0;
+  std::vector<float> bins;
 };
 
 //! One step: reads features `inputs[k]` (TMVA's <Selection><Input>), computes n = inputs.size()
@@ -54,7 +69,76 @@ struct InputTransformStep {
   std::vector<float> min, max;        //!< normalize: per input, as TMVA stores them (float32)
   std::vector<double> mean;           //!< pca: per input
   std::vector<double> matrix;         //!< linear / pca: n x n, row-major (see InputTransformKind)
+  std::vector<CumulativePdf> cdf;     //!< gauss / uniform: per input
 };
+
+//! TMath::ErfInverse as ROOT computes it (math/mathcore/src/TMath.cxx): a secant iteration on
+//! 1 - erfc from sqrt(pi)/2 |x|, stopping when |x - erf| < 1e-14 or the relative step < 1e-14, at most
+//! 50 steps (0 if it does not converge or |x| >= 1). ROOT's erf/erfc are Cephes' (ROOT::Math::erf);
+//! these are the C library's, which may differ from Cephes' in the last bits.
+inline double root_erf_inverse(double x) {
+  const double eps = 1e-14;
+  const double half_sqrt_pi = 0.8862269254527579;
+  const double ax = std::abs(x);
+  if (ax <= eps) return half_sqrt_pi * x;
+  if (ax < 1.0) {
+    double erfi = half_sqrt_pi * ax;
+    double y0 = std::erf(0.9 * erfi);
+    double step = 0.1 * erfi;
+    for (int iter = 0; iter < 50; ++iter) {
+      const double y1 = 1.0 - std::erfc(erfi);
+      const double dy1 = ax - y1;
+      if (std::abs(dy1) < eps) return x < 0 ? -erfi : erfi;
+      const double dy0 = y1 - y0;
+      step *= dy1 / dy0;
+      y0 = y1;
+      erfi += step;
+      if (std::abs(step / erfi) < eps) return x < 0 ? -erfi : erfi;
+    }
+  }
+  return 0;
+}
+
+//! TMVA's PDF::GetVal(x) on the fine histogram (TAxis::FindBin, clamped to [1, nbins]; linear
+//! interpolation between the centres of the bin and its neighbour, towards x, the first and last bins
+//! extrapolating), then max(., 1e-12) and the Gauss transform's clamp to [1e-9, 1 - 1e-9]. A NaN gives
+//! 1e-9 (TMath::Max(NaN, eps) is eps), as in TMVA.
+inline double cumulative_value(const CumulativePdf& p, double x) {
+  const auto nbins = static_cast<std::int64_t>(p.bins.size());
+  std::int64_t bin = 0;
+  if (x < p.xmin) {
+    bin = 0;
+  } else if (!(x < p.xmax)) {
+    bin = nbins + 1;
+  } else {
+    bin = 1 + static_cast<std::int64_t>(static_cast<int>(double(nbins) * (x - p.xmin) / (p.xmax - p.xmin)));
+  }
+  bin = std::min(std::max(bin, std::int64_t{1}), nbins);
+  const double width = (p.xmax - p.xmin) / double(nbins);
+  const auto centre = [&](std::int64_t b) { return p.xmin + double(b - 1) * width + 0.5 * width; };
+  const auto content = [&](std::int64_t b) { return static_cast<double>(p.bins[static_cast<std::size_t>(b - 1)]); };
+  std::int64_t next = bin;
+  if ((x > centre(bin) && bin != nbins) || bin == 1) {
+    ++next;
+  } else {
+    --next;
+  }
+  const double dx = centre(bin) - centre(next);
+  const double dy = content(bin) - content(next);
+  double c = content(bin) + (x - centre(bin)) * dy / dx;
+  c = c >= 1e-12 ? c : 1e-12;                 // TMath::Max(retval, fgEpsilon)
+  c = c <= 1. - 10e-10 ? c : 1. - 10e-10;     // TMath::Min(cumulant, 1.-10e-10)
+  return c >= 0. + 10e-10 ? c : 0. + 10e-10;  // TMath::Max(cumulant, 0.+10e-10)
+}
+
+//! The Gauss transform of a cumulative value c (VariableGaussTransform::Transform).
+inline double tmva_gauss_of_cumulant(double c) {
+  const double range = 0.99999999;
+  double arg = 2.0 * c - 1.0;
+  arg = arg <= range ? arg : range;
+  arg = arg >= -range ? arg : -range;
+  return 1.414213562 * root_erf_inverse(arg);
+}
 
 //! An immutable chain of input transformations over `num_features` float32 features.
 class InputTransform {
@@ -105,6 +189,18 @@ class InputTransform {
           expect(st.matrix.size(), n * n, "matrix elements");
           break;
         case InputTransformKind::rearrange:
+          break;
+        case InputTransformKind::uniform:
+        case InputTransformKind::gauss:
+          expect(st.cdf.size(), n, "cumulative distributions");
+          for (std::size_t k = 0; k < n; ++k) {
+            const CumulativePdf& p = st.cdf[k];
+            expect(p.bins.size(), tmva_pdf_bins, ("bins in the distribution of input " + std::to_string(k)).c_str());
+            if (!(p.xmin < p.xmax) || !std::isfinite(p.xmin) || !std::isfinite(p.xmax)) {
+              throw Error(where + ": input " + std::to_string(k) + ": distribution range [" + std::to_string(p.xmin) +
+                          ", " + std::to_string(p.xmax) + "] is empty or not finite");
+            }
+          }
           break;
       }
       if (st.kind == InputTransformKind::normalize) {
@@ -161,6 +257,14 @@ class InputTransform {
           break;
         case InputTransformKind::rearrange:
           for (std::size_t k = 0; k < n; ++k) work[k] = in(k);
+          break;
+        case InputTransformKind::uniform:
+          for (std::size_t k = 0; k < n; ++k) work[k] = static_cast<float>(cumulative_value(st.cdf[k], in(k)));
+          break;
+        case InputTransformKind::gauss:
+          for (std::size_t k = 0; k < n; ++k) {
+            work[k] = static_cast<float>(tmva_gauss_of_cumulant(cumulative_value(st.cdf[k], in(k))));
+          }
           break;
       }
       for (std::size_t k = 0; k < n; ++k) x[index_t(st.outputs[k]) * stride] = work[k];

@@ -20,8 +20,11 @@ namespace portml::io {
 //! Objectives binary:logistic/logitraw, reg:squarederror/logistic/..., multi:softprob/softmax, rank:*
 //! (margins); base_score is converted to margin space as XGBoost does (logit for logistic objectives,
 //! log for count:poisson / reg:gamma / reg:tweedie) and may be a list (XGBoost >= 3.1). Thresholds and
-//! leaves are read as float32 exactly as written. Categorical splits, multi-target trees and DART
-//! are rejected with a FormatError.
+//! leaves are read as float32 exactly as written. Categorical splits (split_type 1, one-hot and
+//! partition) are expanded into exact numeric subtrees (XGBoost's rule: NaN takes the default child;
+//! int(x) listed in the node's categories goes right; unlisted categories, negatives and x >= 2^24 go
+//! left). Multi-target trees, DART and categorical splits that cannot be represented are rejected
+//! with a FormatError naming the tree and node.
 bdt::ForestConfig load_xgboost_json(const std::string& path);
 
 //! As load_xgboost_json, from the JSON text itself; `name` is used in error messages.
