@@ -81,18 +81,9 @@ class StackBuffer {
 
 //! Rows of the widest block kernel (the stack buffers are sized for it).
 inline constexpr int max_block_rows = avx512_block_rows > avx2_block_rows ? avx512_block_rows : avx2_block_rows;
-static_assert(max_block_rows >= scalar_block_rows);
 
-inline int block_rows(Isa isa) {
-  switch (isa) {
-    case Isa::avx2:
-      return avx2_block_rows;
-    case Isa::avx512:
-      return avx512_block_rows;
-    default:
-      return scalar_block_rows;
-  }
-}
+//! Rows of a block of the SIMD kernels (the scalar path runs a row at a time: margins_raw).
+inline int block_rows(Isa isa) { return isa == Isa::avx512 ? avx512_block_rows : avx2_block_rows; }
 
 template <class Value>
 void check_margin_shapes(const Forest<Value>& forest, const TensorView<const float, 2>& x,
@@ -104,7 +95,8 @@ void check_margin_shapes(const Forest<Value>& forest, const TensorView<const flo
   check_same_shape(op, "output", out.extents(), "expected", Extents<2>{x.extent(0), out_width});
 }
 
-//! Margins of rows [0, n) of x into out, one block of rows at a time, on the calling thread.
+//! Margins of rows [0, n) of x into out, one block of rows at a time, on the calling thread, with the
+//! SIMD kernel `isa` (AVX2 or AVX-512; the scalar path is the one-row kernel, see margins_raw).
 template <class Value>
 void margins_serial(const Forest<Value>& forest, const TensorView<const float, 2>& x, const TensorView<Value, 2>& out,
                     Isa isa) {
@@ -145,8 +137,6 @@ void margins_serial(const Forest<Value>& forest, const TensorView<const float, 2
         }
       }
 #endif
-    } else if (isa == Isa::scalar) {
-      accumulate_block_scalar(f, xb, x.stride(0), x.stride(1), rows, acc);
     } else {
       index_t row_stride = x.stride(0);
       if (!direct) {
@@ -210,8 +200,8 @@ namespace detail {
 template <class Value>
 void margins_raw(const Forest<Value>& forest, const TensorView<const float, 2>& x, const TensorView<Value, 2>& out,
                  Isa isa, Isa resolved) {
-  if (isa == Isa::automatic && x.extent(0) < 4) {
-    // Too few rows to fill a block: the one-row kernel (same sums, less work).
+  if (resolved == Isa::scalar || (isa == Isa::automatic && x.extent(0) < 4)) {
+    // The scalar path, and too few rows to fill a SIMD block: the one-row kernel (same sums).
     const std::int32_t k = forest.num_outputs();
     StackBuffer<Value, max_stack_outputs> row(out.stride(1) == 1 ? 0 : static_cast<std::size_t>(k));
     for (index_t r = 0; r < x.extent(0); ++r) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //! \file
-//! Scalar descent kernels: one row with several trees interleaved (the batch-1 path), and a block of
-//! rows with trees outer and rows inner. Both add the leaves of one row in tree order, starting from
-//! the base margin, in the forest's Value type: the same sum, bit for bit, as the SIMD kernels and as
+//! The scalar descent kernel: one row with several trees interleaved, the batch-1 path and the scalar
+//! path of every batch (a row at a time: measured faster than a block of rows with trees outer, for
+//! float and double forests alike). It adds the leaves of one row in tree order, starting from the
+//! base margin, in the forest's Value type: the same sum, bit for bit, as the SIMD kernels and as
 //! XGBoost / LightGBM.
 #pragma once
 
@@ -147,38 +148,6 @@ void margins_one_row_dispatch(const ForestData<Value>& f, const float* x, Stride
   }
 }
 
-//! Rows per block of the scalar block kernel.
-inline constexpr int scalar_block_rows = 16;
-
-//! Adds the leaves of every tree, in tree order, to acc[g * scalar_block_rows + r] for rows r < rows.
-//! Row r's feature j is at x[r * row_stride + j * col_stride].
-template <Missing M, class Value>
-void accumulate_block_scalar_impl(const ForestData<Value>& f, const float* x, index_t row_stride, index_t col_stride,
-                                  int rows, Value* acc) {
-  constexpr int B = scalar_block_rows;
-  const bool perfect = f.layout == Layout::perfect;
-  const std::int32_t internal = (std::int32_t(1) << f.depth) - 1;
-  for (std::int32_t t = 0; t < f.num_trees; ++t) {
-    std::int32_t idx[B];
-    const std::int32_t start = perfect ? 0 : f.tree_root[t];
-    for (int r = 0; r < B; ++r) idx[r] = start;
-    const std::int32_t depth = perfect ? f.depth : f.tree_depth[t];
-    const std::size_t offset = perfect ? std::size_t(t) * internal : 0;
-    for (std::int32_t level = 0; level < depth; ++level) {
-      for (int r = 0; r < rows; ++r) {
-        const std::size_t k = offset + idx[r];
-        const std::uint32_t ff = f.feature_flags[k];
-        const float v = x[r * row_stride + index_t(ff & feature_mask) * col_stride];
-        const std::int32_t right = go_right<M>(v, ff, f.threshold[k]);
-        idx[r] = perfect ? 2 * idx[r] + 1 + right : f.left[k] + right;
-      }
-    }
-    Value* a = acc + std::size_t(f.tree_output[t]) * B;
-    const std::size_t leaf_offset = perfect ? std::size_t(t) * (internal + 1) - internal : 0;
-    for (int r = 0; r < rows; ++r) a[r] += f.leaf_value[leaf_offset + idx[r]];
-  }
-}
-
 template <class Value>
 void margins_one_row(const ForestData<Value>& f, const float* x, index_t stride, Value* out) {
   if (f.has_zero_missing) return margins_one_row_dispatch<Missing::zero, false>(f, x, stride, out);
@@ -194,16 +163,6 @@ void margins_one_row(const ForestData<Value>& f, const float* x, index_t stride,
   }
   return single ? margins_one_row_dispatch<Missing::none, true>(f, x, stride, out)
                 : margins_one_row_dispatch<Missing::none, false>(f, x, stride, out);
-}
-
-template <class Value>
-void accumulate_block_scalar(const ForestData<Value>& f, const float* x, index_t row_stride, index_t col_stride,
-                             int rows, Value* acc) {
-  if (f.has_zero_missing) {
-    accumulate_block_scalar_impl<Missing::zero>(f, x, row_stride, col_stride, rows, acc);
-  } else {
-    accumulate_block_scalar_impl<Missing::nan>(f, x, row_stride, col_stride, rows, acc);
-  }
 }
 
 }  // namespace portml::bdt::detail
