@@ -3,6 +3,8 @@
 // found it): Eigen per row as lwtnn does it (float, double) and Eigen batch GEMM, OpenBLAS sgemm plus a
 // bias/ReLU pass, oneDNN matmul with prepacked weights and fused bias+ReLU. An FMA-throughput kernel in
 // the same executable measures this machine's FP32 peak. Counters: s_per_row (inverted rate), FLOP/s.
+// The libtorch peer (libtorch_f32/<net>/<batch>, bench/peers/libtorch_dense.cpp) is compiled in when
+// CMake finds libtorch; nets, weights and inputs are shared through dense_cases.hpp.
 // Run and summarise: bench/dense_report.sh (see docs/dense.md).
 #include <benchmark/benchmark.h>
 
@@ -31,77 +33,17 @@ extern "C" char* openblas_get_corename(void);
 #include <oneapi/dnnl/dnnl.hpp>
 #endif
 
+#include "dense_cases.hpp"
+
 namespace {
 
-using portml::index_t;
-
-struct Net {
-  const char* name;
-  std::vector<index_t> widths;
-};
-const Net nets[] = {{"mlp64", {64, 256, 256, 128, 10}},
-                    {"deepjet_head", {650, 200, 100, 100, 100, 6}},
-                    {"l1_jet", {16, 64, 32, 32, 5}},
-                    // five 1 → 1 layers: the fixed cost of a layer call (checks, dispatch, epilogue)
-                    {"fixed_cost_5x1", {1, 1, 1, 1, 1, 1}}};
-
-double flops_per_row(const Net& net) {
-  double f = 0;
-  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) f += 2.0 * double(net.widths[l]) * double(net.widths[l + 1]);
-  return f;
-}
-
-//! Deterministic weights W[l] (out × in, row-major) and biases, uniform in ±1/√in.
-struct Params {
-  std::vector<std::vector<double>> w, b;
-  explicit Params(const Net& net) {
-    std::mt19937 rng(7);
-    for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
-      const double s = 1.0 / std::sqrt(double(net.widths[l]));
-      std::uniform_real_distribution<double> d(-s, s);
-      std::vector<double> wl(std::size_t(net.widths[l] * net.widths[l + 1])), bl(std::size_t(net.widths[l + 1]));
-      for (auto& x : wl) x = d(rng);
-      for (auto& x : bl) x = d(rng);
-      w.push_back(std::move(wl));
-      b.push_back(std::move(bl));
-    }
-  }
-};
-
-template <class T>
-std::vector<T> input(index_t batch, index_t width) {
-  std::mt19937 rng(9);
-  std::uniform_real_distribution<double> d(-1, 1);
-  std::vector<T> x(std::size_t(batch * width));
-  for (auto& v : x) v = T(d(rng));
-  return x;
-}
-
-void set_counters(benchmark::State& state, const Net& net, index_t batch) {
-  state.counters["s_per_row"] =
-      benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-  state.counters["FLOPs"] =
-      benchmark::Counter(flops_per_row(net) * double(batch), benchmark::Counter::kIsIterationInvariantRate);
-}
+using namespace portml_bench::dense;
 
 // ---- portml ----------------------------------------------------------------------------------------
 template <class T, int Threads = 1>
 void BM_portml(benchmark::State& state, const Net& net) {
   const index_t batch = state.range(0);
-  const Params p(net);
-  portml::layers::MlpConfig cfg;
-  cfg.inputs = {{"x", net.widths.front()}};
-  for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
-    portml::layers::LayerConfig layer;
-    layer.inputs = net.widths[l];
-    layer.outputs = net.widths[l + 1];
-    layer.weights = p.w[l];
-    layer.bias = p.b[l];
-    layer.activation = {l + 2 < net.widths.size() ? portml::kernels::Activation::Relu
-                                                  : portml::kernels::Activation::Linear};
-    cfg.layers.push_back(layer);
-  }
-  const portml::layers::Mlp<T> model(cfg);
+  const portml::layers::Mlp<T> model(mlp_config(net));
   auto x = input<T>(batch, net.widths.front());
   std::vector<T> y(std::size_t(batch * net.widths.back()));
   std::vector<std::byte> ws(model.workspace_bytes(batch) + 64);
@@ -379,17 +321,11 @@ void BM_fp32_peak_fma512(benchmark::State& state) {
 BENCHMARK(BM_fp32_peak_fma512);
 #endif
 
-const std::vector<int64_t> batches = {1, 2, 4, 8, 16, 64, 256, 4096};
-
 int register_all() {
   for (const Net& net : nets) {
     const auto reg = [&](const std::string& impl, auto fn) {
       auto* b = benchmark::RegisterBenchmark((impl + "/" + net.name).c_str(), fn, net);
-      for (int64_t batch : batches) {
-        if (batch == 4096 && std::string(net.name) == "l1_jet") continue;
-        if (batch != 1 && std::string(net.name) == "fixed_cost_5x1") continue;
-        b->Arg(batch);
-      }
+      for (int64_t batch : batches_of(net)) b->Arg(batch);
     };
     reg("portml_f32", BM_portml<float>);
     reg("portml_f64", BM_portml<double>);
@@ -408,11 +344,11 @@ int register_all() {
 #if PORTML_ENABLE_OPENMP
   // Two threads (Queue<OpenMP>(2)), wall-clock time: compare with onednn_f32 run under OMP_NUM_THREADS=2.
   for (const Net& net : nets) {
-    if (std::string(net.name) != "mlp64" && std::string(net.name) != "deepjet_head") continue;
-    benchmark::RegisterBenchmark((std::string("portml_f32_2t/") + net.name).c_str(), BM_portml<float, 2>, net)
-        ->Arg(256)
-        ->Arg(4096)
-        ->UseRealTime();
+    if (!has_two_thread_cases(net)) continue;
+    auto* b =
+        benchmark::RegisterBenchmark((std::string("portml_f32_2t/") + net.name).c_str(), BM_portml<float, 2>, net);
+    for (int64_t batch : two_thread_batches) b->Arg(batch);
+    b->UseRealTime();
   }
 #endif
   for (auto* b : {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The graph primitives on one thread (Serial), at the shapes of gnn.md §5 so that the numbers sit
-// beside bench/peers/torch_gnn_ops.py run in the same session (docs/gnn.md has the table). Inputs are
-// made outside the timed loop; the workspaces are allocated once, as a caller would.
+// The graph primitives (Serial, and OpenMP(2) where a case has a threads argument), at the shapes of
+// gnn.md §5, and the fused blocks and models. Their libtorch C++ peers (bench/peers/libtorch_gnn.cpp,
+// compiled in when CMake finds libtorch) run in the same executable; the PyTorch-through-Python peer is
+// bench/peers/torch_gnn_ops.py (docs/gnn.md has both tables). Inputs are made outside the timed loop;
+// the workspaces are allocated once, as a caller would.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -13,56 +15,44 @@
 
 #include <portml/kernels/graph.hpp>
 #include <portml/layers/gnn_models.hpp>
-#include <portml/portability/serial.hpp>
-#if PORTML_ENABLE_OPENMP
-#include <portml/portability/openmp.hpp>
-#endif
+
+#include "gnn_cases.hpp"
 
 namespace {
 
-using portml::index_t;
-using portml::Tensor;
+using namespace portml_bench::gnn;
 namespace g = portml::kernels::graph;
 using B = portml::backend::Serial;
-using Index = std::int32_t;
 
-Tensor<float, 2> uniform_points(index_t n, index_t d, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  Tensor<float, 2> x({n, d});
-  for (index_t i = 0; i < x.size(); ++i) x.data()[i] = u(rng);
-  return x;
-}
-
-Tensor<float, 2> normal_points(index_t n, index_t d, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  Tensor<float, 2> x({n, d});
-  for (index_t i = 0; i < x.size(); ++i) x.data()[i] = nd(rng);
-  return x;
-}
-
-Tensor<Index, 1> even_offsets(index_t events, index_t per_event) {
-  Tensor<Index, 1> off({events + 1});
-  for (index_t b = 0; b <= events; ++b) off(b) = static_cast<Index>(b * per_event);
-  return off;
-}
-
-//! knn_graph, k = 16, self excluded: args (events, points per event, D, uniform(0) / normal(1)).
-void BM_knn_graph(benchmark::State& state) {
+//! knn_graph, k = 16, self excluded, on `threads` threads: args (events, points per event, D,
+//! uniform(0) / normal(1)). Items: queries (points); edges per second = 16 × items. The libtorch peers
+//! are BM_libtorch_knn_graph and BM_libtorch_knn_graph_2threads (cdist + topk).
+void knn_case(benchmark::State& state, int threads, bool grid) {
   const index_t events = state.range(0), per = state.range(1), d = state.range(2), k = 16;
   const index_t n = events * per;
-  const auto x = state.range(3) == 0 ? uniform_points(n, d, 1) : normal_points(n, d, 1);
+  const auto x = state.range(3) == 0 ? uniform_points(n, d, knn_seed) : normal_points(n, d, knn_seed);
   const auto off = even_offsets(events, per);
   Tensor<Index, 2> nbr({n, k});
   Tensor<float, 2> d2({n, k});
-  portml::Queue<B> q;
-  for (auto _ : state) {
-    g::knn_graph<B, float, Index>(q, x.view(), off.view(), nbr.view(), d2.view());
-    benchmark::DoNotOptimize(nbr.data());
-  }
+  const auto size = g::knn_graph_workspace_size(n, events);
+  Tensor<Index, 1> wi({grid ? size.indices : 1});
+  Tensor<float, 1> wr({grid ? size.reals : 1});
+  with_queue(threads, [&](auto& q) {
+    using Bk = typename queue_backend<std::remove_reference_t<decltype(q)>>::type;
+    for (auto _ : state) {
+      if (grid) {
+        g::knn_graph<Bk, float, Index>(q, x.view(), off.view(), nbr.view(), d2.view(), {}, {wi.view(), wr.view()});
+      } else {
+        g::knn_graph<Bk, float, Index>(q, x.view(), off.view(), nbr.view(), d2.view());
+      }
+      benchmark::DoNotOptimize(nbr.data());
+    }
+  });
   state.SetItemsProcessed(state.iterations() * n);
 }
+
+//! The brute force (no workspace), one thread (Serial).
+void BM_knn_graph(benchmark::State& state) { knn_case(state, 1, false); }
 BENCHMARK(BM_knn_graph)
     ->ArgNames({"events", "points", "D", "normal"})
     ->Args({1, 10000, 3, 0})
@@ -70,30 +60,31 @@ BENCHMARK(BM_knn_graph)
     ->Args({1000, 50, 16, 1})
     ->Unit(benchmark::kMillisecond);
 
-//! knn_graph with a workspace (the grid search for D <= 4), k = 16: args as BM_knn_graph.
-void BM_knn_graph_grid(benchmark::State& state) {
-  const index_t events = state.range(0), per = state.range(1), d = state.range(2), k = 16;
-  const index_t n = events * per;
-  const auto x = state.range(3) == 0 ? uniform_points(n, d, 1) : normal_points(n, d, 1);
-  const auto off = even_offsets(events, per);
-  Tensor<Index, 2> nbr({n, k});
-  Tensor<float, 2> d2({n, k});
-  const auto size = g::knn_graph_workspace_size(n, events);
-  Tensor<Index, 1> wi({size.indices});
-  Tensor<float, 1> wr({size.reals});
-  portml::Queue<B> q;
-  for (auto _ : state) {
-    g::knn_graph<B, float, Index>(q, x.view(), off.view(), nbr.view(), d2.view(), {}, {wi.view(), wr.view()});
-    benchmark::DoNotOptimize(nbr.data());
-  }
-  state.SetItemsProcessed(state.iterations() * n);
-}
+//! The brute force on Queue<OpenMP>(2), wall time.
+void BM_knn_graph_2threads(benchmark::State& state) { knn_case(state, 2, false); }
+BENCHMARK(BM_knn_graph_2threads)
+    ->ArgNames({"events", "points", "D", "normal"})
+    ->Args({1, 10000, 3, 0})
+    ->Args({1, 10000, 16, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+//! With a workspace (the grid search for D <= 4), one thread.
+void BM_knn_graph_grid(benchmark::State& state) { knn_case(state, 1, true); }
 BENCHMARK(BM_knn_graph_grid)
     ->ArgNames({"events", "points", "D", "normal"})
     ->Args({1, 10000, 3, 0})
     ->Args({1, 10000, 4, 1})
     ->Args({1000, 50, 3, 0})
     ->Unit(benchmark::kMillisecond);
+
+//! The grid search on Queue<OpenMP>(2), wall time.
+void BM_knn_graph_grid_2threads(benchmark::State& state) { knn_case(state, 2, true); }
+BENCHMARK(BM_knn_graph_grid_2threads)
+    ->ArgNames({"events", "points", "D", "normal"})
+    ->Args({1, 10000, 3, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 //! radius_graph in the unit cube, r = 0.05, N = 10 000 (E ≈ 59k), at most 64 neighbours.
 void BM_radius_graph(benchmark::State& state) {
@@ -229,94 +220,9 @@ void BM_segment_softmax(benchmark::State& state) {
 BENCHMARK(BM_segment_softmax)->Unit(benchmark::kMillisecond);
 
 // ---- fused blocks and models (gnn.md §7 targets 1, 2 and 4) -------------------------------------------
-// Random weights with PyTorch's default scale (uniform ±1/√in), BatchNorm already folded (as a loaded
-// model has it). Threads: 1 = Serial queue, 2 = Queue<OpenMP>(2) (wall time is the meaningful column).
-
-namespace L = portml::layers;
-
-L::LayerConfig random_dense(index_t in, index_t out, unsigned seed,
-                            portml::kernels::Activation act = portml::kernels::Activation::Linear) {
-  std::mt19937 rng(seed);
-  const float a = 1.0f / std::sqrt(static_cast<float>(in));
-  std::uniform_real_distribution<double> u(-a, a);
-  L::LayerConfig l;
-  l.kind = L::LayerConfig::Kind::Dense;
-  l.inputs = in;
-  l.outputs = out;
-  l.name = "dense";
-  for (index_t i = 0; i < in * out; ++i) l.weights.push_back(u(rng));
-  for (index_t i = 0; i < out; ++i) l.bias.push_back(u(rng));
-  l.activation = {act};
-  return l;
-}
-
-//! EdgeConv block config: k, input F, MLP widths, mean, zero-point missing neighbours, dense shortcut.
-L::EdgeConvConfig edgeconv_config(index_t k, index_t in, std::initializer_list<index_t> widths, unsigned seed) {
-  L::EdgeConvConfig c;
-  c.k = k;
-  c.missing = L::MissingNeighbours::zero_point;
-  index_t prev = 2 * in;
-  for (const index_t w : widths) {
-    c.mlp.push_back(random_dense(prev, w, seed++, portml::kernels::Activation::Relu));
-    prev = w;
-  }
-  c.shortcut.push_back(random_dense(in, prev, seed));
-  return c;
-}
-
-//! GravNet block config (PyG convention): k, input F, S, P, output width (+ ReLU).
-L::GravNetConfig gravnet_config(index_t k, index_t in, index_t s, index_t p, index_t out, unsigned seed) {
-  L::GravNetConfig c;
-  c.k = k;
-  c.set_convention(L::GravNetConvention::pyg);
-  c.space = random_dense(in, s, seed);
-  c.propagate = random_dense(in, p, seed + 1);
-  c.output.push_back(random_dense(in + 2 * p, out, seed + 2, portml::kernels::Activation::Relu));
-  return c;
-}
-
-//! ParticleNet-like (gnn.md §7.2): 2-D points, 16 features, blocks 64/128/256 × 3 layers, k = 16,
-//! head 256 → 256 → 10.
-L::ParticleNetConfig particlenet_config() {
-  L::ParticleNetConfig c;
-  c.points = 2;
-  c.features = 16;
-  c.blocks = {edgeconv_config(16, 16, {64, 64, 64}, 1), edgeconv_config(16, 64, {128, 128, 128}, 10),
-              edgeconv_config(16, 128, {256, 256, 256}, 20)};
-  c.coordinates = {L::KnnCoordinates::points, L::KnnCoordinates::features, L::KnnCoordinates::features};
-  c.head = {random_dense(256, 256, 30, portml::kernels::Activation::Relu), random_dense(256, 10, 31)};
-  return c;
-}
-
-//! GravNet model: 16 features, two GravNet blocks (k = 16, S = 4, P = 32, 64 outputs), head 64 → 64 → 4.
-L::GravNetModelConfig gravnet_model_config() {
-  L::GravNetModelConfig c;
-  c.features = 16;
-  c.blocks = {gravnet_config(16, 16, 4, 32, 64, 40), gravnet_config(16, 64, 4, 32, 64, 50)};
-  c.head = {random_dense(64, 64, 60, portml::kernels::Activation::Relu), random_dense(64, 4, 61)};
-  return c;
-}
-
-template <class Q>
-struct queue_backend;
-template <class Bk>
-struct queue_backend<portml::Queue<Bk>> {
-  using type = Bk;
-};
-
-//! Runs f(queue) on a Serial queue (threads = 1) or Queue<OpenMP>(threads).
-template <class F>
-void with_queue(int threads, const F& f) {
-#if PORTML_ENABLE_OPENMP
-  if (threads > 1) {
-    portml::Queue<portml::backend::OpenMP> q(threads);
-    f(q);
-    return;
-  }
-#endif
-  portml::Queue<B> q;
-  f(q);
-}
+// Configurations and inputs in gnn_cases.hpp (shared with the libtorch peer, bench/peers/libtorch_gnn.cpp,
+// whose cases are named BM_libtorch_<case> with the same arguments). Threads: 1 = Serial queue,
+// 2 = Queue<OpenMP>(2) (wall time is the meaningful column).
 
 //! Events per second (items_per_second; µs per event = 1e6 / items_per_second, on the real-time clock).
 void per_event(benchmark::State& state, index_t events) { state.SetItemsProcessed(state.iterations() * events); }
@@ -325,8 +231,8 @@ void per_event(benchmark::State& state, index_t events) { state.SetItemsProcesse
 //! kNN in the 16 input features.
 void BM_edgeconv_block(benchmark::State& state) {
   const index_t events = state.range(0), per = state.range(1), n = events * per;
-  const L::EdgeConvBlock<float> block(edgeconv_config(16, 16, {64, 64}, 3), 16);
-  const auto x = normal_points(n, 16, 7);
+  const L::EdgeConvBlock<float> block(edgeconv_block_config(), 16);
+  const auto x = normal_points(n, 16, edgeconv_seed);
   const auto off = even_offsets(events, per);
   Tensor<float, 2> y({n, block.output_size()});
   with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
@@ -344,6 +250,9 @@ BENCHMARK(BM_edgeconv_block)
     ->Args({1000, 50, 1})
     ->Args({1000, 50, 2})
     ->Args({1, 1000, 1})
+    ->Args({1, 1000, 2})
+    ->Args({1, 10000, 1})
+    ->Args({1, 10000, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
@@ -351,8 +260,8 @@ BENCHMARK(BM_edgeconv_block)
 void BM_particlenet(benchmark::State& state) {
   const index_t events = state.range(0), per = state.range(1), n = events * per;
   const L::ParticleNet<float> model(particlenet_config());
-  const auto pts = normal_points(n, 2, 8);
-  const auto x = normal_points(n, 16, 9);
+  const auto pts = normal_points(n, 2, particlenet_points_seed);
+  const auto x = normal_points(n, 16, particlenet_features_seed);
   const auto off = even_offsets(events, per);
   Tensor<float, 2> y({events, model.output_size()});
   with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
@@ -377,8 +286,8 @@ BENCHMARK(BM_particlenet)
 //! 64 outputs, PyG convention.
 void BM_gravnet_block(benchmark::State& state) {
   const index_t events = state.range(0), per = state.range(1), n = events * per;
-  const L::GravNetBlock<float> block(gravnet_config(16, 64, 4, 32, 64, 70), 64);
-  const auto x = normal_points(n, 64, 10);
+  const L::GravNetBlock<float> block(gravnet_block_config(), 64);
+  const auto x = normal_points(n, 64, gravnet_block_seed);
   const auto off = even_offsets(events, per);
   Tensor<float, 2> y({n, block.output_size()});
   with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
@@ -403,7 +312,7 @@ BENCHMARK(BM_gravnet_block)
 void BM_gravnet_model(benchmark::State& state) {
   const index_t events = state.range(0), per = state.range(1), n = events * per;
   const L::GravNetModel<float> model(gravnet_model_config());
-  const auto x = normal_points(n, 16, 11);
+  const auto x = normal_points(n, 16, gravnet_model_seed);
   const auto off = even_offsets(events, per);
   Tensor<float, 2> y({n, model.output_size()});
   with_queue(static_cast<int>(state.range(2)), [&](auto& q) {
