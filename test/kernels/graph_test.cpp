@@ -4,6 +4,7 @@
 // within the float32 accumulation bound; plus the argument checks and the determinism guarantees.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -189,6 +190,195 @@ TYPED_TEST(Graph, KnnEventIndependentOfBatchAndBlocking) {
   }
 }
 
+//! The k nearest of row i among rows [begin, end) of its event by sorting (d², index) in double:
+//! exact for the small integer coordinates of the tests. `self` excludes (or, first, includes) row i.
+std::vector<std::pair<double, std::int32_t>> sorted_neighbours(const Tensor<float, 2>& xq, index_t i,
+                                                               const Tensor<float, 2>& xr, index_t begin, index_t end,
+                                                               bool same_set, double max_radius2, int periodic_dim,
+                                                               double period) {
+  std::vector<std::pair<double, std::int32_t>> c;
+  for (index_t j = begin; j < end; ++j) {
+    if (same_set && j == i) continue;
+    double s = 0;
+    for (index_t d = 0; d < xq.extent(1); ++d) {
+      double v = std::abs(static_cast<double>(xq(i, d)) - xr(j, d));
+      if (d == periodic_dim && v > period / 2) v = period - v;
+      s += v * v;
+    }
+    if (s <= max_radius2) c.emplace_back(s, static_cast<std::int32_t>(j));
+  }
+  std::sort(c.begin(), c.end());
+  return c;
+}
+
+//! Events large enough that the GPU kNN splits each query's candidates over 2 to 16 threads of a team
+//! (and, for k = 34, keeps one thread per query), small integer coordinates (exact on every device,
+//! many ties), against the sorted-candidate oracle: k from 1 to 34, self excluded or first, a radius,
+//! a periodic dimension, 3-D and 16-D, empty events and events with fewer rows than k.
+TYPED_TEST(Graph, KnnLargeEventsMatchSortedOracle) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> coord(0, 7);
+  const std::vector<index_t> sizes = {0, 200, 5, 0, 151, 40};
+  Tensor<std::int32_t, 1> oh({static_cast<index_t>(sizes.size()) + 1});
+  for (std::size_t b = 0; b < sizes.size(); ++b) oh(b + 1) = oh(b) + static_cast<std::int32_t>(sizes[b]);
+  const index_t n = oh(oh.extent(0) - 1);
+  const auto off = this->to_device(this->queue(), oh);
+  struct Setting {
+    index_t dims, k;
+    g::SelfMode mode;
+    float max_radius2;
+    int periodic_dim;
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<Setting> settings = {
+      {3, 2, g::SelfMode::exclude, inf, -1},          {3, 3, g::SelfMode::include_first, inf, -1},
+      {3, 8, g::SelfMode::exclude, 6.0f, 1},          {16, 16, g::SelfMode::exclude, inf, -1},
+      {16, 16, g::SelfMode::include_first, 60.0f, 0}, {16, 20, g::SelfMode::exclude, inf, 15},
+      {3, 1, g::SelfMode::include_first, inf, -1},    {3, 34, g::SelfMode::exclude, inf, -1},
+      {2, 33, g::SelfMode::include_first, 9.0f, 1}};
+  for (const Setting& st : settings) {
+    SCOPED_TRACE("D " + std::to_string(st.dims) + " k " + std::to_string(st.k));
+    Tensor<float, 2> xh({n, st.dims});
+    for (index_t i = 0; i < xh.size(); ++i) xh.data()[i] = static_cast<float>(coord(rng));
+    const auto x = this->to_device(this->queue(), xh);
+    Tensor<std::int32_t, 2, S> nbr({n, st.k});
+    Tensor<float, 2, S> d2({n, st.k});
+    g::KnnOptions<float> opt;
+    opt.self_mode = st.mode;
+    opt.max_radius2 = st.max_radius2;
+    opt.periodic_dim = st.periodic_dim;
+    opt.period = 8.0f;
+    g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
+    const auto got = this->host(nbr);
+    const auto got_d2 = this->host(d2);
+    for (index_t b = 0; b + 1 < oh.extent(0); ++b) {
+      for (index_t i = oh(b); i < oh(b + 1); ++i) {
+        auto want = sorted_neighbours(xh, i, xh, oh(b), oh(b + 1), true, st.max_radius2, st.periodic_dim, 8.0);
+        if (st.mode == g::SelfMode::include_first) want.insert(want.begin(), {0.0, static_cast<std::int32_t>(i)});
+        for (index_t s = 0; s < st.k; ++s) {
+          const bool filled = s < static_cast<index_t>(want.size());
+          ASSERT_EQ(got(i, s), filled ? want[s].second : -1) << "row " << i << " slot " << s;
+          ASSERT_EQ(got_d2(i, s), filled ? static_cast<float>(want[s].first) : inf) << "row " << i << " slot " << s;
+        }
+      }
+    }
+  }
+}
+
+//! The same oracle for the bipartite knn and for radius_graph's neighbour counts and lists (the
+//! counting search), on events large enough to split the candidates.
+TYPED_TEST(Graph, KnnBipartiteAndRadiusLargeEventsMatchSortedOracle) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int> coord(0, 9);
+  const float inf = std::numeric_limits<float>::infinity();
+  const index_t dims = 4, k = 6;
+  Tensor<std::int32_t, 1> oq({4}), orf({4});
+  const std::int32_t q_sizes[] = {280, 0, 31}, r_sizes[] = {260, 10, 0};
+  for (int b = 0; b < 3; ++b) {
+    oq(b + 1) = oq(b) + q_sizes[b];
+    orf(b + 1) = orf(b) + r_sizes[b];
+  }
+  Tensor<float, 2> xqh({oq(3), dims}), xrh({orf(3), dims});
+  for (index_t i = 0; i < xqh.size(); ++i) xqh.data()[i] = static_cast<float>(coord(rng));
+  for (index_t i = 0; i < xrh.size(); ++i) xrh.data()[i] = static_cast<float>(coord(rng));
+  const auto xq = this->to_device(this->queue(), xqh);
+  const auto xr = this->to_device(this->queue(), xrh);
+  const auto offq = this->to_device(this->queue(), oq);
+  const auto offr = this->to_device(this->queue(), orf);
+  Tensor<std::int32_t, 2, S> nbr({oq(3), k});
+  Tensor<float, 2, S> d2({oq(3), k});
+  g::knn<B, float, std::int32_t>(this->queue(), xq.view(), offq.view(), xr.view(), offr.view(), nbr.view(), d2.view());
+  const auto got = this->host(nbr);
+  const auto got_d2 = this->host(d2);
+  for (index_t b = 0; b < 3; ++b) {
+    for (index_t i = oq(b); i < oq(b + 1); ++i) {
+      const auto want = sorted_neighbours(xqh, i, xrh, orf(b), orf(b + 1), false, inf, -1, 0.0);
+      for (index_t s = 0; s < k; ++s) {
+        const bool filled = s < static_cast<index_t>(want.size());
+        ASSERT_EQ(got(i, s), filled ? want[s].second : -1) << "row " << i << " slot " << s;
+        ASSERT_EQ(got_d2(i, s), filled ? static_cast<float>(want[s].first) : inf) << "row " << i << " slot " << s;
+      }
+    }
+  }
+  // radius_graph over the reference points: counts beyond the 12 kept neighbours are truncated.
+  const index_t n = orf(3), max_nbrs = 12;
+  const float radius = 3.0f;
+  for (const bool loop : {false, true}) {
+    SCOPED_TRACE(loop ? "loop" : "no loop");
+    Tensor<std::int32_t, 2, S> nbr_ws({n, max_nbrs});
+    Tensor<float, 2, S> d2_ws({n, max_nbrs});
+    Tensor<std::int32_t, 1, S> indptr({n + 1}), src({n * max_nbrs});
+    const auto info = g::radius_graph<B, float, std::int32_t>(this->queue(), xr.view(), offr.view(), radius, loop,
+                                                              nbr_ws.view(), d2_ws.view(), indptr.view(), src.view());
+    const auto got_indptr = this->host(indptr);
+    const auto got_src = this->host(src);
+    bool truncated = false;
+    std::int32_t edges = 0;
+    for (index_t b = 0; b < 3; ++b) {
+      for (index_t i = orf(b); i < orf(b + 1); ++i) {
+        auto want = sorted_neighbours(xrh, i, xrh, orf(b), orf(b + 1), true, radius * radius, -1, 0.0);
+        if (loop) want.insert(want.begin(), {0.0, static_cast<std::int32_t>(i)});
+        truncated = truncated || static_cast<index_t>(want.size()) > max_nbrs;
+        const index_t kept = std::min<index_t>(max_nbrs, static_cast<index_t>(want.size()));
+        ASSERT_EQ(got_indptr(i), edges) << i;
+        for (index_t s = 0; s < kept; ++s) ASSERT_EQ(got_src(edges + s), want[s].second) << "row " << i << " " << s;
+        edges += static_cast<std::int32_t>(kept);
+      }
+    }
+    EXPECT_EQ(got_indptr(n), edges);
+    EXPECT_EQ(info.num_edges, edges);
+    EXPECT_TRUE(truncated);  // the case covers the counting beyond the kept slots
+    EXPECT_EQ(info.truncated, truncated);
+  }
+}
+
+//! Random (non-integer) 16-D and 3-D points in events that split the candidates: the same bits as the
+//! Serial host search. Host-compiled backends only: a GPU compiler may contract a*b + c into an FMA.
+TYPED_TEST(Graph, KnnLargeEventsGiveHostBits) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  if constexpr (!B::is_host) {
+    GTEST_SKIP() << "device compilers may contract the distance into FMAs (last bits differ from the host)";
+  } else {
+    std::mt19937 rng(31);
+    std::normal_distribution<float> normal;
+    Tensor<std::int32_t, 1> oh({4});
+    oh(1) = 200;
+    oh(2) = 200;
+    oh(3) = 260;
+    const index_t n = oh(3);
+    for (const index_t dims : {3, 16}) {
+      for (const index_t k : {4, 25}) {
+        SCOPED_TRACE("D " + std::to_string(dims) + " k " + std::to_string(k));
+        Tensor<float, 2> xh({n, dims});
+        for (index_t i = 0; i < xh.size(); ++i) xh.data()[i] = normal(rng);
+        g::KnnOptions<float> opt;
+        opt.periodic_dim = dims == 3 ? 2 : -1;
+        Queue<backend::Serial> serial;
+        Tensor<std::int32_t, 2> want({n, k});
+        Tensor<float, 2> want_d2({n, k});
+        g::knn_graph<backend::Serial, float, std::int32_t>(serial, xh.view(), oh.view(), want.view(), want_d2.view(),
+                                                           opt);
+        const auto x = this->to_device(this->queue(), xh);
+        const auto off = this->to_device(this->queue(), oh);
+        Tensor<std::int32_t, 2, S> nbr({n, k});
+        Tensor<float, 2, S> d2({n, k});
+        g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
+        const auto got = this->host(nbr);
+        const auto got_d2 = this->host(d2);
+        for (index_t i = 0; i < got.size(); ++i) {
+          ASSERT_EQ(got.data()[i], want.data()[i]) << "row " << i / k << " slot " << i % k;
+          ASSERT_EQ(std::memcmp(got_d2.data() + i, want_d2.data() + i, sizeof(float)), 0) << i;
+        }
+      }
+    }
+  }
+}
+
 //! knn_graph with a workspace (the grid search for D <= 4) on the fixtures.
 TYPED_TEST(Graph, KnnGraphGridMatchesFixtures) {
   using B = typename TypeParam::backend;
@@ -220,6 +410,10 @@ TYPED_TEST(Graph, KnnGraphGridMatchesFixtures) {
 TYPED_TEST(Graph, KnnGraphGridEqualsBruteForce) {
   using B = typename TypeParam::backend;
   using S = typename TestFixture::DevSpace;
+  // GPU queues (and the Serial queue that emulates one) have no grid search: both calls would run the
+  // same brute force, which KnnLargeEventsMatchSortedOracle checks on such events (and on fibers these
+  // events cost minutes).
+  if (runs_gpu_teams(this->queue())) return;
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-3.0f, 5.0f);
   std::normal_distribution<float> normal(0.0f, 0.05f);

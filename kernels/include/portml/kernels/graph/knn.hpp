@@ -7,11 +7,13 @@
 //! go to the lower index. The search is a brute force over the event's rows with eight queries per
 //! work item (each candidate coordinate is loaded once for eight accumulators), or, for knn_graph
 //! with a workspace in 1 to 4 dimensions, a per-event uniform grid that visits the same candidates
-//! that can matter and so gives the same result.
+//! that can matter and so gives the same result. GPU queues run KnnTeamBody (each query's candidates
+//! split over several threads of a team, staged in scratch), one dispatch point: knn_team_shape.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <numbers>
 #include <string>
@@ -288,7 +290,8 @@ struct KnnBody {
   }
 };
 
-//! The GPU decomposition of the same search: one query row per work item. A GPU needs the threads:
+//! The first GPU decomposition of the same search, kept for what KnnTeamBody does not take (D > 16,
+//! more than 32 free slots): one query row per work item. A GPU needs the threads:
 //! with eight queries per work item one event of 10 000 points is 1250 threads, most of an H200 idle,
 //! and the staged lanes spill to local memory (19.6 ms there, PyTorch's cdist + topk 2.0 ms). The
 //! arithmetic per (query, candidate) pair is KnnBody's, so the result is the same bit for bit.
@@ -301,6 +304,247 @@ struct KnnRowBody {
     const index_t i = static_cast<index_t>(search.offq(b)) + t % largest;
     if (i >= static_cast<index_t>(search.offq(b + 1))) return;
     search.template scan<1, false>(i, search.offr(b), search.offr(b + 1));
+  }
+};
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define PORTML_KNN_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__) && !defined(__clang__)
+#define PORTML_KNN_UNROLL _Pragma("GCC unroll 32")
+#elif defined(__clang__)
+#define PORTML_KNN_UNROLL _Pragma("unroll")
+#else
+#define PORTML_KNN_UNROLL
+#endif
+
+//! Whether (d, j) comes before (od, oj) in the neighbour order: by d², then by the lower index.
+template <class T, class I, class J>
+PORTML_HOST_DEVICE bool knn_before(T d, I j, T od, J oj) {
+  return d < od || (d == od && static_cast<index_t>(j) < static_cast<index_t>(oj));
+}
+
+//! How KnnTeamBody shares the work out; `split` = 1 means the one-query-per-thread KnnRowBody.
+struct KnnTeamShape {
+  index_t split = 1;              //!< S: threads per query, each scanning every S-th candidate of a tile
+  int team = 0;                   //!< threads per team (a multiple of 64 and of S)
+  index_t tile = 0;               //!< candidates staged in scratch at a time (= team)
+  std::size_t scratch_bytes = 0;  //!< max(candidate tile, merge buffers)
+};
+
+//! Largest free slot count (k, or k − 1 with the point itself first) and dimension count of the
+//! team kernel: its lists and the query live in registers, indexed by compile-time constants.
+inline constexpr index_t knn_team_max_slots = 32;
+inline constexpr index_t knn_team_max_dims = 16;
+//! Threads (rows · S) the split aims for, and the largest split. Measured on an H200 (docs/gnn.md):
+//! one event of 10 000 rows is fastest at S = 4 to 8, 50 000 rows (one event or 1000 jets) at S = 2.
+inline constexpr index_t knn_team_target_threads = index_t(1) << 15;
+inline constexpr index_t knn_team_max_split = 16;
+//! Threads per team; halved (to no fewer than 64) while the scratch does not fit the limit below.
+inline constexpr int knn_team_threads = 128;
+//! Scratch per team: what CUDA gives without opting in, and below HIP's 64 KiB.
+inline constexpr std::size_t knn_team_scratch_limit = 48 * 1024;
+
+//! Scratch of a team of `team` threads: the candidate tile [dims][tile + 1] (the odd pitch keeps the
+//! staging stores of a warp in distinct banks), reused for the merge: per writing thread (at most
+//! team / 2 at once) a count and `slots` (index, d²) pairs.
+inline std::size_t knn_team_scratch_bytes(index_t team, index_t dims, index_t slots, std::size_t real_bytes,
+                                          std::size_t index_bytes) {
+  const auto tile = static_cast<std::size_t>(dims * (team + 1)) * real_bytes;
+  const auto writers = static_cast<std::size_t>(team / 2);
+  const std::size_t merge =
+      writers * sizeof(index_t) + writers * static_cast<std::size_t>(slots) * (index_bytes + real_bytes);
+  return tile > merge ? tile : merge;
+}
+
+//! The one dispatch point of the GPU brute force (knn_graph, knn and radius_graph on GPU queues).
+//! S is the smallest power of two from 2 to knn_team_max_split with rows · S ≥ knn_team_target_threads,
+//! then halved (not below 2) while the largest event has fewer than 2 · slots candidates per thread.
+//! S = 1, i.e. KnnRowBody, only where KnnTeamBody does not apply: D > 16, more than 32 free slots,
+//! or no team of 64 to 128 threads whose scratch fits.
+inline KnnTeamShape knn_team_shape(index_t rows, index_t largest, index_t dims, index_t slots, std::size_t real_bytes,
+                                   std::size_t index_bytes) {
+  KnnTeamShape shape;
+  if (dims < 1 || dims > knn_team_max_dims || slots > knn_team_max_slots) return shape;
+  index_t split = 2;
+  while (split < knn_team_max_split && rows * split < knn_team_target_threads) split *= 2;
+  while (split > 2 && largest < split * 2 * slots) split /= 2;
+  int team = knn_team_threads;
+  while (team > 64 && knn_team_scratch_bytes(team, dims, slots, real_bytes, index_bytes) > knn_team_scratch_limit)
+    team /= 2;
+  const std::size_t bytes = knn_team_scratch_bytes(team, dims, slots, real_bytes, index_bytes);
+  if (bytes > knn_team_scratch_limit) return shape;
+  return {split, team, team, bytes};
+}
+
+//! The GPU brute force (GPU queues only: they run teams of exactly the requested size, which the body
+//! checks). A team takes team / S queries of one event, and each query's
+//! candidates are split over S threads. Per tile, the team stages `tile` candidates in scratch
+//! ([dim][candidate]); thread s of a query scans candidates s, s + S, ... of the tile against its
+//! query (held in registers), with KnnBody's arithmetic per pair and its threshold test, keeping a
+//! sorted partial list of its share's best (d², index) in registers. Then the S lists of a query are
+//! merged pairwise in log2 S rounds through scratch, and thread 0 writes the row. The (d², index)
+//! order is a total order over distinct candidates, so the k best do not depend on the split: the
+//! row is the host's, bit for bit. K: compile-time list length (≥ free slots; unused leading slots
+//! hold −inf so every index is a constant); DQ: compile-time bound on D.
+template <class T, class Index, class Space, int K, int DQ>
+struct KnnTeamBody {
+  KnnBody<T, Index, Space> search;
+  KnnTeamShape shape;
+
+  //! First team of event b: floor(offq[b] / P) + b for P = team / S query rows per team. Event b gets
+  //! floor(offq[b + 1] / P) − floor(offq[b] / P) + 1 ≥ ceil(rows_b / P) teams, so the launch needs
+  //! floor(rows / P) + B teams however ragged the events are (at most one idle team per event).
+  PORTML_HOST_DEVICE index_t first_team(index_t b) const {
+    return static_cast<index_t>(search.offq(b)) / (shape.team / shape.split) + b;
+  }
+
+  //! Inserts (d, j), which comes before the last entry, into the sorted list (constant indices only).
+  PORTML_HOST_DEVICE static void insert(T (&ld)[K], Index (&lj)[K], T d, Index j) {
+    PORTML_KNN_UNROLL for (int p = K - 1; p > 0; --p) {
+      if (knn_before(d, j, ld[p - 1], lj[p - 1])) {
+        ld[p] = ld[p - 1];
+        lj[p] = lj[p - 1];
+      } else if (knn_before(d, j, ld[p], lj[p])) {
+        ld[p] = d;
+        lj[p] = j;
+      }
+    }
+    if (knn_before(d, j, ld[0], lj[0])) {
+      ld[0] = d;
+      lj[0] = j;
+    }
+  }
+
+  //! d² of the query `qv` and the staged candidate whose first coordinate is col[0]: KnnBody::scan's
+  //! operations for one pair, dimensions in order, the periodic one wrapped. Both kinds of dimension
+  //! end in the one statement `acc += t * t`, which a device compiler contracts into an FMA as it does
+  //! in KnnBody (same bits as KnnRowBody on a GPU, checked on an H200).
+  PORTML_HOST_DEVICE T distance(const T (&qv)[DQ], const T* col, index_t pitch, index_t dims) const {
+    const T half = search.period / T(2);
+    T acc = T(0);
+    PORTML_KNN_UNROLL for (int d = 0; d < DQ; ++d) {
+      if (d >= dims) break;
+      T t = qv[d] - col[d * pitch];
+      if (d == search.periodic_dim) {
+        t = t < T(0) ? -t : t;
+        if (t > half) t = search.period - t;
+      }
+      acc += t * t;
+    }
+    return acc;
+  }
+
+  template <class TeamT>
+  PORTML_HOST_DEVICE void operator()(const TeamT& team) const {
+    const index_t split = shape.split, per_team = shape.team / split;
+    // The event of this team: the last b with first_team(b) <= league rank (binary search).
+    index_t b = 0, past = search.offq.extent(0) - 1;
+    while (past - b > 1) {
+      const index_t mid = b + (past - b) / 2;
+      if (first_team(mid) <= team.league_rank()) {
+        b = mid;
+      } else {
+        past = mid;
+      }
+    }
+    const index_t qbegin = static_cast<index_t>(search.offq(b)) + (team.league_rank() - first_team(b)) * per_team;
+    const index_t qend = search.offq(b + 1);
+    const index_t rbegin = search.offr(b), rend = search.offr(b + 1);
+    if (qbegin >= qend) return;  // the whole team: no barrier is skipped by part of it
+    if (team.team_size() != shape.team) {
+      // Only queues with GPU-shaped teams launch this body, and they give teams the requested size.
+      // (A fallback for smaller teams, inlined here, would cost the kernel 40-60 registers.)
+#if PORTML_DEVICE_PASS
+      printf("portml::kernels::graph (kNN search): KnnTeamBody needs teams of %d threads, got %d\n", shape.team,
+             team.team_size());
+#if defined(__HIPCC__)
+      __builtin_trap();
+#else
+      __trap();
+#endif
+#else
+      throw Error("portml::kernels::graph (kNN search): KnnTeamBody needs teams of " + std::to_string(shape.team) +
+                  " threads, got " + std::to_string(team.team_size()));
+#endif
+    }
+    const index_t t = team.team_rank(), s = t % split, i = qbegin + t / split;
+    const bool active = i < qend;
+    const index_t dims = search.xq.extent(1), k = search.nbr.extent(1);
+    const index_t first = search.same_set && search.self_mode == SelfMode::include_first ? 1 : 0;
+    const index_t slots = k - first;
+    const bool counting = !search.found.empty();
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    T ld[K];
+    Index lj[K];
+    PORTML_KNN_UNROLL for (int p = 0; p < K; ++p) {
+      ld[p] = p < K - slots ? -inf : inf;
+      lj[p] = Index(-1);
+    }
+    T qv[DQ];
+    PORTML_KNN_UNROLL for (int d = 0; d < DQ; ++d) qv[d] = (active && d < dims) ? search.xq(i, d) : T(0);
+    index_t count = 0;
+    T limit = counting ? search.max_radius2 : (ld[K - 1] < search.max_radius2 ? ld[K - 1] : search.max_radius2);
+    T* tile = team_scratch<T>(team);
+    const index_t pitch = shape.tile + 1;
+    if (slots > 0 || counting) {
+      for (index_t j0 = rbegin; j0 < rend; j0 += shape.tile) {
+        const index_t staged = rend - j0 < shape.tile ? rend - j0 : shape.tile;
+        team.barrier();  // the previous tile is read
+        for (index_t e : team_elements(team, staged * dims))
+          tile[(e % dims) * pitch + e / dims] = search.xr(j0 + e / dims, e % dims);
+        team.barrier();
+        if (!active) continue;
+        for (index_t c = s; c < staged; c += split) {
+          const T a = distance(qv, tile + c, pitch, dims);
+          if (!(a <= limit)) continue;  // the common case; also drops NaN
+          const index_t j = j0 + c;
+          if (!(a <= search.max_radius2) || (search.same_set && j == i)) continue;
+          ++count;
+          if (knn_before(a, j, ld[K - 1], lj[K - 1])) {
+            insert(ld, lj, a, static_cast<Index>(j));
+            if (!counting) limit = ld[K - 1] < search.max_radius2 ? ld[K - 1] : search.max_radius2;
+          }
+        }
+      }
+    }
+    // Merge: in round h the threads with s % 2h == h hand their list (the last `slots` entries) and
+    // count over scratch to thread s − h. Writer t uses buffer t / 2 (writers are ≥ 2 apart).
+    index_t* counts = team_scratch<index_t>(team);
+    Index* bj = reinterpret_cast<Index*>(counts + shape.team / 2);
+    T* bd = reinterpret_cast<T*>(bj + (shape.team / 2) * slots);
+    for (index_t h = 1; h < split; h *= 2) {
+      team.barrier();  // the tile (or the previous round's buffers) is read
+      if (active && s % (2 * h) == h) {
+        const index_t buf = t / 2;
+        counts[buf] = count;
+        PORTML_KNN_UNROLL for (int p = 0; p < K; ++p) {
+          if (p >= K - slots) {
+            bj[buf * slots + p - (K - slots)] = lj[p];
+            bd[buf * slots + p - (K - slots)] = ld[p];
+          }
+        }
+      }
+      team.barrier();
+      if (active && s % (2 * h) == 0) {
+        const index_t buf = (t + h) / 2;
+        count += counts[buf];
+        for (index_t r = 0; r < slots; ++r) {
+          const T d = bd[buf * slots + r];
+          const Index j = bj[buf * slots + r];
+          if (!knn_before(d, j, ld[K - 1], lj[K - 1])) break;  // the list is sorted: no later entry fits
+          insert(ld, lj, d, j);
+        }
+      }
+    }
+    if (!active || s != 0) return;
+    search.start_row(i);
+    PORTML_KNN_UNROLL for (int p = 0; p < K; ++p) {
+      if (p >= K - slots && lj[p] >= 0) {
+        search.nbr(i, first + p - (K - slots)) = lj[p];
+        search.d2(i, first + p - (K - slots)) = ld[p];
+      }
+    }
+    if (counting) search.found(i) = static_cast<Index>(count);
   }
 };
 
@@ -585,6 +829,28 @@ void check_knn(Queue<B>& q, const char* op, TensorView<const T, 2, memory_space_
   if (!same_set) check_offsets<B, Index>(q, op, "reference offsets", offr, xr.extent(0));
 }
 
+//! Launches KnnTeamBody with the list length and dimension bound that cover `slots` and D.
+template <Backend B, class T, class Index>
+void knn_search_teams(Queue<B>& q, const KnnBody<T, Index, memory_space_t<B>>& search, const KnnTeamShape& shape,
+                      index_t events, index_t slots) {
+  using S = memory_space_t<B>;
+  const LaunchConfig cfg{search.xq.extent(0) / (shape.team / shape.split) + events, shape.team, shape.scratch_bytes};
+  const index_t dims = search.xq.extent(1);
+  if (slots <= 16) {
+    if (dims <= 4) {
+      launch(q, cfg, KnnTeamBody<T, Index, S, 16, 4>{search, shape});
+    } else {
+      launch(q, cfg, KnnTeamBody<T, Index, S, 16, 16>{search, shape});
+    }
+  } else {
+    if (dims <= 4) {
+      launch(q, cfg, KnnTeamBody<T, Index, S, 32, 4>{search, shape});
+    } else {
+      launch(q, cfg, KnnTeamBody<T, Index, S, 32, 16>{search, shape});
+    }
+  }
+}
+
 template <Backend B, class T, class Index>
 void knn_search(Queue<B>& q, const char* op, TensorView<const T, 2, memory_space_t<B>> xq,
                 TensorView<const Index, 1, memory_space_t<B>> offq, TensorView<const T, 2, memory_space_t<B>> xr,
@@ -601,9 +867,14 @@ void knn_search(Queue<B>& q, const char* op, TensorView<const T, 2, memory_space
     // One work item per (event, block of 8 queries): blocks never straddle events.
     const index_t block = KnnBody<T, Index, memory_space_t<B>>::block;
     parallel_for(q, Range2D{events, largest > 0 ? (largest + block - 1) / block : 0}, search);
-  } else {
-    if (largest > 0)
+  } else if (largest > 0) {
+    const index_t slots = nbr.extent(1) - (same_set && opt.self_mode == SelfMode::include_first ? 1 : 0);
+    const KnnTeamShape shape = knn_team_shape(xq.extent(0), largest, xq.extent(1), slots, sizeof(T), sizeof(Index));
+    if (shape.split > 1) {
+      knn_search_teams<B, T, Index>(q, search, shape, events, slots);
+    } else {
       parallel_for(q, Range1D{events * largest}, KnnRowBody<T, Index, memory_space_t<B>>{search, largest});
+    }
   }
 }
 
@@ -651,7 +922,7 @@ void knn_graph(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> x,
   constexpr const char* op = "portml::kernels::graph::knn_graph";
   using S = memory_space_t<B>;
   const index_t dims = x.extent(1);
-  // GPUs: the brute force, one thread per query (the grid is built per event on one work item,
+  // GPUs: the brute force, KnnTeamBody (the grid is built per event on one work item,
   // which a GPU runs on one thread: 11 ms for one event of 10 000 points on an H200).
   if (dims > detail::grid_max_dims || dims < 1 || options.periodic_dim >= 0 || runs_gpu_teams(q)) {
     knn_graph<B, T, Index>(q, x, offsets, nbr, d2, options);
