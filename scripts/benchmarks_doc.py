@@ -413,22 +413,31 @@ def bdt_section(data, plots):
     return lines, targets
 
 
-# GNN: portml case -> (libtorch case in the same run, PyTorch-through-Python case, what one item is, target).
+# GNN: (portml case, libtorch case in the same run (None: BM_x -> BM_libtorch_x), what, PyTorch-through-Python
+# case, items per call, item name, issue 5 target against libtorch).
 GNN_CASES = [
-    ("BM_edgeconv_block/events:1000/points:50/threads:1/real_time", "EdgeConv block, 1000 jets × 50 particles, k = 16",
-     "edgeconv_block 1000x50 F=16->64->64 k=16", 1000, "jets", 4.0),
-    ("BM_edgeconv_block/events:1/points:1000/threads:1/real_time", "EdgeConv block, one 1000-point event",
+    ("BM_edgeconv_block/events:1000/points:50/threads:1/real_time", None,
+     "EdgeConv block, 1000 jets × 50 particles, k = 16", "edgeconv_block 1000x50 F=16->64->64 k=16", 1000, "jets",
+     4.0),
+    ("BM_edgeconv_block/events:1/points:1000/threads:1/real_time", None, "EdgeConv block, one 1000-point event",
      None, 1000, "points", None),
-    ("BM_edgeconv_block/events:1/points:10000/threads:1/real_time", "EdgeConv block, one 10 000-point event",
+    ("BM_edgeconv_block/events:1/points:10000/threads:1/real_time", None, "EdgeConv block, one 10 000-point event",
      None, 10000, "points", None),
-    ("BM_particlenet/events:200/points:50/threads:1/real_time", "ParticleNet-like model, 200 jets × 50",
+    ("BM_particlenet/events:200/points:50/threads:1/real_time", None, "ParticleNet-like model, 200 jets × 50",
      "particlenet 200x50 (64/128/256 x3, k=16)", 200, "jets", 2.0),
-    ("BM_knn_graph/events:1/points:10000/D:3/normal:0", "kNN, 10 000 points, 3-D, k = 16",
-     "knn_graph N=10000 D=3 (cdist+topk)", 10000, "points", 50.0),
-    ("BM_knn_graph/events:1/points:10000/D:16/normal:1", "kNN, 10 000 points, 16-D, k = 16",
+    ("BM_particlenet/events:1/points:50/threads:1/real_time", None, "ParticleNet-like model, one jet of 50",
+     "particlenet 1x50", 1, "jets", None),
+    ("BM_knn_graph_grid/events:1/points:10000/D:3/normal:0", "BM_libtorch_knn_graph/events:1/points:10000/D:3/normal:0",
+     "kNN, 10 000 points, 3-D, k = 16 (portml's grid; libtorch cdist + topk)", "knn_graph N=10000 D=3 (cdist+topk)",
+     10000, "points", 50.0),
+    ("BM_knn_graph/events:1/points:10000/D:3/normal:0", None, "kNN, 10 000 points, 3-D, k = 16 (brute force)",
+     "knn_graph N=10000 D=3 (cdist+topk)", 10000, "points", None),
+    ("BM_knn_graph/events:1/points:10000/D:16/normal:1", None, "kNN, 10 000 points, 16-D, k = 16",
      "knn_graph N=10000 D=16 (GEMM+topk)", 10000, "points", 8.0),
-    ("BM_gravnet_block/events:1/points:10000/threads:1/real_time", "GravNet block, 10 000 hits",
+    ("BM_gravnet_block/events:1/points:10000/threads:1/real_time", None, "GravNet block, 10 000 hits",
      "gravnet_block N=10000 F=64 S=4 P=32 k=16", 10000, "hits", 10.0),
+    ("BM_gravnet_model/events:1000/points:50/threads:1/real_time", None, "GravNet model, 1000 events × 50 hits",
+     "gravnet_model 1000x50 (2 blocks + head)", 50000, "hits", None),
 ]
 
 
@@ -455,14 +464,16 @@ def gnn_section(data, plots):
             py["torch"], py["threads"], os.path.basename(py["ld_preload"]) or "glibc malloc"), ""]
     if notes:
         lines += ["Peers not run: " + "; ".join(notes) + ".", ""]
-    lines += ["One thread; portml's time is the median wall time per call; **speed-up = peer time / portml time**.",
-              ""]
+    lines += ["One thread; portml's time is the median wall time per call; **speed-up = peer time / portml time**. "
+              "libtorch runs in the same process with the allocator %s (portml allocates nothing per call; "
+              "libtorch's time depends on the allocator: docs/gnn.md has both glibc and tcmalloc)." %
+              run.context.get("allocator", "of the process (not recorded)"), ""]
     rows, targets, bars, bar_targets = [], [], [], []
-    for name, what, py_name, items, unit, target in GNN_CASES:
+    for name, lt_name, what, py_name, items, unit, target in GNN_CASES:
         mine = run.seconds(name)
         if mine is None:
             continue
-        lt = run.seconds(libtorch_name(name)) if have_libtorch else None
+        lt = run.seconds(lt_name or libtorch_name(name)) if have_libtorch else None
         pt = py_times.get(py_name) if py_name else None
         r_lt, r_py = ratio(lt, mine), ratio(pt, mine)
         rows.append([what, fmt_time(mine), "%.3g %s/s" % (items / mine, unit), fmt_time(lt), fmt_ratio(r_lt),
@@ -530,6 +541,36 @@ def zoo_section(data, plots):
     return text.splitlines() + [""], []
 
 
+# Why a target is missed, from the pillar documents' analysis (shown only when the data says "not met").
+WHY = [
+    ("dense", "ONNX Runtime", "batch 1: the fixed K order leaves one-row tiles of narrow layers waiting on the FMA "
+     "latency (dense.md §6)"),
+    ("dense", "oneDNN", "narrow layers round up to 32-column panels; oneDNN's brgemm reorders both operands "
+     "(dense.md §6)"),
+    ("dense", "fixed cost", "argument checks, tile setup and view copies per layer call (dense.md §6)"),
+    ("dense", "16→64→32→32→5", "one-row tiles wait on the FMA latency along K (dense.md §6)"),
+    ("dense", "of the measured FP32 peak", "large K: A is not packed, the rows of a tile share L1 sets; narrow "
+     "layers hit panel padding (dense.md §6)"),
+    ("dense", "OpenBLAS", "large K: A is not packed (dense.md §6)"),
+    ("bdt", "XGBoost", "see docs/bdt.md, Benchmarks (the NaN path needs two compares per node; XGBoost's own "
+     "per-call cost shrinks with the batch)"),
+    ("bdt", "GBRForest", "see docs/bdt.md, Benchmarks"),
+    ("gnn", "kNN", "the brute force runs without AVX-512 and the grid visits cells per query (gnn.md, Benchmarks)"),
+    ("gnn", "EdgeConv", "the small-event kNN selection is 38 % of the time (gnn.md, Measured)"),
+    ("gnn", "ParticleNet", "kNN per block and narrow first layers (gnn.md, Measured)"),
+    ("gnn", "GravNet", "kNN in the learned space is 56 % of the time (gnn.md, Measured)"),
+]
+
+
+def why(pillar, target, ok):
+    if ok is not False:
+        return ""
+    for p, key, text in WHY:
+        if p == pillar and key in target:
+            return text
+    return ""
+
+
 SECTIONS = [("zoo", zoo_section), ("dense", dense_section), ("bdt", bdt_section), ("gnn", gnn_section),
             ("gpu", gpu_section)]
 
@@ -552,8 +593,9 @@ def document(data, folder, prefix):
             "designs behind the numbers." % (datetime.date.today().isoformat(), rel), ""]
     if targets:
         head += ["## The issues' targets at a glance", ""]
-        head += table(["pillar", "target (one thread unless said)", "measured", "met"],
-                      [[p, t, m, {True: "yes", False: "**no**", None: "not measured"}[ok]] for p, t, m, ok in targets])
+        head += table(["pillar", "target (one thread unless said)", "measured", "met", "why not"],
+                      [[p, t, m, {True: "yes", False: "**no**", None: "not measured"}[ok], why(p, t, ok)]
+                       for p, t, m, ok in targets])
         head += [""]
     return "\n".join(head + body).rstrip() + "\n"
 
