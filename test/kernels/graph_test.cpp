@@ -57,6 +57,23 @@ void expect_sum_close(float got, double ref, double abs, double terms, const std
   EXPECT_NEAR(got, ref, tol) << what;
 }
 
+//! Y of the reduction `key` (sum, mean, max, min) against the fixture's float64 `<key>_ref`: max and min
+//! exact, sum and mean within the bound of a float32 fold of `terms` values (any order).
+void expect_reduction_matches_fixture(const Fixture& fx, const std::string& key, g::Reduce op,
+                                      const Tensor<float, 2>& got, double terms) {
+  const auto ref = fx.tensor<double, 2>(key + "_ref");
+  const auto ab = fx.tensor<double, 2>(key + "_abs");
+  for (index_t i = 0; i < got.extent(0); ++i) {
+    for (index_t j = 0; j < got.extent(1); ++j) {
+      if (op == g::Reduce::max || op == g::Reduce::min) {
+        ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
+      } else {
+        expect_sum_close(got(i, j), ref(i, j), ab(i, j), terms, std::to_string(i));
+      }
+    }
+  }
+}
+
 // ---- graph construction ---------------------------------------------------------------------------
 
 TYPED_TEST(Graph, KnnGraphMatchesFixtures) {
@@ -581,17 +598,7 @@ TYPED_TEST(Graph, SegmentReduceMatchesFixture) {
     Tensor<std::int32_t, 2, S> arg({selects ? n : 0, f});
     g::segment_reduce<B, float, std::int32_t>(this->queue(), m.view(), indptr.view(), y.view(), op, arg.view());
     const auto got = this->host(y);
-    const auto ref = fx.tensor<double, 2>(std::string(key) + "_ref");
-    const auto ab = fx.tensor<double, 2>(std::string(key) + "_abs");
-    for (index_t i = 0; i < n; ++i) {
-      for (index_t j = 0; j < f; ++j) {
-        if (selects) {
-          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
-        } else {
-          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(e), std::to_string(i));
-        }
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_reduction_matches_fixture(fx, key, op, got, static_cast<double>(e)));
     if (selects) {
       const auto got_arg = this->host(arg);
       const auto want_arg = fx.tensor<std::int32_t, 2>(op == g::Reduce::max ? "argmax" : "argmin");
@@ -646,18 +653,9 @@ TYPED_TEST(Graph, ScatterReduceMatchesFixtureAndIsRepeatable) {
     g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y2.view(), op, ws.view());
     const auto got = this->host(y);
     const auto again = this->host(y2);
-    const auto ref = fx.tensor<double, 2>(std::string(key) + "_ref");
-    const auto ab = fx.tensor<double, 2>(std::string(key) + "_abs");
-    for (index_t i = 0; i < n; ++i) {
-      for (index_t j = 0; j < f; ++j) {
-        ASSERT_EQ(got(i, j), again(i, j)) << "not repeatable at " << i << "," << j;
-        if (op == g::Reduce::max || op == g::Reduce::min) {
-          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
-        } else {
-          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(e), std::to_string(i));
-        }
-      }
-    }
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < f; ++j) ASSERT_EQ(got(i, j), again(i, j)) << "not repeatable at " << i << "," << j;
+    ASSERT_NO_FATAL_FAILURE(expect_reduction_matches_fixture(fx, key, op, got, static_cast<double>(e)));
   }
   // The sum folds each destination's edges in ascending edge order: the same bits as a sequential
   // float loop in that order.
@@ -692,18 +690,7 @@ TYPED_TEST(Graph, ScatterReduceAtomicModeMatchesFixture) {
     Tensor<float, 2, S> y({n, f});
     g::scatter_reduce<B, float, std::int32_t>(this->queue(), m.view(), dst.view(), y.view(), op, ws.view(),
                                               g::ScatterMode::atomic);
-    const auto got = this->host(y);
-    const auto ref = fx.tensor<double, 2>(std::string(key) + "_ref");
-    const auto ab = fx.tensor<double, 2>(std::string(key) + "_abs");
-    for (index_t i = 0; i < n; ++i) {
-      for (index_t j = 0; j < f; ++j) {
-        if (op == g::Reduce::max || op == g::Reduce::min) {
-          ASSERT_EQ(got(i, j), static_cast<float>(ref(i, j))) << i << "," << j;
-        } else {
-          expect_sum_close(got(i, j), ref(i, j), ab(i, j), static_cast<double>(e), std::to_string(i));
-        }
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_reduction_matches_fixture(fx, key, op, this->host(y), static_cast<double>(e)));
     const auto counts = this->host(ws);
     std::vector<std::int32_t> want(static_cast<std::size_t>(n), 0);
     for (index_t k = 0; k < e; ++k) ++want[static_cast<std::size_t>(dh(k))];

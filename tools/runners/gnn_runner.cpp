@@ -42,6 +42,21 @@ class Workspace {
 
 using Offsets = TensorView<const std::int32_t, 1>;
 
+//! ParticleNet's node rows [p point coordinates | f features] split into its two row-major inputs.
+void split_node_rows(TensorView<const float, 2> x, index_t p, index_t f, std::vector<float>& points,
+                     std::vector<float>& features) {
+  for (index_t r = 0; r < x.extent(0); ++r) {
+    for (index_t j = 0; j < p; ++j) points[static_cast<std::size_t>(r * p + j)] = x(r, j);
+    for (index_t j = 0; j < f; ++j) features[static_cast<std::size_t>(r * f + j)] = x(r, p + j);
+  }
+}
+
+//! The model's float output rows into the session's double output rows.
+void widen_rows(TensorView<const float, 2> y, TensorView<double, 2> out) {
+  for (index_t r = 0; r < y.extent(0); ++r)
+    for (index_t j = 0; j < y.extent(1); ++j) out(r, j) = y(r, j);
+}
+
 template <class B>
 class ParticleNetSession final : public GraphSession {
  public:
@@ -56,16 +71,12 @@ class ParticleNetSession final : public GraphSession {
   void run(TensorView<const float, 2> x, std::span<const std::int32_t> offsets, TensorView<double, 2> out) override {
     const index_t n = x.extent(0), p = model_.point_size(), f = model_.feature_size(), c = model_.output_size();
     const auto events = static_cast<index_t>(offsets.size()) - 1;
-    for (index_t r = 0; r < n; ++r) {  // the node rows split into the two inputs
-      for (index_t j = 0; j < p; ++j) points_[static_cast<std::size_t>(r * p + j)] = x(r, j);
-      for (index_t j = 0; j < f; ++j) features_[static_cast<std::size_t>(r * f + j)] = x(r, p + j);
-    }
+    split_node_rows(x, p, f, points_, features_);
     const TensorView<float, 2> y(y_.data(), {events, c});
     model_.template forward<B>(queue_, TensorView<const float, 2>(points_.data(), {n, p}),
                                TensorView<const float, 2>(features_.data(), {n, f}),
                                Offsets(offsets.data(), {events + 1}), y, workspace_.span());
-    for (index_t e = 0; e < events; ++e)
-      for (index_t j = 0; j < c; ++j) out(e, j) = y(e, j);
+    widen_rows(y, out);
   }
 
  private:
@@ -93,8 +104,7 @@ class GravNetSession final : public GraphSession {
     const TensorView<float, 2> y(y_.data(), {n, c});
     model_.template forward<B>(queue_, TensorView<const float, 2>(features_.data(), {n, f}),
                                Offsets(offsets.data(), {events + 1}), y, workspace_.span());
-    for (index_t r = 0; r < n; ++r)
-      for (index_t j = 0; j < c; ++j) out(r, j) = y(r, j);
+    widen_rows(y, out);
   }
 
  private:
@@ -140,10 +150,7 @@ class ParticleNetDeviceSession final : public GraphSession {
   void run(TensorView<const float, 2> x, std::span<const std::int32_t> offsets, TensorView<double, 2> out) override {
     const index_t n = x.extent(0), p = model_.point_size(), f = model_.feature_size(), c = model_.output_size();
     const auto events = static_cast<index_t>(offsets.size()) - 1;
-    for (index_t r = 0; r < n; ++r) {  // the node rows split into the two inputs
-      for (index_t j = 0; j < p; ++j) points_[static_cast<std::size_t>(r * p + j)] = x(r, j);
-      for (index_t j = 0; j < f; ++j) features_[static_cast<std::size_t>(r * f + j)] = x(r, p + j);
-    }
+    split_node_rows(x, p, f, points_, features_);
     const TensorView<float, 2, Space> pd(points_d_.data(), {n, p}), fd(features_d_.data(), {n, f});
     const TensorView<float, 2, Space> yd(y_d_.data(), {events, c});
     deep_copy(queue_, pd, TensorView<const float, 2>(points_.data(), {n, p}));
@@ -154,8 +161,7 @@ class ParticleNetDeviceSession final : public GraphSession {
     const TensorView<float, 2> y(y_.data(), {events, c});
     deep_copy(queue_, y, TensorView<const float, 2, Space>(yd));
     queue_.wait();
-    for (index_t e = 0; e < events; ++e)
-      for (index_t j = 0; j < c; ++j) out(e, j) = y(e, j);
+    widen_rows(y, out);
   }
 
  private:
@@ -196,8 +202,7 @@ class GravNetDeviceSession final : public GraphSession {
     const TensorView<float, 2> y(y_.data(), {n, c});
     deep_copy(queue_, y, TensorView<const float, 2, Space>(yd));
     queue_.wait();
-    for (index_t r = 0; r < n; ++r)
-      for (index_t j = 0; j < c; ++j) out(r, j) = y(r, j);
+    widen_rows(y, out);
   }
 
  private:

@@ -21,6 +21,16 @@
 #define PORTML_DEVICE_PASS 0
 #endif
 
+//! Ends the kernel after a device-side check has printed what failed (device code has no exceptions).
+//! Only for the device pass: host code throws instead.
+#if PORTML_DEVICE_PASS
+#if defined(__HIPCC__)
+#define PORTML_DEVICE_TRAP() __builtin_trap()
+#else
+#define PORTML_DEVICE_TRAP() __trap()
+#endif
+#endif
+
 #define PORTML_RESTRICT __restrict__
 
 //! Element access of TensorView checks bounds when 1. Defaults to on in builds without NDEBUG.

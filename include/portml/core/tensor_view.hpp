@@ -61,11 +61,7 @@ PORTML_HOST_DEVICE inline void check_index(index_t index, index_t extent, std::s
 #if PORTML_DEVICE_PASS
     printf("portml::TensorView: index %lld out of range [0, %lld) in dimension %d\n", static_cast<long long>(index),
            static_cast<long long>(extent), static_cast<int>(dim));
-#if defined(__HIPCC__)
-    __builtin_trap();
-#else
-    __trap();
-#endif
+    PORTML_DEVICE_TRAP();
 #else
     throw_index_error(index, extent, dim);
 #endif

@@ -457,11 +457,7 @@ struct KnnTeamBody {
 #if PORTML_DEVICE_PASS
       printf("portml::kernels::graph (kNN search): KnnTeamBody needs teams of %d threads, got %d\n", shape.team,
              team.team_size());
-#if defined(__HIPCC__)
-      __builtin_trap();
-#else
-      __trap();
-#endif
+      PORTML_DEVICE_TRAP();
 #else
       throw Error("portml::kernels::graph (kNN search): KnnTeamBody needs teams of " + std::to_string(shape.team) +
                   " threads, got " + std::to_string(team.team_size()));
