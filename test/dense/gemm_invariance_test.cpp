@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Properties of the GEMM entry point beyond accuracy: a row's bits do not depend on the batch size,
-// its position in the batch, the backend or the thread count; gathered and strided inputs give the
-// same bits as the dense input; a call allocates nothing.
+// its position in the batch, the backend or the thread count; every ISA sums in exactly the documented
+// K order (chunks of kernels/gemm/k_chunks.hpp); gathered and strided inputs give the same bits as the
+// dense input; a call allocates nothing.
+#include <array>
+#include <cmath>
 #include <cstring>
 
 #include "allocation_counter.hpp"
@@ -63,6 +66,75 @@ TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsDouble) {
 }
 TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsLongK) {
   check_batch_invariance<TypeParam, float>(1100, 40);
+}
+
+// Narrow layers (N ≤ 32: one panel) run 4 K chunks as concurrent chains at one row, 2 at two and three
+// rows, one after another from four rows up; K = 37 (4 chunks, the last one 1 longer), 23 (2 chunks), 9.
+TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsNarrow) {
+  check_batch_invariance<TypeParam, float>(37, 20);
+  check_batch_invariance<TypeParam, float>(23, 5);
+  check_batch_invariance<TypeParam, float>(9, 32);
+  check_batch_invariance<TypeParam, double>(50, 9);
+  check_batch_invariance<TypeParam, double>(16, 40);
+}
+
+// The summation order is exactly the documented one (kernels/gemm/k_chunks.hpp), written out here
+// independently of the kernels: S = 4 (K ≥ 32), 2 (16 ≤ K < 32) or 1 contiguous chunks of q = 8·⌊K/(8S)⌋ terms,
+// the last taking the rest, each summed in k order from +0, the chunk sums added left to right, then
+// + bias. The SIMD kernels fuse each multiply-add (std::fma here), the scalar kernel does not.
+template <class T>
+T documented_sum(const Tensor<T, 2>& a, index_t i, const Tensor<T, 2>& w, index_t j, T bias, bool fused) {
+  const index_t k = a.extent(1);
+  const index_t chunks = k >= 32 ? 4 : (k >= 16 ? 2 : 1);
+  T total = T(0);
+  for (index_t c = 0; c < chunks; ++c) {
+    const index_t q = 8 * (k / (8 * chunks));  // a multiple of 8
+    const index_t begin = c * q, end = c + 1 == chunks ? k : (c + 1) * q;
+    T s = T(0);
+    for (index_t p = begin; p < end; ++p) {
+      if (fused) {
+        s = std::fma(a(i, p), w(p, j), s);
+      } else {
+        const T prod = a(i, p) * w(p, j);
+        s = s + prod;
+      }
+    }
+    total = c == 0 ? s : total + s;
+  }
+  return total + bias;
+}
+
+template <class T>
+void check_documented_order(index_t k, index_t n) {
+  std::mt19937 rng(23);
+  constexpr index_t m = 14;  // tiles of 7 rows on AVX-512, 3 (and 2) on AVX2, 4 (and 2) on the scalar kernel
+  Tensor<T, 2> a({m, k}), w({k, n}), c({m, n});
+  fill_uniform(a, rng);
+  fill_uniform(w, rng);
+  const auto bias = uniform_vector<T>(n, rng);
+  const kernels::PackedWeights<T> packed(w.view());
+  const kernels::epilogue::BiasActivation<T> ep{bias.data(), {}};
+  Queue<backend::Serial> q;
+  for (Isa isa : runnable_isas()) {
+    for (index_t rows : {index_t{1}, index_t{2}, index_t{3}, m}) {
+      kernels::gemm(q, TensorView<const T, 2>(a.view()).row_slice(0, rows), packed, c.view().row_slice(0, rows), ep,
+                    {.isa = isa});
+      for (index_t i = 0; i < rows; ++i) {
+        for (index_t j = 0; j < n; ++j) {
+          const T want = documented_sum(a, i, w, j, bias[static_cast<std::size_t>(j)], isa != Isa::scalar);
+          ASSERT_TRUE(same_bits(&c(i, j), &want, 1)) << to_string(isa) << " K " << k << " N " << n << " batch " << rows
+                                                     << " (" << i << ", " << j << "): " << c(i, j) << " vs " << want;
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmOrder, EveryIsaSumsInTheDocumentedOrder) {
+  for (auto [k, n] : {std::array<index_t, 2>{1, 3}, {15, 33}, {16, 32}, {31, 5}, {32, 64}, {35, 20}, {130, 100}}) {
+    check_documented_order<float>(k, n);
+    check_documented_order<double>(k, n);
+  }
 }
 
 // Gathered rows and a column-strided A give exactly the bits of the dense, contiguous input.

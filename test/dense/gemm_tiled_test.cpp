@@ -66,20 +66,31 @@ TYPED_TEST(GemmTiled, MatchesOracleWithBiasAndActivation) {
   }
 }
 
-// The documented order: C(i, j) = (((0 + a(i,0)·w(0,j)) + a(i,1)·w(1,j)) + …) + bias(j), each multiply-add
-// separate on host backends and fused (one rounding) on GPUs, where the device compilers contract it.
+// The documented order (kernels/gemm/k_chunks.hpp), written out here independently of the kernel: K in
+// S = 4 (K ≥ 32), 2 (16 ≤ K < 32) or 1 contiguous chunks of q = 8·⌊K/(8S)⌋ terms, the last one taking the rest;
+// each chunk c_s = ((0 + a(i,k)·w(k,j)) + …) over its k in order; C(i, j) = (((c_0 + c_1) + c_2) + c_3)
+// + bias(j). Each multiply-add is separate on host backends and fused (one rounding) on GPUs, where the
+// device compilers contract it.
 template <class T>
 T sequential_element(const Tensor<T, 2>& a, index_t i, const Tensor<T, 2>& w, index_t j, T bias, bool fused) {
-  T s = T(0);
-  for (index_t p = 0; p < a.extent(1); ++p) {
-    if (fused) {
-      s = std::fma(a(i, p), w(p, j), s);
-    } else {
-      const T prod = a(i, p) * w(p, j);
-      s = s + prod;
+  const index_t k = a.extent(1);
+  const index_t chunks = k >= 32 ? 4 : (k >= 16 ? 2 : 1);
+  T total = T(0);
+  for (index_t c = 0; c < chunks; ++c) {
+    const index_t q = 8 * (k / (8 * chunks));  // a multiple of 8
+    const index_t begin = c * q, end = c + 1 == chunks ? k : (c + 1) * q;
+    T s = T(0);
+    for (index_t p = begin; p < end; ++p) {
+      if (fused) {
+        s = std::fma(a(i, p), w(p, j), s);
+      } else {
+        const T prod = a(i, p) * w(p, j);
+        s = s + prod;
+      }
     }
+    total = c == 0 ? s : total + s;
   }
-  return s + bias;
+  return total + bias;
 }
 
 TYPED_TEST(GemmTiled, RowBitsIndependentOfShapeBatchAndPosition) {

@@ -9,6 +9,7 @@
 //! epilogue types. Dense layers, MLPs and the GNN blocks all call this one function.
 #pragma once
 
+#include <cassert>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -54,22 +55,22 @@ int host_concurrency(const Q& q) {
 
 [[noreturn]] inline void throw_shape(const std::string& what) { throw ShapeError("portml::kernels::gemm: " + what); }
 
+//! Runs a checked problem on the microkernels of `isa` (resolved, never automatic).
 template <Backend B, class T>
-void run(Queue<B>& q, const Problem<T>& p, index_t k, const GemmConfig& cfg) {
-  const Isa isa = resolve_isa(cfg.isa);
+void run(Queue<B>& q, const Problem<T>& p, index_t k, Isa isa, double min_parallel_flops) {
   const index_t n = p.w->cols();
   const int threads = host_concurrency(q);
-  const int tile = max_tile_rows(isa);
   index_t chunks = 1;
   if (threads > 1 &&
-      2.0 * static_cast<double>(p.m) * static_cast<double>(n) * static_cast<double>(k) >= cfg.min_parallel_flops) {
-    chunks = std::min<index_t>(threads, p.m / tile);
+      2.0 * static_cast<double>(p.m) * static_cast<double>(n) * static_cast<double>(k) >= min_parallel_flops) {
+    chunks = std::min<index_t>(threads, p.m / max_tile_rows(isa));
   }
   if (chunks <= 1) {
     gemm_rows(isa, p, 0, p.m);
     return;
   }
   // Equal shares of whole tiles; a row's bits do not depend on which thread computes it.
+  const int tile = max_tile_rows(isa);
   const index_t tiles = (p.m + tile - 1) / tile;
   parallel_for(q, Range1D{chunks}, [&](index_t c) {
     const index_t begin = std::min(p.m, (tiles * c / chunks) * tile);
@@ -126,7 +127,7 @@ requires(B::is_host&& GemmEpilogue<E, T>) void gemm(Queue<B>& q, std::type_ident
   p.a_row_stride = a.stride(0);
   p.a_col_stride = a.stride(1);
   if (p.m == 0 || w.cols() == 0) return;
-  gemm_detail::run(q, p, w.rows(), cfg);
+  gemm_detail::run(q, p, w.rows(), resolve_isa(cfg.isa), cfg.min_parallel_flops);
 }
 
 //! C [M, N] = epilogue(A · W) with row i of A = a.source row a.rows[i] (M = a.rows.size()).
@@ -152,7 +153,31 @@ requires(B::is_host&& GemmEpilogue<E, T>) void gemm(Queue<B>& q, const GatheredR
   p.a_col_stride = a.source.stride(1);
   p.a_index = a.rows.data();
   if (p.m == 0 || w.cols() == 0) return;
-  gemm_detail::run(q, p, w.rows(), cfg);
+  gemm_detail::run(q, p, w.rows(), resolve_isa(cfg.isa), cfg.min_parallel_flops);
+}
+
+//! kernels::gemm without the argument checks, for a caller that has checked the shapes once for many
+//! calls (Mlp::forward checks its input, output and workspace once per call; the shapes of its layers
+//! agree by construction). Preconditions (asserted in debug builds): A is [M, w.rows()], C is
+//! [M, w.cols()] with unit column stride, they do not overlap, `ep` has no residual, `isa` is
+//! resolve_isa(cfg.isa) (never automatic). Same bits as kernels::gemm.
+template <Backend B, class T>
+requires(B::is_host) void gemm_prechecked(Queue<B>& q, const TensorView<const T, 2>& a, const PackedWeights<T>& w,
+                                          const TensorView<T, 2>& c, const EpilogueParams<T>& ep, Isa isa,
+                                          const GemmConfig& cfg = {}) {
+  assert(a.extent(1) == w.rows() && c.extent(0) == a.extent(0) && c.extent(1) == w.cols());
+  assert(c.extent(1) <= 1 || c.stride(1) == 1);
+  assert(!ep.has_residual() && isa != Isa::automatic);
+  const gemm_detail::Problem<T> p{.a = a.data(),
+                                  .a_row_stride = a.stride(0),
+                                  .a_col_stride = a.stride(1),
+                                  .m = a.extent(0),
+                                  .w = &w,
+                                  .c = c.data(),
+                                  .c_row_stride = c.stride(0),
+                                  .ep = ep};
+  if (p.m == 0 || w.cols() == 0) return;
+  gemm_detail::run(q, p, w.rows(), isa, cfg.min_parallel_flops);
 }
 
 }  // namespace portml::kernels

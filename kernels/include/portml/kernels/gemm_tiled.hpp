@@ -13,11 +13,14 @@
 //! of BK along K, the team stages the A tile (transposed, padded rows) and the W tile in scratch (GPU
 //! shared memory), synchronises, and each thread adds BK products to each of its outputs in k order.
 //!
-//! Bits: every output is one chain acc = acc + a(i, k)·w(k, j) for k = 0, 1, …, K − 1 from +0, then
-//! + bias, then the activation. Terms past K are staged as zeros and add +0, which never changes a chain
-//! that starts from +0 (it can never be −0). So a row's bits depend on neither M, its position, the tile
-//! shape nor the team size; on host backends (separate multiply and add) they are the host scalar
-//! microkernel's. Device compilers contract the multiply-add into FMA.
+//! Bits: every output is the sum of gemm/k_chunks.hpp, as on the host microkernels: K in
+//! S = gemm_k_chunks(K) contiguous chunks, each one chain acc = acc + a(i, k)·w(k, j) in k order from
+//! +0, the chunk sums added left to right (each finished chunk is folded into C, which holds the raw
+//! running sum until the last chunk), then + bias, then the activation. Terms past K are staged as
+//! zeros and add +0 to the last chunk, which never changes a chain that starts from +0. So a row's bits
+//! depend on neither M, its position, the tile shape nor the team size; on host backends (separate
+//! multiply and add) they are the host scalar microkernel's. Device compilers contract the multiply-add
+//! into FMA.
 //!
 //! Shapes (`GemmTiledShape`, one dispatch point: `gemm_tiled_shape`): 16 × 16 tiles of 1 × 1 outputs per
 //! thread for small problems (many teams; the latency-bound batch-1 case of reconstruction), 64 × 64 of
@@ -30,6 +33,7 @@
 
 #include <portml/config.hpp>
 #include <portml/kernels/activation.hpp>
+#include <portml/kernels/gemm/k_chunks.hpp>
 #include <portml/portability/launch.hpp>
 
 //! Full unrolling of the loops over a thread's registers (the accumulators must not live in local memory).
@@ -99,6 +103,7 @@ constexpr GemmTiledShape gemm_tiled_largest_shape() {
 //! Work of one team: C tile (league_rank / tiles_n, league_rank % tiles_n), TM × TN outputs per thread.
 template <class T, class Space, int TM, int TN, int BK>
 struct TiledGemmBody {
+  static_assert(BK % 8 == 0, "K steps are whole 8-wide sub-steps: chunk boundaries fall between them");
   static constexpr int grid = 16;                   //!< threads per side of the team's thread grid
   static constexpr int threads = grid * grid;       //!< team size requested
   static constexpr index_t bm = grid * TM;          //!< C tile rows
@@ -142,6 +147,8 @@ struct TiledGemmBody {
     PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) {
       PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
     }
+    int chunk = 0;                                                            // the chunk acc is summing
+    index_t next = gemm_k_chunks(k) > 1 ? gemm_k_chunk_begin(k, 1) : k + bk;  // where it ends
     for (index_t k0 = 0; k0 < k; k0 += bk) {
       // Consecutive threads read consecutive k of one A row and consecutive columns of one W row.
       for (index_t e : team_elements(team, bm * bk)) {
@@ -154,53 +161,80 @@ struct TiledGemmBody {
       }
       team.barrier();
       if (active) {
-        PORTML_GEMM_TILED_UNROLL for (index_t kk = 0; kk < bk; ++kk) {
-          T av[TM], wv[TN];
-          PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) av[i] = as[kk * a_pitch + ty + grid * i];
-          PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) wv[j] = ws[kk * bn + tx + grid * j];
-          PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) {
-            PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * wv[j];
-          }
+        // Chunk boundaries are multiples of 8 (gemm_k_chunk_length), so they fall between the 8-wide
+        // sub-steps of a step: the products of a sub-step are one unrolled block without checks.
+        PORTML_GEMM_TILED_UNROLL for (index_t h = 0; h < bk; h += 8) {
+          if (k0 + h == next) next = end_chunk(acc, i0 + ty, j0 + tx, k, chunk++);
+          PORTML_GEMM_TILED_UNROLL for (index_t kk = h; kk < h + 8; ++kk) mac(acc, as, ws, kk, ty, tx);
         }
       }
       team.barrier();
     }
-    if (active) store(acc, i0 + ty, j0 + tx);
+    if (active) store(acc, i0 + ty, j0 + tx, chunk > 0);
   }
 
-  //! The path of small teams: micro-tile `slot` straight from A and W (rows and columns past the
-  //! matrix are clamped to its last one, computed and not stored).
+  //! acc += the products of step kk of the staged tiles.
+  PORTML_HOST_DEVICE static void mac(T (&acc)[TM][TN], const T* as, const T* ws, index_t kk, int ty, int tx) {
+    T av[TM], wv[TN];
+    PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) av[i] = as[kk * a_pitch + ty + grid * i];
+    PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) wv[j] = ws[kk * bn + tx + grid * j];
+    PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) {
+      PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * wv[j];
+    }
+  }
+
+  //! Chunk `chunk` is complete in acc: folds it into C's running sum (the first one is stored as is),
+  //! restarts acc from +0 and returns where the new chunk (chunk + 1) ends: the first k of chunk + 2, or
+  //! k + bk (past every step) when chunk + 1 is the last.
+  PORTML_HOST_DEVICE index_t end_chunk(T (&acc)[TM][TN], index_t r0, index_t q0, index_t k, int chunk) const {
+    const index_t m = c.extent(0), n = c.extent(1);
+    PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) {
+      PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) {
+        const index_t r = r0 + grid * i, q = q0 + grid * j;
+        if (r < m && q < n) c(r, q) = chunk == 0 ? acc[i][j] : c(r, q) + acc[i][j];
+        acc[i][j] = T(0);
+      }
+    }
+    return chunk + 2 < gemm_k_chunks(k) ? gemm_k_chunk_begin(k, chunk + 2) : k + bk;
+  }
+
+  //! The path of small teams: micro-tile `slot` straight from A and W, one output at a time (the chains
+  //! of the staged path, element by element: few registers, and the same bits).
   PORTML_HOST_DEVICE void direct(int slot, index_t i0, index_t j0) const {
     const index_t m = c.extent(0), n = c.extent(1), k = a.extent(1);
     const index_t r0 = i0 + slot / grid, q0 = j0 + slot % grid;
-    if (r0 >= m || q0 >= n) return;
-    index_t rows[TM], cols[TN];
-    for (int i = 0; i < TM; ++i) rows[i] = r0 + grid * i < m ? r0 + grid * i : m - 1;
-    for (int j = 0; j < TN; ++j) cols[j] = q0 + grid * j < n ? q0 + grid * j : n - 1;
-    T acc[TM][TN];
-    PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) {
-      PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+    const int chunks = gemm_k_chunks(k);
+    for (int i = 0; i < TM && r0 + grid * i < m; ++i) {
+      const index_t r = r0 + grid * i;
+      for (int j = 0; j < TN && q0 + grid * j < n; ++j) {
+        const index_t q = q0 + grid * j;
+        T total = T(0);
+        for (int s = 0; s < chunks; ++s) {
+          const index_t end = s + 1 == chunks ? k : gemm_k_chunk_begin(k, s + 1);
+          T acc = T(0);
+          for (index_t kk = gemm_k_chunk_begin(k, s); kk < end; ++kk) acc += a(r, kk) * w(kk, q);
+          total = s == 0 ? acc : total + acc;
+        }
+        c(r, q) = finish(total, q);
+      }
     }
-    for (index_t kk = 0; kk < k; ++kk) {
-      T av[TM], wv[TN];
-      for (int i = 0; i < TM; ++i) av[i] = a(rows[i], kk);
-      for (int j = 0; j < TN; ++j) wv[j] = w(kk, cols[j]);
-      for (int i = 0; i < TM; ++i)
-        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * wv[j];
-    }
-    store(acc, r0, q0);
   }
 
-  //! The fused epilogue of one micro-tile whose first output is C(r0, q0): + bias, activation.
-  PORTML_HOST_DEVICE void store(const T (&acc)[TM][TN], index_t r0, index_t q0) const {
+  //! The epilogue of one output: + bias, activation.
+  PORTML_HOST_DEVICE T finish(T v, index_t q) const {
+    if (bias != nullptr) v = v + bias[q];
+    return apply_activation(activation, v);
+  }
+
+  //! The fused epilogue of one micro-tile whose first output is C(r0, q0): the last chunk added to the
+  //! running sum in C when `folded`, + bias, activation.
+  PORTML_HOST_DEVICE void store(const T (&acc)[TM][TN], index_t r0, index_t q0, bool folded) const {
     const index_t m = c.extent(0), n = c.extent(1);
     PORTML_GEMM_TILED_UNROLL for (int i = 0; i < TM; ++i) {
       PORTML_GEMM_TILED_UNROLL for (int j = 0; j < TN; ++j) {
         const index_t r = r0 + grid * i, q = q0 + grid * j;
         if (r < m && q < n) {
-          T v = acc[i][j];
-          if (bias != nullptr) v = v + bias[q];
-          c(r, q) = apply_activation(activation, v);
+          c(r, q) = finish(folded ? c(r, q) + acc[i][j] : acc[i][j], q);
         }
       }
     }

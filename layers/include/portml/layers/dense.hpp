@@ -37,7 +37,24 @@ class Dense {
       for (index_t i = 0; i < inputs; ++i) w(i, o) = static_cast<T>(weights[static_cast<std::size_t>(o * inputs + i)]);
     weights_ = kernels::PackedWeights<T>(w.view());
     for (const double b : bias) bias_.push_back(static_cast<T>(b));
+    ep_ = epilogue_params();
   }
+
+  // Copies re-point the epilogue at their own bias (moves keep the vector's buffer, and so the pointer).
+  Dense(const Dense& other)
+      : weights_(other.weights_), bias_(other.bias_), activation_(other.activation_), ep_(epilogue_params()) {}
+  Dense& operator=(const Dense& other) {
+    if (this != &other) {
+      weights_ = other.weights_;
+      bias_ = other.bias_;
+      activation_ = other.activation_;
+      ep_ = epilogue_params();
+    }
+    return *this;
+  }
+  Dense(Dense&&) noexcept = default;
+  Dense& operator=(Dense&&) noexcept = default;
+  ~Dense() = default;
 
   index_t inputs() const { return weights_.rows(); }
   index_t outputs() const { return weights_.cols(); }
@@ -49,17 +66,33 @@ class Dense {
   //! y [M, outputs] = act(x [M, inputs] · Wᵀ + b). y must not overlap x.
   template <Backend B>
   void forward(Queue<B>& q, TensorView<const T, 2> x, TensorView<T, 2> y, const kernels::GemmConfig& cfg = {}) const {
-    const bool softmax = !activation_.elementwise();
-    const kernels::epilogue::BiasActivation<T> ep{bias_.empty() ? nullptr : bias_.data(),
-                                                  softmax ? kernels::ActivationSpec{} : activation_};
-    kernels::gemm(q, x, weights_, y, ep, cfg);
-    if (softmax) activation_rows<T>(y, y, activation_);
+    kernels::gemm(q, x, weights_, y, kernels::epilogue::Precomputed<T>{&ep_}, cfg);
+    if (!activation_.elementwise()) activation_rows<T>(y, y, activation_);
+  }
+
+  //! forward without the shape checks, for a caller that checked them once for several layers
+  //! (Mlp::forward): x [M, inputs], y [M, outputs] with unit column stride, not overlapping x;
+  //! `isa` = kernels::resolve_isa(cfg.isa). Same bits as forward.
+  template <Backend B>
+  void forward_prechecked(Queue<B>& q, const TensorView<const T, 2>& x, const TensorView<T, 2>& y, Isa isa,
+                          const kernels::GemmConfig& cfg) const {
+    kernels::gemm_prechecked(q, x, weights_, y, ep_, isa, cfg);
+    if (!activation_.elementwise()) activation_rows<T>(y, y, activation_);
   }
 
  private:
   kernels::PackedWeights<T> weights_;
   std::vector<T> bias_;
   kernels::ActivationSpec activation_{};
+  kernels::EpilogueParams<T> ep_{};  //!< bias + the element-wise activation (softmax runs as a row pass)
+
+  //! The activation the GEMM applies: the element-wise one, or none before a row softmax.
+  kernels::ActivationSpec gemm_activation() const {
+    return activation_.elementwise() ? activation_ : kernels::ActivationSpec{};
+  }
+  kernels::EpilogueParams<T> epilogue_params() const {
+    return kernels::make_epilogue_params<T>(nullptr, bias_.empty() ? nullptr : bias_.data(), gemm_activation());
+  }
 };
 
 }  // namespace portml::layers

@@ -88,6 +88,8 @@ class Mlp {
       steps_.push_back(std::move(s));
     }
     output_size_ = width;
+    const index_t rows = static_cast<index_t>(std::size_t{128} * 1024 / sizeof(T)) / std::max<index_t>(max_width_, 1);
+    block_rows_ = std::clamp<index_t>(rows / 12 * 12, 48, 1536);
   }
 
   index_t input_size() const { return input_size_; }
@@ -120,10 +122,7 @@ class Mlp {
   //! Rows that pass through all the layers together: a large batch runs in blocks of about this many
   //! rows, so a block's activations (two buffers of rows × widest layer) stay in L2 between layers
   //! instead of streaming through memory. Rows are independent, so the bits do not change.
-  index_t block_rows() const {
-    const index_t rows = static_cast<index_t>(std::size_t{128} * 1024 / sizeof(T)) / std::max<index_t>(max_width_, 1);
-    return std::clamp<index_t>(rows / 12 * 12, 48, 1536);
-  }
+  index_t block_rows() const { return block_rows_; }
 
   //! Bytes of workspace forward() needs for `batch` rows (two activation buffers of one row block, and
   //! a buffer for the concatenated inputs of the multi-input forward).
@@ -152,20 +151,32 @@ class Mlp {
         for (index_t j = 0; j < input_size_; ++j) y(r, j) = x(r, j);
       return;
     }
-    const index_t rows = std::min(batch, block_rows());
+    if (batch == 0) return;
+    // Checked once here for all the layers: every step's shapes agree by construction, so the layers
+    // run without their own checks. Only the output may have a non-unit column stride, which the GEMM
+    // rejects: a Dense writing it goes through the checked call, which throws the GEMM's error.
+    const Isa isa = kernels::resolve_isa(cfg.isa);
+    const bool y_unit_columns = y.extent(1) <= 1 || y.stride(1) == 1;
+    const index_t rows = std::min(batch, block_rows_);
     T* buffers[2] = {reinterpret_cast<T*>(workspace.data()),
                      reinterpret_cast<T*>(workspace.data() + buffer_bytes(rows, max_width_))};
     // Blocks of nearly equal size (no short last block).
-    const index_t blocks = batch == 0 ? 0 : (batch + rows - 1) / rows;
+    const index_t blocks = batch <= rows ? 1 : (batch + rows - 1) / rows;
     index_t r0 = 0;
     for (index_t b = 0; b < blocks; ++b) {
-      const index_t r1 = r0 + batch / blocks + (b < batch % blocks ? 1 : 0);
-      TensorView<const T, 2> cur = x.row_slice(r0, r1);
+      const index_t r1 = blocks == 1 ? batch : r0 + batch / blocks + (b < batch % blocks ? 1 : 0);
+      TensorView<const T, 2> cur = blocks == 1 ? x : x.row_slice(r0, r1);
       for (std::size_t i = 0; i < steps_.size(); ++i) {
         const Step& s = steps_[i];
-        const TensorView<T, 2> dst =
-            i + 1 == steps_.size() ? y.row_slice(r0, r1) : TensorView<T, 2>(buffers[i % 2], {r1 - r0, s.outputs});
-        run_step(q, s, cur, dst, cfg);
+        const bool last = i + 1 == steps_.size();
+        const TensorView<T, 2> dst = !last         ? TensorView<T, 2>(buffers[i % 2], {r1 - r0, s.outputs})
+                                     : blocks == 1 ? y
+                                                   : y.row_slice(r0, r1);
+        if (s.kind == LayerConfig::Kind::Dense && (!last || y_unit_columns)) {
+          s.dense.forward_prechecked(q, cur, dst, isa, cfg);
+        } else {
+          run_step(q, s, cur, dst, cfg);
+        }
         cur = dst;
       }
       r0 = r1;
@@ -234,6 +245,7 @@ class Mlp {
   index_t input_size_ = 0;
   index_t output_size_ = 0;
   index_t max_width_ = 0;
+  index_t block_rows_ = 48;
 };
 
 }  // namespace portml::layers

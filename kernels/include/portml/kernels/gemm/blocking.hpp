@@ -72,7 +72,8 @@ void row_tile(const Problem<T>& p, index_t i0, index_t p_begin, index_t p_end) {
   const index_t calls = (p_end - p_begin + np - 1) / np;
   index_t call = 0;
   for (index_t pb = p_begin; pb < p_end; ++call) {
-    const index_t panels_here = (p_end - p_begin) / calls + (call < (p_end - p_begin) % calls ? 1 : 0);
+    const index_t panels_here =
+        calls == 1 ? p_end - p_begin : (p_end - p_begin) / calls + (call < (p_end - p_begin) % calls ? 1 : 0);
     const index_t j0 = pb * nr;
     t.b = w.panel(pb);
     t.n = std::min(panels_here * nr, n - j0);
@@ -117,14 +118,16 @@ void gemm_rows(const Problem<T>& p, index_t row_begin, index_t row_end) {
   if (rows <= 0) return;
   const PackedWeights<T>& w = *p.w;
   const index_t tiles = (rows + Isa::mr_max - 1) / Isa::mr_max;
+  if (tiles == 1) {  // M ≤ mr_max (the small-batch paths): one tile, all panels in one pass, NP per call
+    row_tile_dispatch<Isa, T>(static_cast<int>(rows), p, row_begin, 0, p.w->panels());
+    return;
+  }
   // Heights differ by at most one row: the first (rows % tiles) tiles take one more.
   const auto tile_begin = [&](index_t tile) {
     return row_begin + tile * (rows / tiles) + std::min(tile, rows % tiles);
   };
-  // One tile (M ≤ mr_max, the small-batch paths): all panels in one pass, NP panels per call.
   const index_t panel_bytes = std::max<index_t>(1, w.panel_stride() * static_cast<index_t>(sizeof(T)));
-  const index_t group =
-      tiles == 1 ? w.panels() : std::max<index_t>(1, static_cast<index_t>(panel_group_bytes) / panel_bytes);
+  const index_t group = std::max<index_t>(1, static_cast<index_t>(panel_group_bytes) / panel_bytes);
   for (index_t b0 = 0; b0 < tiles; b0 += tiles_per_block) {
     const index_t b1 = std::min(tiles, b0 + tiles_per_block);
     for (index_t pg = 0; pg < w.panels(); pg += group) {

@@ -100,5 +100,16 @@ struct ScaleBiasActivationResidual {
   const { return make_epilogue_params<T>(scale, bias, activation, residual); }
 };
 
+//! The EpilogueParams a caller made once (a layer, at construction), by reference: no per-call split
+//! of the activation. `params` must outlive the GEMM call.
+template <class T>
+struct Precomputed {
+  const EpilogueParams<T>* source = nullptr;
+
+  template <class U>
+  requires std::same_as<U, T> EpilogueParams<T> params()
+  const { return *source; }
+};
+
 }  // namespace epilogue
 }  // namespace portml::kernels

@@ -7,10 +7,15 @@
 //! for r < MR and j < t.n (t.n ≤ NP · NR, NR = PackedWeights<T>::panel_width), where
 //!  * A(r, k) = t.a[r][k · t.a_col_stride]: any row pointers (gathered or strided rows), any column stride;
 //!  * W is NP consecutive packed panels starting at t.b, t.panel_stride elements apart;
-//!  * the K terms of every element are accumulated in one register lane, k = 0, 1, ..., K−1, starting
-//!    from 0, with the ISA's multiply-add (fused on AVX2/AVX-512, separate multiply and add in the
-//!    scalar kernel). The tile shape never changes this order, so a row's result does not depend on MR,
-//!    NP, the batch size, its position in the batch or the thread count;
+//!  * the K terms of every element are summed in the order of gemm/k_chunks.hpp, which depends on K
+//!    only: K is cut into S = gemm_k_chunks(K) contiguous chunks (S = 4 for K ≥ 32, 2 for 16 ≤ K < 32,
+//!    else 1; chunk s starts at s·q with q = 8·⌊K/(8S)⌋, the last one ends at K), each chunk is one chain from 0 in
+//!    k order with the ISA's multiply-add (fused on AVX2/AVX-512, separate multiply and add in the
+//!    scalar kernel), and the chunk sums are added left to right, ((c_0 + c_1) + c_2) + c_3. A kernel
+//!    may run the chunks as concurrent chains (small tiles: more chains hide the multiply-add latency)
+//!    or one after another, folding each chunk sum into the running sum (large tiles): the same bits.
+//!    The tile shape never changes this order, so a row's result does not depend on MR, NP, the batch
+//!    size, its position in the batch or the thread count;
 //!  * C is written, never read (β = 0); columns ≥ t.n are neither read (scale, bias, residual) nor
 //!    written; the residual is added only where t.r[r] is not nullptr;
 //!  * the microkernel allocates nothing and has no state.
@@ -18,6 +23,7 @@
 
 #include <portml/core/tensor_view.hpp>
 #include <portml/kernels/gemm/epilogue.hpp>
+#include <portml/kernels/gemm/k_chunks.hpp>
 
 namespace portml::kernels::gemm_detail {
 

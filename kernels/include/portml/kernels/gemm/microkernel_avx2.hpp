@@ -26,6 +26,7 @@ struct Avx2<float> {
   static constexpr int width = 8;
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V zero() { return _mm256_setzero_ps(); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V load_aligned(const float* p) { return _mm256_load_ps(p); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE void store_aligned(float* p, V v) { _mm256_store_ps(p, v); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V set1(float x) { return _mm256_set1_ps(x); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
@@ -47,6 +48,7 @@ struct Avx2<double> {
   static constexpr int width = 4;
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V zero() { return _mm256_setzero_pd(); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V load_aligned(const double* p) { return _mm256_load_pd(p); }
+  PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE void store_aligned(double* p, V v) { _mm256_store_pd(p, v); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V broadcast(const double* p) { return _mm256_broadcast_sd(p); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V set1(double x) { return _mm256_set1_pd(x); }
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
@@ -60,32 +62,85 @@ struct Avx2<double> {
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE void store(double* p, V v, Mask m) { _mm256_maskstore_pd(p, m, v); }
 };
 
-//! MR × (NP · NR) tile: NP · 4 ymm accumulators per row (`gemm_avx2_3x32` for float at MR = 3, NP = 1).
+//! acc += A(·, k) · W(k, ·) for the MR rows and NP panels of a tile (W read as memory operands).
+//! `b` is line k of the first panel, `ko` = k · a_col_stride.
 template <class T, int MR, int NP>
+PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(
+    typename Avx2<T>::V (&acc)[MR][NP * PackedWeights<T>::panel_width / Avx2<T>::width], const T* const (&a_rows)[MR],
+    const T* b, index_t panel_stride, index_t ko) {
+  using S = Avx2<T>;
+  using V = typename S::V;
+  constexpr int per_panel = static_cast<int>(PackedWeights<T>::panel_width) / S::width;
+  PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+    const V a = S::broadcast(a_rows[r] + ko);
+    PORTML_UNROLL for (int p = 0; p < NP; ++p) {
+      PORTML_UNROLL for (int u = 0; u < per_panel; ++u) {
+        const V w = S::load_aligned(b + p * panel_stride + u * S::width);
+        acc[r][p * per_panel + u] = S::fmadd(a, w, acc[r][p * per_panel + u]);
+      }
+    }
+  }
+}
+
+//! MR × (NP · NR) tile: NP · 4 ymm accumulators per row and chunk (`gemm_avx2_3x32` for float at
+//! MR = 3, NP = 1). CC of the K chunks (gemm/k_chunks.hpp) run at once as independent chains; groups
+//! of CC chunks run one after another, the running sum kept in `part` between groups.
+// `part` is written by group 0 before any later group reads it; GCC 12 cannot see that.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+template <class T, int MR, int NP, int CC>
 PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
   using S = Avx2<T>;
   using V = typename S::V;
   constexpr index_t nr = PackedWeights<T>::panel_width;
   constexpr int per_panel = static_cast<int>(nr) / S::width;
   constexpr int nv = NP * per_panel;
-  V acc[MR][nv];
-  PORTML_UNROLL for (int r = 0; r < MR; ++r) { PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[r][v] = S::zero(); }
+  const int groups = gemm_k_chunks(t.k) / CC;  // CC divides S (both powers of two, CC ≤ S)
+  const index_t q = gemm_k_chunk_length(t.k);  // terms per chunk; the last chunk takes the rest
   const T* a_rows[MR];
   PORTML_UNROLL for (int r = 0; r < MR; ++r) a_rows[r] = t.a[r];
   const index_t cs = t.a_col_stride;
-  const T* b = t.b;
-  for (index_t k = 0; k < t.k; ++k) {
-    const index_t ko = k * cs;
-    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-      const V a = S::broadcast(a_rows[r] + ko);
-      PORTML_UNROLL for (int p = 0; p < NP; ++p) {
-        PORTML_UNROLL for (int u = 0; u < per_panel; ++u) {
-          const V w = S::load_aligned(b + p * t.panel_stride + u * S::width);
-          acc[r][p * per_panel + u] = S::fmadd(a, w, acc[r][p * per_panel + u]);
+  V acc[CC][MR][nv];
+  alignas(32) T part[MR][nv * S::width];
+  for (int g = 0; g < groups; ++g) {
+    PORTML_UNROLL for (int c = 0; c < CC; ++c) {
+      PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+        PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[c][r][v] = S::zero();
+      }
+    }
+    const index_t k0 = static_cast<index_t>(g) * CC * q;
+    const bool last = g + 1 == groups;
+    if constexpr (CC == 1) {  // one chunk: [k0, k0 + q), the last one to K
+      const T* b = t.b + k0 * nr;
+      const index_t k_end = last ? t.k : k0 + q;
+      for (index_t kk = k0; kk < k_end; ++kk, b += nr) {
+        gemm_avx2_step<T, MR, NP>(acc[0], a_rows, b, t.panel_stride, kk * cs);
+      }
+    } else {  // CC chunks of q terms side by side, then the last chunk's K − S·q extra terms
+      for (index_t j = 0; j < q; ++j) {
+        PORTML_UNROLL for (int c = 0; c < CC; ++c) {
+          const index_t kk = k0 + c * q + j;
+          gemm_avx2_step<T, MR, NP>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+        }
+      }
+      if (last) {
+        for (index_t kk = k0 + CC * q; kk < t.k; ++kk) {
+          gemm_avx2_step<T, MR, NP>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
         }
       }
     }
-    b += nr;
+    // Fold left to right into acc[0]: ((running + c_0) + c_1) + …
+    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+      PORTML_UNROLL for (int v = 0; v < nv; ++v) {
+        V x = acc[0][r][v];
+        if (g > 0) x = S::add(S::load_aligned(&part[r][v * S::width]), x);
+        PORTML_UNROLL for (int c = 1; c < CC; ++c) x = S::add(x, acc[c][r][v]);
+        acc[0][r][v] = x;
+        if (!last) S::store_aligned(&part[r][v * S::width], x);
+      }
+    }
   }
   PORTML_UNROLL for (int v = 0; v < nv; ++v) {
     const index_t col = static_cast<index_t>(v) * S::width;
@@ -95,7 +150,7 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
     const V bias = t.bias != nullptr ? S::load(t.bias + col, m) : S::zero();
     const V slope = S::set1(t.slope);
     PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-      V x = acc[r][v];
+      V x = acc[0][r][v];
       if (t.scale != nullptr) x = S::mul(x, scale);
       if (t.bias != nullptr) x = S::add(x, bias);
       if (t.clamp == RegisterClamp::Relu) {
@@ -109,8 +164,12 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 //! Tile shapes: 16 ymm registers hold at most 12 accumulators, so up to 3 rows of one panel, or one
-//! row of 3 panels.
+//! row of 3 panels. A one-row, one-panel tile (N ≤ 32 at batch 1) runs 2 K chunks at once (8 chains).
 struct IsaAvx2 {
   static constexpr int mr_max = 3;
   template <class T>
@@ -119,7 +178,10 @@ struct IsaAvx2 {
   }
   template <class T, int MR, int NP>
   static void kernel(const MicroTile<T, MR>& t) {
-    gemm_avx2_kernel<T, MR, NP>(t);
+    if constexpr (MR * NP == 1) {
+      if (gemm_k_chunks(t.k) >= 2) return gemm_avx2_kernel<T, MR, NP, 2>(t);
+    }
+    gemm_avx2_kernel<T, MR, NP, 1>(t);
   }
 };
 

@@ -27,6 +27,7 @@ struct Avx512<float> {
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V zero() { return _mm512_setzero_ps(); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V load(const float* p) { return _mm512_loadu_ps(p); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V load_aligned(const float* p) { return _mm512_load_ps(p); }
+  PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE void store_aligned(float* p, V v) { _mm512_store_ps(p, v); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V broadcast(const float* p) { return _mm512_set1_ps(*p); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V set1(float x) { return _mm512_set1_ps(x); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
@@ -50,6 +51,7 @@ struct Avx512<double> {
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V zero() { return _mm512_setzero_pd(); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V load(const double* p) { return _mm512_loadu_pd(p); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V load_aligned(const double* p) { return _mm512_load_pd(p); }
+  PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE void store_aligned(double* p, V v) { _mm512_store_pd(p, v); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V broadcast(const double* p) { return _mm512_set1_pd(*p); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V set1(double x) { return _mm512_set1_pd(x); }
   PORTML_TARGET_AVX512 static PORTML_ALWAYS_INLINE V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
@@ -65,32 +67,82 @@ struct Avx512<double> {
   }
 };
 
-//! MR × (NP · NR) tile: NP · 2 zmm accumulators per row, B loaded once per k and reused by the MR
-//! broadcast rows (`gemm_avx512_12x32` for float at MR = 12, NP = 1).
+//! acc += A(·, k) · W(k, ·) for the MR rows and NP panels of a tile: one multiply-add per register.
+//! `b` is line k of the first panel, `ko` = k · a_col_stride.
 template <class T, int MR, int NP>
+PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void gemm_avx512_step(
+    typename Avx512<T>::V (&acc)[MR][NP * PackedWeights<T>::panel_width / Avx512<T>::width],
+    const T* const (&a_rows)[MR], const T* b, index_t panel_stride, index_t ko) {
+  using S = Avx512<T>;
+  using V = typename S::V;
+  constexpr int per_panel = static_cast<int>(PackedWeights<T>::panel_width) / S::width;
+  constexpr int nv = NP * per_panel;
+  V w[nv];
+  PORTML_UNROLL for (int p = 0; p < NP; ++p) {
+    PORTML_UNROLL for (int u = 0; u < per_panel; ++u) w[p * per_panel + u] =
+        S::load_aligned(b + p * panel_stride + u * S::width);
+  }
+  PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+    const V a = S::broadcast(a_rows[r] + ko);
+    PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[r][v] = S::fmadd(a, w[v], acc[r][v]);
+  }
+}
+
+// `part` is written by group 0 before any later group reads it; GCC 12 cannot see that.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+template <class T, int MR, int NP, int CC>
 PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
   using S = Avx512<T>;
   using V = typename S::V;
   constexpr index_t nr = PackedWeights<T>::panel_width;
   constexpr int per_panel = static_cast<int>(nr) / S::width;
   constexpr int nv = NP * per_panel;
-  V acc[MR][nv];
-  PORTML_UNROLL for (int r = 0; r < MR; ++r) { PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[r][v] = S::zero(); }
+  const int groups = gemm_k_chunks(t.k) / CC;  // CC divides S (both powers of two, CC ≤ S)
+  const index_t q = gemm_k_chunk_length(t.k);  // terms per chunk; the last chunk takes the rest
   const T* a_rows[MR];
   PORTML_UNROLL for (int r = 0; r < MR; ++r) a_rows[r] = t.a[r];
   const index_t cs = t.a_col_stride;
-  const T* b = t.b;
-  for (index_t k = 0; k < t.k; ++k) {
-    V w[nv];
-    PORTML_UNROLL for (int p = 0; p < NP; ++p) {
-      PORTML_UNROLL for (int u = 0; u < per_panel; ++u) w[p * per_panel + u] =
-          S::load_aligned(b + p * t.panel_stride + u * S::width);
+  V acc[CC][MR][nv];
+  alignas(64) T part[MR][nv * S::width];
+  for (int g = 0; g < groups; ++g) {
+    PORTML_UNROLL for (int c = 0; c < CC; ++c) {
+      PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+        PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[c][r][v] = S::zero();
+      }
     }
-    b += nr;
-    const index_t ko = k * cs;
+    const index_t k0 = static_cast<index_t>(g) * CC * q;
+    const bool last = g + 1 == groups;
+    if constexpr (CC == 1) {  // one chunk: [k0, k0 + q), the last one to K
+      const T* b = t.b + k0 * nr;
+      const index_t k_end = last ? t.k : k0 + q;
+      for (index_t kk = k0; kk < k_end; ++kk, b += nr) {
+        gemm_avx512_step<T, MR, NP>(acc[0], a_rows, b, t.panel_stride, kk * cs);
+      }
+    } else {  // CC chunks of q terms side by side, then the last chunk's K − S·q extra terms
+      for (index_t j = 0; j < q; ++j) {
+        PORTML_UNROLL for (int c = 0; c < CC; ++c) {
+          const index_t kk = k0 + c * q + j;
+          gemm_avx512_step<T, MR, NP>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+        }
+      }
+      if (last) {
+        for (index_t kk = k0 + CC * q; kk < t.k; ++kk) {
+          gemm_avx512_step<T, MR, NP>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+        }
+      }
+    }
+    // Fold left to right into acc[0]: ((running + c_0) + c_1) + …
     PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-      const V a = S::broadcast(a_rows[r] + ko);
-      PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[r][v] = S::fmadd(a, w[v], acc[r][v]);
+      PORTML_UNROLL for (int v = 0; v < nv; ++v) {
+        V x = acc[0][r][v];
+        if (g > 0) x = S::add(S::load_aligned(&part[r][v * S::width]), x);
+        PORTML_UNROLL for (int c = 1; c < CC; ++c) x = S::add(x, acc[c][r][v]);
+        acc[0][r][v] = x;
+        if (!last) S::store_aligned(&part[r][v * S::width], x);
+      }
     }
   }
   // Epilogue in registers, per vector of columns [v·width, v·width + width).
@@ -102,7 +154,7 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
     const V bias = t.bias != nullptr ? S::load(t.bias + col, m) : S::zero();
     const V slope = S::set1(t.slope);
     PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-      V x = acc[r][v];
+      V x = acc[0][r][v];
       if (t.scale != nullptr) x = S::mul(x, scale);
       if (t.bias != nullptr) x = S::add(x, bias);
       if (t.clamp == RegisterClamp::Relu) {
@@ -116,8 +168,14 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 //! Tile shapes: up to 12 rows (24 accumulators); fewer rows take more panels so that at least 8
 //! independent accumulators hide the FMA latency (the small-M paths: 1, 2, 4, 8 rows and the rest).
+//! Tiles with fewer than 8 accumulators per chunk (1 row of 1–3 panels, 2 rows of 1 panel: N ≤ 96 at
+//! batch 1–2) run 2 or 4 K chunks at once instead.
 struct IsaAvx512 {
   static constexpr int mr_max = 12;
   template <class T>
@@ -125,9 +183,22 @@ struct IsaAvx512 {
     const int budget = 24 / (mr * 2);
     return budget < 1 ? 1 : (budget > 6 ? 6 : budget);
   }
+  //! K chunks run at once by an MR × NP tile (2 zmm per panel and row).
+  static constexpr int chunks_at_once(int mr, int np) {
+    const int chains = mr * np * 2;
+    return chains >= 8 ? 1 : (chains >= 4 ? 2 : 4);
+  }
   template <class T, int MR, int NP>
   static void kernel(const MicroTile<T, MR>& t) {
-    gemm_avx512_kernel<T, MR, NP>(t);
+    constexpr int cc = chunks_at_once(MR, NP);
+    const int s = gemm_k_chunks(t.k);
+    if constexpr (cc >= 4) {
+      if (s >= 4) return gemm_avx512_kernel<T, MR, NP, 4>(t);
+    }
+    if constexpr (cc >= 2) {
+      if (s >= 2) return gemm_avx512_kernel<T, MR, NP, 2>(t);
+    }
+    gemm_avx512_kernel<T, MR, NP, 1>(t);
   }
 };
 

@@ -9,24 +9,34 @@
 
 namespace portml::kernels::gemm_detail {
 
-//! MR × (NP · NR) tile with `acc += a · w` (separate multiply and add).
+//! MR × (NP · NR) tile with `acc += a · w` (separate multiply and add), the K chunks of
+//! gemm/k_chunks.hpp one after another, each folded into `sum` as it ends.
 template <class T, int MR, int NP>
 void gemm_scalar_kernel(const MicroTile<T, MR>& t) {
   constexpr index_t nr = PackedWeights<T>::panel_width;
-  T acc[MR][NP * nr] = {};
-  for (index_t k = 0; k < t.k; ++k) {
-    const index_t ko = k * t.a_col_stride;
-    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-      const T a = t.a[r][ko];
-      PORTML_UNROLL for (int p = 0; p < NP; ++p) {
-        const T* w = t.b + p * t.panel_stride + k * nr;
-        for (index_t j = 0; j < nr; ++j) {
-          const T prod = a * w[j];
-          acc[r][p * nr + j] = acc[r][p * nr + j] + prod;
+  const int chunks = gemm_k_chunks(t.k);
+  T sum[MR][NP * nr] = {};
+  for (int s = 0; s < chunks; ++s) {
+    T acc[MR][NP * nr] = {};
+    const index_t k_end = s + 1 == chunks ? t.k : gemm_k_chunk_begin(t.k, s + 1);
+    for (index_t k = gemm_k_chunk_begin(t.k, s); k < k_end; ++k) {
+      const index_t ko = k * t.a_col_stride;
+      PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+        const T a = t.a[r][ko];
+        PORTML_UNROLL for (int p = 0; p < NP; ++p) {
+          const T* w = t.b + p * t.panel_stride + k * nr;
+          for (index_t j = 0; j < nr; ++j) {
+            const T prod = a * w[j];
+            acc[r][p * nr + j] = acc[r][p * nr + j] + prod;
+          }
         }
       }
     }
+    for (int r = 0; r < MR; ++r) {
+      for (index_t j = 0; j < NP * nr; ++j) sum[r][j] = s == 0 ? acc[r][j] : sum[r][j] + acc[r][j];
+    }
   }
+  T(&acc)[MR][NP * nr] = sum;
   for (int r = 0; r < MR; ++r) {
     for (index_t j = 0; j < t.n; ++j) {
       T v = acc[r][j];
