@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <portml/kernels/graph.hpp>
@@ -76,34 +77,121 @@ void expect_reduction_matches_fixture(const Fixture& fx, const std::string& key,
 
 // ---- graph construction ---------------------------------------------------------------------------
 
+//! The host brute-force paths this build and CPU run (GPU queues ignore KnnOptions::isa).
+std::vector<Isa> available_knn_isas() {
+  std::vector<Isa> isas;
+  for (const Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (isa_available(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
 TYPED_TEST(Graph, KnnGraphMatchesFixtures) {
   using B = typename TypeParam::backend;
-  for (const char* file : {"knn_ties_exclude.txt", "knn_ties_include_first.txt", "knn_ties_radius.txt",
-                           "knn_periodic.txt", "knn_d7.txt"}) {
-    SCOPED_TRACE(file);
-    const Fixture fx(file);
-    const auto x = this->template dev<float, 2>(fx, "x");
-    const auto off = this->template dev<std::int32_t, 1>(fx, "offsets");
-    const index_t n = x.extent(0), k = static_cast<index_t>(fx.scalar("k"));
-    Tensor<std::int32_t, 2, typename TestFixture::DevSpace> nbr({n, k});
-    Tensor<float, 2, typename TestFixture::DevSpace> d2({n, k});
-    g::KnnOptions<float> opt;
-    opt.self_mode = fx.scalar("include_self") != 0 ? g::SelfMode::include_first : g::SelfMode::exclude;
-    opt.max_radius2 = static_cast<float>(fx.scalar("max_radius2"));
-    opt.periodic_dim = static_cast<int>(fx.scalar("periodic_dim"));
-    g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
-    const auto got_nbr = this->host(nbr);
-    const auto got_d2 = this->host(d2);
-    const auto want_nbr = fx.tensor<std::int32_t, 2>("nbr");
-    const auto want_d2 = fx.tensor<float, 2>("d2");
-    for (index_t i = 0; i < n; ++i) {
-      for (index_t s = 0; s < k; ++s) {
-        ASSERT_EQ(got_nbr(i, s), want_nbr(i, s)) << "row " << i << " slot " << s;
-        if (std::isinf(want_d2(i, s))) {
-          EXPECT_TRUE(std::isinf(got_d2(i, s)) && got_d2(i, s) > 0) << i << "," << s;
-        } else {
-          // Same float32 operations as the reference; 4 eps leaves room for FMA contraction on GPUs.
-          EXPECT_NEAR(got_d2(i, s), want_d2(i, s), 4 * eps32 * want_d2(i, s)) << i << "," << s;
+  for (const Isa isa : available_knn_isas()) {
+    for (const char* file : {"knn_ties_exclude.txt", "knn_ties_include_first.txt", "knn_ties_radius.txt",
+                             "knn_periodic.txt", "knn_d7.txt"}) {
+      SCOPED_TRACE(std::string(file) + " " + to_string(isa));
+      const Fixture fx(file);
+      const auto x = this->template dev<float, 2>(fx, "x");
+      const auto off = this->template dev<std::int32_t, 1>(fx, "offsets");
+      const index_t n = x.extent(0), k = static_cast<index_t>(fx.scalar("k"));
+      Tensor<std::int32_t, 2, typename TestFixture::DevSpace> nbr({n, k});
+      Tensor<float, 2, typename TestFixture::DevSpace> d2({n, k});
+      g::KnnOptions<float> opt;
+      opt.self_mode = fx.scalar("include_self") != 0 ? g::SelfMode::include_first : g::SelfMode::exclude;
+      opt.max_radius2 = static_cast<float>(fx.scalar("max_radius2"));
+      opt.periodic_dim = static_cast<int>(fx.scalar("periodic_dim"));
+      opt.isa = isa;
+      g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
+      const auto got_nbr = this->host(nbr);
+      const auto got_d2 = this->host(d2);
+      const auto want_nbr = fx.tensor<std::int32_t, 2>("nbr");
+      const auto want_d2 = fx.tensor<float, 2>("d2");
+      for (index_t i = 0; i < n; ++i) {
+        for (index_t s = 0; s < k; ++s) {
+          ASSERT_EQ(got_nbr(i, s), want_nbr(i, s)) << "row " << i << " slot " << s;
+          if (std::isinf(want_d2(i, s))) {
+            EXPECT_TRUE(std::isinf(got_d2(i, s)) && got_d2(i, s) > 0) << i << "," << s;
+          } else {
+            // Same float32 operations as the reference; 4 eps leaves room for FMA contraction on GPUs.
+            EXPECT_NEAR(got_d2(i, s), want_d2(i, s), 4 * eps32 * want_d2(i, s)) << i << "," << s;
+          }
+        }
+      }
+    }
+  }
+}
+
+//! Every host brute-force path (scalar, AVX2, AVX-512) gives the scalar path's neighbours and d² bits:
+//! normal points (no ties, distances with rounding), D from 1 to 130 (beyond 128 the SIMD paths defer
+//! to the scalar one), events of every size modulo the 8 and 16 query lanes, self excluded or first, a
+//! radius, a periodic dimension, k larger than some events; and the bipartite knn on the same rows
+//! (each point then finds itself at d² = 0). radius_graph's counting search takes the automatic path
+//! (RadiusGraphMatchesFixtures, KnnBipartiteAndRadiusLargeEventsMatchSortedOracle).
+TYPED_TEST(Graph, KnnEveryIsaGivesScalarBits) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  if constexpr (!B::is_host) {
+    GTEST_SKIP() << "KnnOptions::isa chooses between host paths";
+  } else {
+    std::mt19937 rng(41);
+    std::normal_distribution<float> normal;
+    const std::vector<index_t> sizes = {37, 0, 1, 16, 5, 8, 300, 17, 15, 9, 64, 33};
+    Tensor<std::int32_t, 1> oh({static_cast<index_t>(sizes.size()) + 1});
+    for (std::size_t b = 0; b < sizes.size(); ++b) oh(b + 1) = oh(b) + static_cast<std::int32_t>(sizes[b]);
+    const index_t n = oh(oh.extent(0) - 1);
+    const auto off = this->to_device(this->queue(), oh);
+    struct Setting {
+      index_t dims, k;
+      g::SelfMode mode;
+      float max_radius2;
+      int periodic_dim;
+    };
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<Setting> settings = {
+        {3, 16, g::SelfMode::exclude, inf, -1},        {16, 16, g::SelfMode::exclude, inf, -1},
+        {1, 4, g::SelfMode::include_first, inf, -1},   {2, 7, g::SelfMode::exclude, 0.5f, 1},
+        {4, 20, g::SelfMode::include_first, 3.0f, -1}, {7, 9, g::SelfMode::exclude, inf, 3},
+        {16, 1, g::SelfMode::include_first, inf, -1},  {16, 25, g::SelfMode::exclude, 20.0f, 0},
+        {32, 8, g::SelfMode::exclude, inf, 31},        {64, 16, g::SelfMode::include_first, inf, -1},
+        {130, 5, g::SelfMode::exclude, inf, 100},      {3, 16, g::SelfMode::exclude, inf, 2}};
+    for (const Setting& st : settings) {
+      Tensor<float, 2> xh({n, st.dims});
+      for (index_t i = 0; i < xh.size(); ++i) xh.data()[i] = normal(rng);
+      if (st.periodic_dim >= 0) {
+        for (index_t i = 0; i < n; ++i)
+          xh(i, st.periodic_dim) = std::fmod(std::abs(xh(i, st.periodic_dim)) * 2.0f, 6.0f);
+      }
+      const auto x = this->to_device(this->queue(), xh);
+      g::KnnOptions<float> opt;
+      opt.self_mode = st.mode;
+      opt.max_radius2 = st.max_radius2;
+      opt.periodic_dim = st.periodic_dim;
+      opt.period = 6.0f;
+      const auto run = [&](Isa isa) {
+        opt.isa = isa;
+        Tensor<std::int32_t, 2, S> nbr({n, st.k});
+        Tensor<float, 2, S> d2({n, st.k});
+        g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
+        // The bipartite search of each event against itself.
+        Tensor<std::int32_t, 2, S> nbq({n, st.k});
+        Tensor<float, 2, S> d2q({n, st.k});
+        g::KnnOptions<float> bopt = opt;
+        bopt.self_mode = g::SelfMode::exclude;
+        g::knn<B, float, std::int32_t>(this->queue(), x.view(), off.view(), x.view(), off.view(), nbq.view(),
+                                       d2q.view(), bopt);
+        return std::make_tuple(this->host(nbr), this->host(d2), this->host(nbq), this->host(d2q));
+      };
+      const auto [wn, wd, wbn, wbd] = run(Isa::scalar);
+      for (const Isa isa : available_knn_isas()) {
+        SCOPED_TRACE("D " + std::to_string(st.dims) + " k " + std::to_string(st.k) + " " + to_string(isa));
+        const auto [gn, gd, gbn, gbd] = run(isa);
+        for (index_t i = 0; i < gn.size(); ++i) {
+          ASSERT_EQ(gn.data()[i], wn.data()[i]) << "row " << i / st.k << " slot " << i % st.k;
+          ASSERT_EQ(std::memcmp(gd.data() + i, wd.data() + i, sizeof(float)), 0) << i;
+          ASSERT_EQ(gbn.data()[i], wbn.data()[i]) << "bipartite row " << i / st.k << " slot " << i % st.k;
+          ASSERT_EQ(std::memcmp(gbd.data() + i, wbd.data() + i, sizeof(float)), 0) << i;
         }
       }
     }
@@ -452,24 +540,36 @@ TYPED_TEST(Graph, KnnGraphGridEqualsBruteForce) {
       }
       const auto x = this->to_device(this->queue(), xh);
       const auto off = this->to_device(this->queue(), oh);
-      for (const auto mode : {g::SelfMode::exclude, g::SelfMode::include_first}) {
-        const index_t k = 9;
-        Tensor<std::int32_t, 2, S> nb({n, k}), ng({n, k});
-        Tensor<float, 2, S> db({n, k}), dg({n, k});
-        g::KnnOptions<float> opt;
-        opt.self_mode = mode;
-        opt.max_radius2 = shape == 0 ? 2.5f : std::numeric_limits<float>::infinity();
-        g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nb.view(), db.view(), opt);
-        const auto size = g::knn_graph_workspace_size(n, oh.extent(0) - 1);
-        Tensor<std::int32_t, 1, S> wi({size.indices});
-        Tensor<float, 1, S> wr({size.reals});
-        g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), ng.view(), dg.view(), opt,
-                                             {wi.view(), wr.view()});
-        const auto hb = this->host(nb), hg = this->host(ng);
-        const auto hdb = this->host(db), hdg = this->host(dg);
-        for (index_t i = 0; i < hb.size(); ++i) {
-          ASSERT_EQ(hg.data()[i], hb.data()[i]) << "row " << i / k << " slot " << i % k;
-          ASSERT_EQ(std::memcmp(hdg.data() + i, hdb.data() + i, sizeof(float)), 0) << i;
+      // k = 9: the AVX-512 grid search keeps its list in vectors (<= 16 free slots); k = 20: it defers
+      // to the portable one. The brute force runs the scalar path, the grid search every available one.
+      for (const index_t k : {9, 20}) {
+        for (const auto mode : {g::SelfMode::exclude, g::SelfMode::include_first}) {
+          Tensor<std::int32_t, 2, S> nb({n, k});
+          Tensor<float, 2, S> db({n, k});
+          g::KnnOptions<float> opt;
+          opt.self_mode = mode;
+          opt.max_radius2 = shape == 0 ? 2.5f : std::numeric_limits<float>::infinity();
+          opt.isa = Isa::scalar;
+          g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nb.view(), db.view(), opt);
+          const auto hb = this->host(nb);
+          const auto hdb = this->host(db);
+          const auto size = g::knn_graph_workspace_size(n, oh.extent(0) - 1);
+          Tensor<std::int32_t, 1, S> wi({size.indices});
+          Tensor<float, 1, S> wr({size.reals});
+          for (const Isa isa : available_knn_isas()) {
+            SCOPED_TRACE("k " + std::to_string(k) + " " + to_string(isa));
+            Tensor<std::int32_t, 2, S> ng({n, k});
+            Tensor<float, 2, S> dg({n, k});
+            opt.isa = isa;
+            g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), ng.view(), dg.view(), opt,
+                                                 {wi.view(), wr.view()});
+            const auto hg = this->host(ng);
+            const auto hdg = this->host(dg);
+            for (index_t i = 0; i < hb.size(); ++i) {
+              ASSERT_EQ(hg.data()[i], hb.data()[i]) << "row " << i / k << " slot " << i % k;
+              ASSERT_EQ(std::memcmp(hdg.data() + i, hdb.data() + i, sizeof(float)), 0) << i;
+            }
+          }
         }
       }
     }

@@ -7,7 +7,9 @@
 //! go to the lower index. The search is a brute force over the event's rows with eight queries per
 //! work item (each candidate coordinate is loaded once for eight accumulators), or, for knn_graph
 //! with a workspace in 1 to 4 dimensions, a per-event uniform grid that visits the same candidates
-//! that can matter and so gives the same result. GPU queues run KnnTeamBody (each query's candidates
+//! that can matter and so gives the same result. On x86 hosts (float) both have SIMD paths chosen at
+//! run time through KnnOptions::isa (knn_lanes_x86.hpp: 16 or 8 queries in vector lanes; the grid's
+//! cell runs 16 rows at a time), with the same bits. GPU queues run KnnTeamBody (each query's candidates
 //! split over several threads of a team, staged in scratch), one dispatch point: knn_team_shape.
 #pragma once
 
@@ -17,8 +19,12 @@
 #include <limits>
 #include <numbers>
 #include <string>
+#include <type_traits>
 
+#include <portml/core/error.hpp>
+#include <portml/core/isa.hpp>
 #include <portml/kernels/graph/common.hpp>
+#include <portml/kernels/graph/knn_lanes_x86.hpp>
 
 namespace portml::kernels::graph {
 
@@ -33,6 +39,10 @@ struct KnnOptions {
   //! Δφ). Coordinates of that dimension must lie within one period. -1: none.
   int periodic_dim = -1;
   T period = T(2) * std::numbers::pi_v<T>;
+  //! Host brute force (float): the SIMD path (AVX-512: 16 queries per vector, AVX2: 8) or the
+  //! portable one (`scalar`); `automatic` takes the widest this CPU runs. Every path gives the same
+  //! bits. A forced path this build or CPU lacks throws NotSupported. GPU queues ignore it.
+  Isa isa = Isa::automatic;
 };
 
 namespace detail {
@@ -98,6 +108,7 @@ template <class T, class Index, class Space>
 struct KnnBody {
   static constexpr index_t block = 8;             //!< queries per work item
   static constexpr index_t max_staged_dims = 32;  //!< up to this D the block's queries are staged locally
+  using index_type = Index;
 
   TensorView<const T, 2, Space> xq;
   TensorView<const Index, 1, Space> offq;
@@ -186,6 +197,19 @@ struct KnnBody {
     acc1 = s1;
   }
 
+  //! Candidate j at distance a for query row i (the per-query step of offer): the radius, the
+  //! point itself, the count, and the insertion when (a, j) beats the cached k-th entry.
+  PORTML_HOST_DEVICE void take(index_t i, index_t j, T a, index_t first, T& worst_d, index_t& worst_j, index_t& count,
+                               T& limit, bool counting) const {
+    if (!(a <= max_radius2)) return;  // also drops NaN
+    if (same_set && j == i) return;
+    ++count;
+    if (first < nbr.extent(1) && (a < worst_d || (a == worst_d && j < worst_j))) {
+      insert(i, first, a, j, worst_d, worst_j);
+      if (!counting) limit = worst_d < max_radius2 ? worst_d : max_radius2;
+    }
+  }
+
   //! Offers candidate j with the block's distances `acc` to the Q queries' lists.
   template <int Q>
   PORTML_HOST_DEVICE void offer(index_t i0, index_t j, const Lanes<T, Q>& acc, const index_t (&first)[Q],
@@ -195,17 +219,7 @@ struct KnnBody {
     int hit = 0;
     for (int q = 0; q < Q; ++q) hit |= acc[q] <= limit[q] ? 1 : 0;
     if (hit == 0) return;
-    const index_t k = nbr.extent(1);
-    for (int q = 0; q < Q; ++q) {
-      const T a = acc[q];
-      if (!(a <= max_radius2)) continue;  // also drops NaN
-      if (same_set && j == i0 + q) continue;
-      ++count[q];
-      if (first[q] < k && (a < worst_d[q] || (a == worst_d[q] && j < worst_j[q]))) {
-        insert(i0 + q, first[q], a, j, worst_d[q], worst_j[q]);
-        if (!counting) limit[q] = worst_d[q] < max_radius2 ? worst_d[q] : max_radius2;
-      }
-    }
+    for (int q = 0; q < Q; ++q) take(i0 + q, j, acc[q], first[q], worst_d[q], worst_j[q], count[q], limit[q], counting);
   }
 
   //! Scans reference rows [rbegin, rend) for the Q query rows [i0, i0 + Q). With `Staged` the
@@ -601,6 +615,7 @@ inline constexpr index_t grid_min_event = 512;
 //! proportion to the event's extent in each.
 template <class T, class Index, class Space>
 struct GridBuildBody {
+  static constexpr index_t max_dims = grid_max_dims;
   TensorView<const T, 2, Space> x;
   TensorView<const Index, 1, Space> offsets;
   TensorView<Index, 1, Space> sorted;
@@ -847,6 +862,37 @@ void knn_search_teams(Queue<B>& q, const KnnBody<T, Index, memory_space_t<B>>& s
   }
 }
 
+//! The host brute-force path a call runs: `requested` itself (NotSupported if this build or CPU
+//! lacks it) or, for `automatic`, the widest available one.
+inline Isa knn_resolve_isa(Isa requested) {
+  if (requested == Isa::automatic) return widest_isa();
+  if (!isa_available(requested)) {
+    throw NotSupported(std::string("portml::kernels::graph (kNN search): the ") + to_string(requested) +
+                       " path is not compiled in or this CPU lacks the instructions");
+  }
+  return requested;
+}
+
+#if PORTML_X86_SIMD
+//! The SIMD brute force on a host queue: one work item per (event, block of 16 or 8 queries). D = 3
+//! and 16 (points, ParticleNet-like feature spaces) get scans with the dimension loops unrolled.
+template <Backend B, bool Avx512, class Search>
+void knn_search_lanes(Queue<B>& q, const Search& search, index_t events, index_t largest, bool periodic) {
+  constexpr index_t block = KnnLanesBody<Avx512, 0, false, Search>::block;
+  const Range2D range{events, largest > 0 ? (largest + block - 1) / block : 0};
+  const index_t dims = search.xq.extent(1);
+  if (periodic) {
+    parallel_for(q, range, KnnLanesBody<Avx512, 0, true, Search>{search});
+  } else if (dims == 3) {
+    parallel_for(q, range, KnnLanesBody<Avx512, 3, false, Search>{search});
+  } else if (dims == 16) {
+    parallel_for(q, range, KnnLanesBody<Avx512, 16, false, Search>{search});
+  } else {
+    parallel_for(q, range, KnnLanesBody<Avx512, 0, false, Search>{search});
+  }
+}
+#endif
+
 template <Backend B, class T, class Index>
 void knn_search(Queue<B>& q, const char* op, TensorView<const T, 2, memory_space_t<B>> xq,
                 TensorView<const Index, 1, memory_space_t<B>> offq, TensorView<const T, 2, memory_space_t<B>> xr,
@@ -860,7 +906,21 @@ void knn_search(Queue<B>& q, const char* op, TensorView<const T, 2, memory_space
   const KnnBody<T, Index, memory_space_t<B>> search{
       xq, offq, xr, offr, nbr, d2, found, same_set, opt.self_mode, opt.max_radius2, opt.periodic_dim, opt.period};
   if (!runs_gpu_teams(q)) {
-    // One work item per (event, block of 8 queries): blocks never straddle events.
+    // One work item per (event, block of queries): blocks never straddle events.
+    const Isa isa = knn_resolve_isa(opt.isa);
+#if PORTML_X86_SIMD
+    if constexpr (std::is_same_v<T, float> && B::is_host) {
+      if (isa != Isa::scalar && xq.extent(1) <= knn_lanes_max_dims) {
+        if (isa == Isa::avx512) {
+          knn_search_lanes<B, true>(q, search, events, largest, opt.periodic_dim >= 0);
+        } else {
+          knn_search_lanes<B, false>(q, search, events, largest, opt.periodic_dim >= 0);
+        }
+        return;
+      }
+    }
+#endif
+    (void)isa;
     const index_t block = KnnBody<T, Index, memory_space_t<B>>::block;
     parallel_for(q, Range2D{events, largest > 0 ? (largest + block - 1) / block : 0}, search);
   } else if (largest > 0) {
@@ -948,6 +1008,20 @@ void knn_graph(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> x,
   parallel_for(q, Range1D{events}, grid);
   const detail::KnnBody<T, Index, S> search{
       x, offsets, x, offsets, nbr, d2, {}, true, options.self_mode, options.max_radius2, -1, options.period};
+#if PORTML_X86_SIMD
+  // AVX-512: rows of cell runs 16 at a time, queries in cell order (knn_grid_query_avx512).
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<Index, std::int32_t> && B::is_host) {
+    const index_t slots = nbr.extent(1) - (options.self_mode == SelfMode::include_first ? 1 : 0);
+    if (detail::knn_resolve_isa(options.isa) == Isa::avx512 && slots <= detail::KnnList16::width &&
+        grid.sorted.stride(0) == 1 &&
+        n * x.stride(0) + dims * x.stride(1) <= std::numeric_limits<std::int32_t>::max()) {
+      parallel_for(
+          q, Range1D{n},
+          detail::KnnGridLanesBody<detail::KnnBody<T, Index, S>, detail::GridBuildBody<T, Index, S>>{search, grid});
+      return;
+    }
+  }
+#endif
   parallel_for(q, Range1D{n}, detail::GridQueryBody<T, Index, S>{search, grid});
 }
 

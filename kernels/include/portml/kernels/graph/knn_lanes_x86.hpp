@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: Apache-2.0
+//! \file
+//! The x86 SIMD paths of the kNN brute force on host queues (docs/gnn.md): W query rows of one event
+//! (W = 16 with AVX-512, 8 with AVX2) sit in the lanes of one vector per dimension; each candidate's
+//! coordinates are broadcast and give its squared distance to the W queries in one vector, four
+//! candidates at a time; one vector comparison against the queries' current k-th distances (the
+//! `limit` lanes) rejects a candidate for all W queries at once, and only the lanes that pass enter
+//! the search's per-query insertion (KnnBody::take). A partial block repeats its last query in the
+//! unused lanes, whose limit is −inf, so they never pass.
+//!
+//! Bits: per (query, candidate) pair the same IEEE operations as KnnBody, in the same order:
+//! t = q_d − r_d, then acc = acc + t·t with the product rounded (never an FMA), dimensions in order,
+//! the periodic one as |t| and period − |t| where |t| > period / 2. GCC contracts a plain vector
+//! multiply and add into an FMA where the target has one (AVX-512 implies FMA in GCC), so the
+//! AVX-512 path uses the explicit-rounding forms (`_mm512_mul_round_ps`, `_mm512_add_round_ps` with
+//! the current rounding mode), which are never contracted, and the AVX2 path is compiled for "avx2"
+//! alone (no FMA). Host builds must not add FMA-enabling -m flags (neither may the scalar path's).
+//! Compiled through function target attributes only and called after isa_available() saw the bits.
+#pragma once
+
+#include <portml/core/isa.hpp>
+#include <portml/kernels/graph/common.hpp>
+
+#if PORTML_X86_SIMD
+#include <immintrin.h>
+
+#include <cstdint>
+#include <limits>
+
+#define PORTML_KNN_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define PORTML_KNN_TARGET_AVX2 __attribute__((target("avx2")))
+#define PORTML_KNN_INLINE inline __attribute__((always_inline))
+
+namespace portml::kernels::graph::detail {
+
+//! 16 float lanes (AVX-512).
+struct KnnAvx512 {
+  using V = __m512;
+  static constexpr int width = 16;
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V load(const float* p) { return _mm512_loadu_ps(p); }
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V set1(float x) { return _mm512_set1_ps(x); }
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V zero() { return _mm512_setzero_ps(); }
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  //! acc + t·t, product rounded, no FMA.
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V add_square(V acc, V t) {
+    // The masked forms with all lanes set: the unmasked ones trip GCC 12's -Wmaybe-uninitialized.
+    const V p = _mm512_mask_mul_round_ps(t, 0xFFFF, t, t, _MM_FROUND_CUR_DIRECTION);
+    return _mm512_mask_add_round_ps(acc, 0xFFFF, acc, p, _MM_FROUND_CUR_DIRECTION);
+  }
+  //! |t|, then period − |t| where |t| > half.
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V wrap(V t, V half, V period) {
+    const V a = _mm512_abs_ps(t);
+    return _mm512_mask_sub_ps(a, _mm512_cmp_ps_mask(a, half, _CMP_GT_OQ), period, a);
+  }
+  //! Bit q set where a[q] <= b[q] (false for NaN).
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE unsigned less_equal(V a, V b) {
+    return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ);
+  }
+};
+
+//! 8 float lanes (AVX2; compiled without FMA, so nothing can be contracted).
+struct KnnAvx2 {
+  using V = __m256;
+  static constexpr int width = 8;
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V load(const float* p) { return _mm256_loadu_ps(p); }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V set1(float x) { return _mm256_set1_ps(x); }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V zero() { return _mm256_setzero_ps(); }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V add_square(V acc, V t) {
+    return _mm256_add_ps(acc, _mm256_mul_ps(t, t));
+  }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V wrap(V t, V half, V period) {
+    const V a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), t);
+    return _mm256_blendv_ps(a, _mm256_sub_ps(period, a), _mm256_cmp_ps(a, half, _CMP_GT_OQ));
+  }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE unsigned less_equal(V a, V b) {
+    return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LE_OQ)));
+  }
+};
+
+//! Most dimensions of the SIMD brute force (the queries' lanes, 8 KiB with AVX-512, live on the
+//! stack); beyond it the portable path runs. ParticleNet's feature-space kNN has D = 64 and 128.
+inline constexpr index_t knn_lanes_max_dims = 128;
+
+//! A query's sorted list of its 16 best (d², index) in two AVX-512 vectors (AVX-512 path only): the
+//! free slots are the last `slots` lanes, the leading lanes hold (−inf, −1) and never move, an empty
+//! slot is (+inf, −1). Insertion is KnnBody::insert's, by vector: the lanes that (d, j) comes before
+//! form a suffix (the list is sorted in the total (d², index) order); they shift up one lane, the
+//! first of them takes (d, j), the last entry drops out. Called (not inlined) from the scan's scalar
+//! step, like KnnBody::take.
+struct KnnList16 {
+  static constexpr int width = 16;
+  //! Inserts (d, j), which comes before lane 15.
+  PORTML_KNN_TARGET_AVX512 static void insert(float* ld, std::int32_t* lj, float d, std::int32_t j) {
+    const __m512 l = _mm512_load_ps(ld);
+    const __m512i lji = _mm512_load_si512(lj);
+    const __m512 dv = _mm512_set1_ps(d);
+    const __m512i jv = _mm512_set1_epi32(j);
+    const __mmask16 before = _mm512_cmp_ps_mask(dv, l, _CMP_LT_OQ) |
+                             (_mm512_cmp_ps_mask(dv, l, _CMP_EQ_OQ) & _mm512_cmpgt_epi32_mask(lji, jv));
+    const __mmask16 at = before & static_cast<__mmask16>(-static_cast<int>(before));  // lowest lane of the suffix
+    const __mmask16 moved = before & static_cast<__mmask16>(~at);
+    const __m512i prev = _mm512_set_epi32(14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0);
+    __m512 nl = _mm512_mask_permutexvar_ps(l, moved, prev, l);
+    __m512i nj = _mm512_mask_permutexvar_epi32(lji, moved, prev, lji);
+    nl = _mm512_mask_mov_ps(nl, at, dv);
+    nj = _mm512_mask_mov_epi32(nj, at, jv);
+    _mm512_store_ps(ld, nl);
+    _mm512_store_si512(lj, nj);
+  }
+};
+
+//! The block scan of one ISA: the same body for each, compiled with that ISA's target attribute.
+//! `Dims` > 0: D known at compile time (the dimension loops unrolled), 0: D = xq.extent(1).
+//! `s` is a KnnBody<float, ...> (its views, options, start_row and take). Queries [i0, i0 + nq),
+//! 1 <= nq <= W, reference rows [rbegin, rend); at most knn_lanes_max_dims dimensions.
+#define PORTML_KNN_DEFINE_LANE_SCAN(NAME, TARGET, OPS)                                                       \
+  template <int Dims, bool Periodic, class Search>                                                           \
+  TARGET void NAME(const Search& s, index_t i0, index_t nq, index_t rbegin, index_t rend) {                  \
+    using Ops = OPS;                                                                                         \
+    using V = Ops::V;                                                                                        \
+    constexpr int W = Ops::width;                                                                            \
+    constexpr index_t max_dims = knn_lanes_max_dims;                                                         \
+    const index_t dims = Dims > 0 ? Dims : s.xq.extent(1), k = s.nbr.extent(1);                              \
+    const bool counting = !s.found.empty();                                                                  \
+    alignas(64) float lanes[max_dims][W];                                                                    \
+    alignas(64) float limit[W];                                                                              \
+    alignas(64) float acc_out[4][W];                                                                         \
+    /* The AVX-512 path keeps each query's list in vectors (KnnList16) when it has <= 16 free slots. */      \
+    alignas(64) float list_d[W][KnnList16::width];                                                           \
+    alignas(64) std::int32_t list_j[W][KnnList16::width];                                                    \
+    index_t first[W] = {}, worst_j[W] = {}, count[W] = {};                                                   \
+    float worst_d[W] = {};                                                                                   \
+    for (int q = 0; q < W; ++q) {                                                                            \
+      const index_t i = i0 + (q < nq ? q : nq - 1);                                                          \
+      for (index_t d = 0; d < dims; ++d) lanes[d][q] = s.xq(i, d);                                           \
+      limit[q] = -std::numeric_limits<float>::infinity();                                                    \
+      count[q] = 0;                                                                                          \
+      if (q >= nq) continue;                                                                                 \
+      first[q] = s.start_row(i);                                                                             \
+      worst_d[q] = s.d2(i, k - 1);                                                                           \
+      worst_j[q] = s.nbr(i, k - 1);                                                                          \
+      limit[q] = (!counting && worst_d[q] < s.max_radius2) ? worst_d[q] : s.max_radius2;                     \
+    }                                                                                                        \
+    if (first[0] >= k && !counting) return;                                                                  \
+    const index_t slots = k - first[0];                                                                      \
+    const bool lists = W == KnnList16::width && !counting && slots <= KnnList16::width &&                    \
+                       rend <= std::numeric_limits<std::int32_t>::max();                                     \
+    if (lists) {                                                                                             \
+      for (int q = 0; q < W; ++q) {                                                                          \
+        for (index_t l = 0; l < KnnList16::width; ++l) {                                                     \
+          list_d[q][l] = l < KnnList16::width - slots ? -std::numeric_limits<float>::infinity()              \
+                                                      : std::numeric_limits<float>::infinity();              \
+          list_j[q][l] = -1;                                                                                 \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
+    V qv[max_dims];                                                                                          \
+    for (index_t d = 0; d < dims; ++d) qv[d] = Ops::load(lanes[d]);                                          \
+    V lim = Ops::load(limit);                                                                                \
+    const V half = Ops::set1(s.period / 2.0f), period = Ops::set1(s.period);                                 \
+    const index_t pd = Periodic ? s.periodic_dim : -1;                                                       \
+    const index_t rs = s.xr.stride(0), cs = s.xr.stride(1);                                                  \
+    const float* xr = s.xr.data();                                                                           \
+    /* Lanes of candidate j's acc that passed: each enters the query's list through take() (scalar work). */ \
+    const auto offer = [&](index_t j, unsigned hit, const float* acc) {                                      \
+      while (hit != 0) {                                                                                     \
+        const int q = __builtin_ctz(hit);                                                                    \
+        hit &= hit - 1;                                                                                      \
+        if (!lists) {                                                                                        \
+          s.take(i0 + q, j, acc[q], first[q], worst_d[q], worst_j[q], count[q], limit[q], counting);         \
+          continue;                                                                                          \
+        }                                                                                                    \
+        /* take()'s steps on the vector list (no count: lists are for knn, not radius_graph). */             \
+        const float a = acc[q];                                                                              \
+        if (!(a <= s.max_radius2) || (s.same_set && j == i0 + q)) continue;                                  \
+        if (!(a < worst_d[q] || (a == worst_d[q] && j < worst_j[q]))) continue;                              \
+        KnnList16::insert(list_d[q], list_j[q], a, static_cast<std::int32_t>(j));                            \
+        worst_d[q] = list_d[q][KnnList16::width - 1];                                                        \
+        worst_j[q] = list_j[q][KnnList16::width - 1];                                                        \
+        limit[q] = worst_d[q] < s.max_radius2 ? worst_d[q] : s.max_radius2;                                  \
+      }                                                                                                      \
+    };                                                                                                       \
+    index_t j = rbegin;                                                                                      \
+    for (; j + 4 <= rend; j += 4) {                                                                          \
+      const float* r0 = xr + j * rs;                                                                         \
+      V a0 = Ops::zero(), a1 = Ops::zero(), a2 = Ops::zero(), a3 = Ops::zero();                              \
+      for (index_t d = 0; d < dims; ++d) {                                                                   \
+        const float* c = r0 + d * cs;                                                                        \
+        V t0 = Ops::sub(qv[d], Ops::set1(c[0])), t1 = Ops::sub(qv[d], Ops::set1(c[rs]));                     \
+        V t2 = Ops::sub(qv[d], Ops::set1(c[2 * rs])), t3 = Ops::sub(qv[d], Ops::set1(c[3 * rs]));            \
+        if (Periodic && d == pd) {                                                                           \
+          t0 = Ops::wrap(t0, half, period);                                                                  \
+          t1 = Ops::wrap(t1, half, period);                                                                  \
+          t2 = Ops::wrap(t2, half, period);                                                                  \
+          t3 = Ops::wrap(t3, half, period);                                                                  \
+        }                                                                                                    \
+        a0 = Ops::add_square(a0, t0);                                                                        \
+        a1 = Ops::add_square(a1, t1);                                                                        \
+        a2 = Ops::add_square(a2, t2);                                                                        \
+        a3 = Ops::add_square(a3, t3);                                                                        \
+      }                                                                                                      \
+      const unsigned h0 = Ops::less_equal(a0, lim), h1 = Ops::less_equal(a1, lim);                           \
+      const unsigned h2 = Ops::less_equal(a2, lim), h3 = Ops::less_equal(a3, lim);                           \
+      if ((h0 | h1 | h2 | h3) == 0) continue; /* the common case */                                          \
+      Ops::store(acc_out[0], a0);                                                                            \
+      Ops::store(acc_out[1], a1);                                                                            \
+      Ops::store(acc_out[2], a2);                                                                            \
+      Ops::store(acc_out[3], a3);                                                                            \
+      /* Candidates in order, each against the limits its predecessors left (a later one is rechecked). */   \
+      if (h0 != 0) {                                                                                         \
+        offer(j, h0, acc_out[0]);                                                                            \
+        lim = Ops::load(limit);                                                                              \
+      }                                                                                                      \
+      const unsigned g1 = Ops::less_equal(a1, lim);                                                          \
+      if (g1 != 0) {                                                                                         \
+        offer(j + 1, g1, acc_out[1]);                                                                        \
+        lim = Ops::load(limit);                                                                              \
+      }                                                                                                      \
+      const unsigned g2 = Ops::less_equal(a2, lim);                                                          \
+      if (g2 != 0) {                                                                                         \
+        offer(j + 2, g2, acc_out[2]);                                                                        \
+        lim = Ops::load(limit);                                                                              \
+      }                                                                                                      \
+      const unsigned g3 = Ops::less_equal(a3, lim);                                                          \
+      if (g3 != 0) offer(j + 3, g3, acc_out[3]);                                                             \
+    }                                                                                                        \
+    for (; j < rend; ++j) {                                                                                  \
+      const float* c = xr + j * rs;                                                                          \
+      V a = Ops::zero();                                                                                     \
+      for (index_t d = 0; d < dims; ++d) {                                                                   \
+        V t = Ops::sub(qv[d], Ops::set1(c[d * cs]));                                                         \
+        if (Periodic && d == pd) t = Ops::wrap(t, half, period);                                             \
+        a = Ops::add_square(a, t);                                                                           \
+      }                                                                                                      \
+      const unsigned h = Ops::less_equal(a, lim);                                                            \
+      if (h == 0) continue;                                                                                  \
+      Ops::store(acc_out[0], a);                                                                             \
+      offer(j, h, acc_out[0]);                                                                               \
+      lim = Ops::load(limit);                                                                                \
+    }                                                                                                        \
+    if (counting) {                                                                                          \
+      for (index_t q = 0; q < nq; ++q) s.found(i0 + q) = static_cast<typename Search::index_type>(count[q]); \
+    }                                                                                                        \
+    if (lists) {                                                                                             \
+      for (index_t q = 0; q < nq; ++q) {                                                                     \
+        for (index_t f = 0; f < slots; ++f) {                                                                \
+          const index_t l = KnnList16::width - slots + f;                                                    \
+          s.nbr(i0 + q, first[q] + f) = static_cast<typename Search::index_type>(list_j[q][l]);              \
+          s.d2(i0 + q, first[q] + f) = list_d[q][l];                                                         \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+
+PORTML_KNN_DEFINE_LANE_SCAN(knn_scan_avx512, PORTML_KNN_TARGET_AVX512, KnnAvx512)
+PORTML_KNN_DEFINE_LANE_SCAN(knn_scan_avx2, PORTML_KNN_TARGET_AVX2, KnnAvx2)
+
+#undef PORTML_KNN_DEFINE_LANE_SCAN
+
+//! Host work item (b, w) of the SIMD brute force: query rows [offq[b] + W·w, + W) of event b, the
+//! last block of an event partial. `Avx512`: 16 lanes, else AVX2's 8. `Dims`: as the scan's.
+template <bool Avx512, int Dims, bool Periodic, class Search>
+struct KnnLanesBody {
+  static constexpr index_t block = Avx512 ? KnnAvx512::width : KnnAvx2::width;
+  Search search;
+  void operator()(index_t b, index_t w) const {
+    const index_t end = search.offq(b + 1);
+    const index_t i0 = static_cast<index_t>(search.offq(b)) + w * block;
+    if (i0 >= end) return;
+    const index_t nq = end - i0 < block ? end - i0 : block;
+    if constexpr (Avx512) {
+      knn_scan_avx512<Dims, Periodic>(search, i0, nq, search.offr(b), search.offr(b + 1));
+    } else {
+      knn_scan_avx2<Dims, Periodic>(search, i0, nq, search.offr(b), search.offr(b + 1));
+    }
+  }
+};
+
+//! Rows [s0, s1) of an event's sorted order (`sorted`: its row indices) against query row i (coordinates
+//! qc): distances 16 at a time, the lanes within the current k-th inserted into the list (ld, lj).
+template <class Search>
+PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void knn_grid_rows_avx512(const Search& s, const std::int32_t* sorted,
+                                                                     index_t s0, index_t s1, const float* qc,
+                                                                     const float* x, std::int32_t rs, std::int32_t cs,
+                                                                     index_t i, float* ld, std::int32_t* lj,
+                                                                     float& worst_d, index_t& worst_j) {
+  using V = KnnAvx512::V;
+  constexpr int W = KnnList16::width;
+  const index_t dims = s.xq.extent(1);
+  for (index_t p = s0; p < s1; p += W) {
+    const auto valid = static_cast<__mmask16>(s1 - p >= W ? 0xFFFFu : (1u << (s1 - p)) - 1u);
+    const __m512i rows = _mm512_maskz_loadu_epi32(valid, sorted + p);
+    const __m512i at = _mm512_mullo_epi32(rows, _mm512_set1_epi32(rs));
+    V acc = KnnAvx512::zero();
+    for (index_t d = 0; d < dims; ++d) {
+      const __m512i off = _mm512_add_epi32(at, _mm512_set1_epi32(static_cast<std::int32_t>(d) * cs));
+      const V r = _mm512_mask_i32gather_ps(KnnAvx512::zero(), valid, off, x, 4);
+      acc = KnnAvx512::add_square(acc, KnnAvx512::sub(KnnAvx512::set1(qc[d]), r));
+    }
+    const float limit = worst_d < s.max_radius2 ? worst_d : s.max_radius2;
+    unsigned hit = KnnAvx512::less_equal(acc, KnnAvx512::set1(limit)) & valid;
+    if (hit == 0) continue;
+    alignas(64) float accs[W];
+    alignas(64) std::int32_t js[W];
+    KnnAvx512::store(accs, acc);
+    _mm512_store_si512(js, rows);
+    while (hit != 0) {
+      const int l = __builtin_ctz(hit);
+      hit &= hit - 1;
+      const float a = accs[l];
+      const index_t j = js[l];
+      if (j == i || !(a <= s.max_radius2)) continue;
+      if (!(a < worst_d || (a == worst_d && j < worst_j))) continue;
+      KnnList16::insert(ld, lj, a, static_cast<std::int32_t>(j));
+      worst_d = ld[W - 1];
+      worst_j = lj[W - 1];
+    }
+  }
+}
+
+//! The grid search of one query row on the AVX-512 path (knn_graph with a workspace, D <= 4): the
+//! rings of GridQueryBody, with the same stopping rule, but each ring visited as runs of cells that
+//! are consecutive in the last dimension, which are consecutive in the grid's sorted order too: a
+//! run's rows are taken 16 at a time (indices loaded from `sorted`, coordinates gathered), their
+//! distances computed in the lanes with the brute force's operations (q_d − r_d, product rounded,
+//! then the sum, dimensions in order), compared with the current k-th in one instruction, and only
+//! the lanes that pass enter the query's KnnList16. A run is skipped when the box of its cells is
+//! surely farther than the current k-th (GridQueryBody::cell_beyond's bound, on the run's box).
+//! Needs int32 row indices in `sorted` (unit stride), at most 16 free slots, and row offsets
+//! (rows × stride) that fit int32; the caller checks.
+template <class Search, class Grid>
+PORTML_KNN_TARGET_AVX512 void knn_grid_query_avx512(const Search& s, const Grid& grid, index_t i) {
+  constexpr int W = KnnList16::width;
+  constexpr index_t max_dims = Grid::max_dims;
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  const index_t dims = s.xq.extent(1), k = s.nbr.extent(1);
+  const index_t first = s.start_row(i);
+  if (first >= k) return;
+  const index_t slots = k - first;
+  const index_t b = event_of(s.offq, i);
+  const index_t begin = s.offq(b), base = begin + b;
+  index_t g[max_dims], cq[max_dims];
+  float lo[max_dims], side[max_dims], slack[max_dims], qc[max_dims];
+  index_t reach = 0;
+  for (index_t d = 0; d < dims; ++d) {
+    g[d] = grid.gdims(b * max_dims + d);
+    lo[d] = grid.geom(b * 2 * max_dims + d);
+    side[d] = grid.geom(b * 2 * max_dims + max_dims + d);
+    qc[d] = s.xq(i, d);
+    const float hi = lo[d] + side[d] * static_cast<float>(g[d]);
+    slack[d] = 4e-6f * ((lo[d] < 0.0f ? -lo[d] : lo[d]) + (hi < 0.0f ? -hi : hi));
+    cq[d] = Grid::cell_coord(qc[d], lo[d], side[d], g[d]);
+    const index_t far = cq[d] > g[d] - 1 - cq[d] ? cq[d] : g[d] - 1 - cq[d];
+    reach = far > reach ? far : reach;
+  }
+  alignas(64) float ld[W];
+  alignas(64) std::int32_t lj[W];
+  for (int l = 0; l < W; ++l) {
+    ld[l] = l < W - slots ? -inf : inf;
+    lj[l] = -1;
+  }
+  float worst_d = inf;
+  index_t worst_j = -1;
+  const float* x = s.xr.data();
+  const auto rs = static_cast<std::int32_t>(s.xr.stride(0)), cs = static_cast<std::int32_t>(s.xr.stride(1));
+  const std::int32_t* sorted = &grid.sorted(begin);
+  const index_t last = dims - 1;
+  // True when every point of the cells [c_0, .., c_{D-2}, a..e] is surely at d² > bound.
+  const auto run_beyond = [&](const index_t(&c)[max_dims], index_t a, index_t e, float bound) {
+    float box = 0.0f;
+    for (index_t d = 0; d < dims; ++d) {
+      const index_t c0 = d == last ? a : c[d], c1 = d == last ? e : c[d];
+      const float below = (lo[d] + side[d] * static_cast<float>(c0)) - qc[d] - slack[d];
+      const float above = qc[d] - (lo[d] + side[d] * static_cast<float>(c1 + 1)) - slack[d];
+      const float gap = below > 0.0f ? below : (above > 0.0f ? above : 0.0f);
+      box += gap * gap;
+    }
+    return box * 0.9999f > bound;
+  };
+  for (index_t r = 0; r <= reach; ++r) {
+    // The leading dimensions' box [cq - r, cq + r] (clipped), by odometer; the last dimension as runs.
+    index_t c[max_dims], lo_c[max_dims], hi_c[max_dims];
+    for (index_t d = 0; d < dims; ++d) {
+      lo_c[d] = cq[d] - r < 0 ? 0 : cq[d] - r;
+      hi_c[d] = cq[d] + r > g[d] - 1 ? g[d] - 1 : cq[d] + r;
+      c[d] = lo_c[d];
+    }
+    for (;;) {
+      bool on_ring = r == 0;  // (r = 0: the query's own cell, once)
+      index_t lead = 0;
+      for (index_t d = 0; d < last; ++d) {
+        on_ring = on_ring || c[d] == cq[d] - r || c[d] == cq[d] + r;
+        lead = lead * g[d] + c[d];
+      }
+      // On the ring through a leading dimension: the whole clipped range of the last one; else only
+      // its two ends at distance r (if inside the grid).
+      index_t runs[2][2];
+      int nruns = 0;
+      if (on_ring) {
+        runs[nruns][0] = lo_c[last];
+        runs[nruns++][1] = hi_c[last];
+      } else {
+        if (cq[last] - r >= 0) {
+          runs[nruns][0] = cq[last] - r;
+          runs[nruns++][1] = cq[last] - r;
+        }
+        if (cq[last] + r <= g[last] - 1) {
+          runs[nruns][0] = cq[last] + r;
+          runs[nruns++][1] = cq[last] + r;
+        }
+      }
+      for (int u = 0; u < nruns; ++u) {
+        const index_t a = runs[u][0], e = runs[u][1];
+        if (run_beyond(c, a, e, worst_d < s.max_radius2 ? worst_d : s.max_radius2)) continue;
+        const index_t cell = lead * g[last] + a;
+        knn_grid_rows_avx512(s, sorted, grid.cell_start(base + cell), grid.cell_start(base + cell + (e - a) + 1), qc, x,
+                             rs, cs, i, ld, lj, worst_d, worst_j);
+      }
+      index_t d = last - 1;  // odometer over the leading dimensions
+      while (d >= 0 && c[d] == hi_c[d]) {
+        c[d] = lo_c[d];
+        --d;
+      }
+      if (d < 0) break;
+      c[d] += 1;
+    }
+    // GridQueryBody's stopping rule: a lower bound on the distance of any point in rings > r.
+    float gap = inf;
+    for (index_t d = 0; d < dims; ++d) {
+      if (cq[d] - r - 1 >= 0) {
+        const float below = qc[d] - (lo[d] + side[d] * static_cast<float>(cq[d] - r)) - slack[d];
+        gap = below < gap ? below : gap;
+      }
+      if (cq[d] + r + 1 <= g[d] - 1) {
+        const float above = (lo[d] + side[d] * static_cast<float>(cq[d] + r + 1)) - qc[d] - slack[d];
+        gap = above < gap ? above : gap;
+      }
+    }
+    if (gap > 0.0f) {
+      const float bound = gap * gap * 0.9999f;
+      if (bound > worst_d || bound > s.max_radius2) break;
+    }
+  }
+  for (index_t f = 0; f < slots; ++f) {
+    s.nbr(i, first + f) = static_cast<typename Search::index_type>(lj[W - slots + f]);
+    s.d2(i, first + f) = ld[W - slots + f];
+  }
+}
+
+//! Host work item t of the AVX-512 grid search: the query in the grid's sorted order (cell order,
+//! so that neighbouring work items read neighbouring cells).
+template <class Search, class Grid>
+struct KnnGridLanesBody {
+  Search search;
+  Grid grid;
+  void operator()(index_t t) const { knn_grid_query_avx512(search, grid, grid.sorted(t)); }
+};
+
+}  // namespace portml::kernels::graph::detail
+
+#endif  // PORTML_X86_SIMD
