@@ -13,12 +13,16 @@
 // A peer that is not found skips its cases with the reason (and says so in the context). Before timing,
 // on the first 1000 rows: portml's margins equal XGBoost's and LightGBM's bit for bit, tl2cgen's are
 // compared with portml's (within rounding, see tl2cgen_tolerance).
-// With CUDA or HIP compiled in, the device kernel (bdt/device_forest.hpp) runs at batch 1, 1024, 65536, 10^5 and 10^6
-// three ways: portml_<gpu> (copy the rows in, evaluate, copy the margins out, wait), portml_<gpu>_kernel
-// (rows and margins resident on the device: launch and wait) and portml_<gpu>_transfer (the two copies and
-// the wait only), and with data resident each kernel forced: portml_<gpu>_kernel_rows (row-parallel) and
-// portml_<gpu>_kernel_trees (tree-parallel); its margins are checked bit for bit against the host path first. Without a
-// device those cases skip with the reason.
+// portml_qs: QuickScorer (bdt/detail/quickscorer.hpp; forests of depth <= 6): margins_row at batch 1, the
+// widest SIMD path (V-QuickScorer) otherwise; portml_qs_scalar: its scalar path at every batch;
+// portml_avx2_descent: the AVX2 descent kernel (detail::margins_serial, below the dispatch, which runs
+// QuickScorer on AVX2 for depth <= 5); portml_qs_avx2: QuickScorer's AVX2 path (float forests, every batch). Checked
+// bit for bit against portml's margins first; a forest it does not take skips with the reason. With CUDA or HIP
+// compiled in, the device kernel (bdt/device_forest.hpp) runs at batch 1, 1024, 65536, 10^5 and 10^6 three ways:
+// portml_<gpu> (copy the rows in, evaluate, copy the margins out, wait), portml_<gpu>_kernel (rows and margins resident
+// on the device: launch and wait) and portml_<gpu>_transfer (the two copies and the wait only), and with data resident
+// each kernel forced: portml_<gpu>_kernel_rows (row-parallel) and portml_<gpu>_kernel_trees (tree-parallel); its
+// margins are checked bit for bit against the host path first. Without a device those cases skip with the reason.
 #include <benchmark/benchmark.h>
 
 #include <dlfcn.h>
@@ -35,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include <portml/bdt/detail/quickscorer.hpp>
 #include <portml/bdt/device_forest.hpp>
 #include <portml/bdt/forest.hpp>
 #include <portml/bdt/predict.hpp>
@@ -300,6 +305,9 @@ struct Model {
   std::unique_ptr<LightGbmModel> lightgbm;
   std::unique_ptr<Tl2cgenModel> tl2cgen;
   float tl2cgen_max_diff = 0;  // largest |tl2cgen - portml| margin on the checked rows
+  std::string qs_error;        // non-empty: the portml_qs cases skip with this message
+  std::unique_ptr<portml::bdt::detail::QuickScorer<float>> qs;
+  std::unique_ptr<portml::bdt::detail::QuickScorer<double>> qs64;
 #if PORTML_BENCH_HAVE_XGBOOST
   BoosterHandle xgb = nullptr;
 #endif
@@ -341,6 +349,32 @@ std::vector<V> portml_margins(const portml::bdt::Forest<V>& forest, const float*
 //! same model allows 1e-5 of max(1, |margin|) (about 80 float ulps; the largest difference measured on (a)-(d)
 //! is 2.7e-6): a branch taken the other way changes a margin by the difference of two leaves of one tree.
 constexpr float tl2cgen_tolerance = 1e-5f;
+
+//! QuickScorer's tables, checked against portml's margins (batch and one row) on the first check_rows rows.
+template <class V>
+void load_quickscorer(const portml::bdt::Forest<V>& forest, std::unique_ptr<portml::bdt::detail::QuickScorer<V>>& qs,
+                      Model& m) {
+  m.qs_error = portml::bdt::detail::QuickScorer<V>::unsupported_reason(forest);
+  if (!m.qs_error.empty()) return;
+  qs = std::make_unique<portml::bdt::detail::QuickScorer<V>>(forest);
+  const index_t nf = forest.num_features(), k = forest.num_outputs();
+  const std::vector<V> want = portml_margins(forest, m.x.data(), check_rows, nf);
+  std::vector<V> got(want.size()), one(want.size());
+  qs->margins(portml::TensorView<const float, 2>(m.x.data(), {check_rows, nf}),
+              portml::TensorView<V, 2>(got.data(), {check_rows, k}));
+  for (index_t r = 0; r < check_rows; ++r) qs->margins_row(m.x.data() + r * nf, 1, one.data() + r * k);
+  if (std::is_same_v<V, float> && portml::isa_available(portml::Isa::avx2)) {  // the forced AVX2 path too
+    std::vector<V> avx2(want.size());
+    qs->margins(portml::TensorView<const float, 2>(m.x.data(), {check_rows, nf}),
+                portml::TensorView<V, 2>(avx2.data(), {check_rows, k}), portml::Isa::avx2);
+    if (std::memcmp(avx2.data(), want.data(), avx2.size() * sizeof(V)) != 0) one = avx2;
+  }
+  if (std::memcmp(got.data(), want.data(), got.size() * sizeof(V)) != 0 ||
+      std::memcmp(one.data(), want.data(), one.size() * sizeof(V)) != 0) {
+    qs.reset();
+    m.qs_error = "QuickScorer's margins differ from portml's";
+  }
+}
 
 void load_peers(Model& m, const ModelSpec& spec, const std::string& text) {
   const index_t nf = spec.features, k = m.outputs;
@@ -429,6 +463,11 @@ Model& model(int which) {
       }
     }
 #endif
+    if (m.forest64) {
+      load_quickscorer(*m.forest64, m.qs64, m);
+    } else {
+      load_quickscorer(*m.forest, m.qs, m);
+    }
     load_peers(m, spec, text);
   } catch (const std::exception& e) {
     m.error = std::string(e.what()) + " (make the models with: " +
@@ -439,7 +478,19 @@ Model& model(int which) {
   return m;
 }
 
-enum class Impl { portml, portml_scalar, portml_openmp, gbr_walk, xgboost, lightgbm, tl2cgen };
+enum class Impl {
+  portml,
+  portml_scalar,
+  portml_openmp,
+  portml_qs,
+  portml_qs_scalar,
+  portml_avx2,
+  portml_qs_avx2,
+  gbr_walk,
+  xgboost,
+  lightgbm,
+  tl2cgen
+};
 
 template <class V>
 void run_bdt(benchmark::State& state, Model& m, const portml::bdt::Forest<V>& forest, Impl impl) {
@@ -470,6 +521,31 @@ void run_bdt(benchmark::State& state, Model& m, const portml::bdt::Forest<V>& fo
         portml::bdt::predict_margins(forest, portml::TensorView<const float, 2>(x, {batch, nf}),
                                      portml::TensorView<V, 2>(out.data(), {batch, k}), portml::Isa::scalar);
         break;
+      case Impl::portml_avx2:  // the AVX2 descent kernel itself, below the dispatch (which runs QuickScorer
+                               // there for depth <= 5)
+        portml::bdt::detail::margins_serial(forest, portml::TensorView<const float, 2>(x, {batch, nf}),
+                                            portml::TensorView<V, 2>(out.data(), {batch, k}), portml::Isa::avx2);
+        break;
+      case Impl::portml_qs:
+      case Impl::portml_qs_scalar:
+      case Impl::portml_qs_avx2: {
+        const portml::bdt::detail::QuickScorer<V>* qs = nullptr;
+        if constexpr (std::is_same_v<V, float>) {
+          qs = m.qs.get();
+        } else {
+          qs = m.qs64.get();
+        }
+        if (batch == 1) {
+          qs->margins_row(x, 1, out.data());
+        } else {
+          qs->margins(portml::TensorView<const float, 2>(x, {batch, nf}),
+                      portml::TensorView<V, 2>(out.data(), {batch, k}),
+                      impl == Impl::portml_qs        ? portml::Isa::automatic
+                      : impl == Impl::portml_qs_avx2 ? portml::Isa::avx2
+                                                     : portml::Isa::scalar);
+        }
+        break;
+      }
       case Impl::portml_openmp:
         portml::bdt::predict_margins(q, forest, portml::TensorView<const float, 2>(x, {batch, nf}),
                                      portml::TensorView<V, 2>(out.data(), {batch, k}));
@@ -505,7 +581,14 @@ void BM_bdt(benchmark::State& state, int which, Impl impl) {
   const std::string& error = !m.error.empty()         ? m.error
                              : impl == Impl::lightgbm ? m.lightgbm_error
                              : impl == Impl::tl2cgen  ? m.tl2cgen_error
-                                                      : m.error;
+                             : impl == Impl::portml_qs || impl == Impl::portml_qs_scalar || impl == Impl::portml_qs_avx2
+                                 ? m.qs_error
+                                 : m.error;
+  const bool avx2 = impl == Impl::portml_avx2 || impl == Impl::portml_qs_avx2;
+  if (avx2 && (!portml::isa_available(portml::Isa::avx2) || m.forest64)) {
+    state.SkipWithError("the AVX2 paths need an AVX2 CPU and a float forest");
+    return;
+  }
   if (!error.empty()) {
     state.SkipWithError(error.c_str());
     return;
@@ -649,8 +732,13 @@ bool register_all() {
   };
   for (int which = 0; which < num_models; ++which) {
     const bool xgboost = model_specs[which].trainer == Trainer::xgboost;
-    std::vector<ImplName> impls{
-        {Impl::portml, "portml"}, {Impl::portml_scalar, "portml_scalar"}, {Impl::gbr_walk, "gbr_walk"}};
+    std::vector<ImplName> impls{{Impl::portml, "portml"},
+                                {Impl::portml_scalar, "portml_scalar"},
+                                {Impl::portml_qs, "portml_qs"},
+                                {Impl::portml_qs_scalar, "portml_qs_scalar"},
+                                {Impl::portml_avx2, "portml_avx2_descent"},
+                                {Impl::portml_qs_avx2, "portml_qs_avx2"},
+                                {Impl::gbr_walk, "gbr_walk"}};
     if (xgboost) {
 #if PORTML_BENCH_HAVE_XGBOOST
       impls.push_back({Impl::xgboost, "xgboost_c_api"});

@@ -260,6 +260,52 @@ TEST(Forest, RandomForestsAllPathsEqualTheWalk) {
   expect_all_paths_match_walk<double>(random_forest(6, 10, 12, 5, 1, SplitRule::left_if_less, true), 64, 16);
 }
 
+//! A random forest (41 trees: groups of 16 and a remainder) in which about half the split thresholds
+//! are at the edges of float32: infinities, signed zeros, the largest, the smallest normal and the
+//! subnormal floats (and, for double thresholds, values between floats near them).
+ForestConfig forest_with_extreme_thresholds(unsigned seed, int depth, int num_features, int outputs, SplitRule rule,
+                                            bool double_thresholds) {
+  ForestConfig c = random_forest(seed, 41, depth, num_features, outputs, rule, double_thresholds);
+  const double inf = std::numeric_limits<double>::infinity();
+  const double fmax = std::numeric_limits<float>::max(), fmin = std::numeric_limits<float>::min();
+  const double sub = std::numeric_limits<float>::denorm_min();
+  std::vector<double> specials = {inf, -inf, 0.0, -0.0, fmax, -fmax, fmin, -fmin, sub, -sub, 3 * sub, -3 * sub};
+  if (double_thresholds) specials.insert(specials.end(), {1.5 * sub, -1.5 * sub, 1e-300, -1e-300, 1e300, -1e300});
+  std::mt19937 rng(seed);
+  for (TreeConfig& t : c.trees)
+    for (std::size_t i = 0; i < t.left.size(); ++i)
+      if (t.left[i] >= 0 && rng() % 2 == 0) t.threshold[i] = specials[rng() % specials.size()];
+  return c;
+}
+
+TEST(Forest, DefaultFirstWalkEqualsTheWalkAtFloatEdges) {
+  // The one-row kernel of sparse forests reads default-first nodes (one compare per node, the
+  // NaN-right nodes on the negated input with threshold next(-t)): checked against the walk on
+  // thresholds and inputs at infinities, signed zeros, FLT_MAX and subnormals, NaN in both directions.
+  struct Case {
+    unsigned seed;
+    int depth, features, outputs;
+    SplitRule rule;
+    bool double_thresholds;
+  };
+  for (const Case& k :
+       {Case{21, 11, 6, 1, SplitRule::left_if_less, false}, Case{22, 9, 5, 3, SplitRule::left_if_less, false},
+        Case{23, 10, 7, 1, SplitRule::left_if_less_equal, true},
+        Case{24, 12, 4, 2, SplitRule::left_if_less_equal, true}}) {
+    const ForestConfig c =
+        forest_with_extreme_thresholds(k.seed, k.depth, k.features, k.outputs, k.rule, k.double_thresholds);
+    EXPECT_NE(Forest<float>(c, Layout::sparse).data().default_first_node, nullptr);
+    EXPECT_NE(Forest<double>(c, Layout::sparse).data().default_first_node, nullptr);
+    EXPECT_EQ(Forest<float>(c, Layout::perfect).data().default_first_node, nullptr);
+    expect_all_paths_match_walk<float>(c, 301, k.seed + 100);
+    expect_all_paths_match_walk<double>(c, 301, k.seed + 200);
+  }
+  // More features than the walk keeps on the stack: the sparse arrays' kernel, same margins.
+  const ForestConfig wide = random_forest(25, 20, 10, 200, 1, SplitRule::left_if_less, false);
+  EXPECT_EQ(Forest<float>(wide, Layout::sparse).data().default_first_node, nullptr);
+  expect_all_paths_match_walk<float>(wide, 64, 125);
+}
+
 TEST(Forest, BindFeaturesByName) {
   ForestConfig c = random_forest(7, 3, 2, 3, 1, SplitRule::left_if_less, false);
   c.feature_names = {"pt", "eta", "phi"};

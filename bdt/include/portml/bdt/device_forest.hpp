@@ -483,6 +483,9 @@ class DeviceForest {
     data_.top_feature_flags = nullptr;  // the perfect tree tops of the sparse layout are not copied
     data_.top_threshold = nullptr;
     data_.top_entry = nullptr;
+    data_.default_first_node = nullptr;  // the one-row kernel's nodes (host only) are not copied
+    data_.default_first_leaf = nullptr;
+    data_.default_first_root = nullptr;
   }
 
   std::int32_t num_features() const { return num_features_; }
@@ -494,7 +497,7 @@ class DeviceForest {
   //! Scratch bytes a team needs to stage the node arrays (NodeStaging::scratch needs at most
   //! device_scratch_budget).
   std::size_t staged_bytes() const { return detail::staged_forest_bytes(data_); }
-  //! Pointers into B's memory (top_* are null): what the kernel reads.
+  //! Pointers into B's memory (top_* and default_first_* are null): what the kernel reads.
   const ForestData<Value>& data() const { return data_; }
 
  private:

@@ -15,9 +15,11 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -75,6 +77,26 @@ inline bool float_threshold(double t, SplitRule rule, float* out) {
 //! Levels of a sparse forest also stored as perfect tree tops (for kernels that read them faster).
 inline constexpr int sparse_top_depth = 4;
 
+//! A node of the default-first walk, the one-row path of sparse forests: 8 bytes, the children of a
+//! node in one array with the child that a NaN takes (the default) first and the other after it, so
+//! that one compare picks the child, NaN included: go to the second child iff `in >= threshold`. For
+//! a NaN-left node `in` is the feature value and `threshold` the node's t (`x >= t` iff `!(x < t)`,
+//! false for NaN); for a NaN-right node the second child is the left one, `in` is the negated value
+//! and `threshold` the float after -t (`-x >= next(-t)` iff `-x > -t` iff `x < t`, false for NaN;
+//! NaN for t = -inf, where `x < t` is never true). A leaf has offset 0 (it loops onto itself) and a
+//! NaN threshold whose payload is the leaf's index in default_first_leaf.
+struct DefaultFirstNode {
+  float threshold;
+  //! bits 0-15: the index into the walk's inputs (the feature j, or num_features + j for -x_j);
+  //! bits 16-31: the offset from this node to its first (default) child, 0 for a leaf.
+  std::uint32_t word;
+};
+//! Most features of a forest with default-first nodes (the walk keeps x and -x on the stack).
+inline constexpr std::int32_t default_first_max_features = 128;
+//! The bits of a default-first leaf's threshold: a quiet NaN with the leaf index as payload.
+inline constexpr std::uint32_t default_first_leaf_nan = 0x7fc00000u;
+inline constexpr std::uint32_t default_first_leaf_mask = 0x003fffffu;
+
 //! Read-only pointers to a Forest's arrays: what the kernels see.
 template <class Value>
 struct ForestData {
@@ -100,10 +122,21 @@ struct ForestData {
   const float* top_threshold = nullptr;
   const std::int32_t* top_entry = nullptr;
   const Value* base_margin = nullptr;  //!< per output
+  //! sparse, without zero-as-missing nodes, when the forest fits the encoding (else null): the
+  //! default-first nodes (each tree in breadth-first order from default_first_root[t]) and leaves,
+  //! read by the one-row kernel only (a host copy: DeviceForest does not upload them).
+  const DefaultFirstNode* default_first_node = nullptr;
+  const Value* default_first_leaf = nullptr;
+  const std::int32_t* default_first_root = nullptr;
 };
 
 //! An immutable forest whose leaves, base margins and sums are `Value` (float for XGBoost, double for
 //! LightGBM and TMVA: the trainer's precision, so margins equal the trainer's bit for bit).
+namespace detail {
+template <class Value>
+class QuickScorer;  // detail/quickscorer.hpp, included at the end of this file
+}  // namespace detail
+
 template <class Value>
 class Forest {
   static_assert(std::is_same_v<Value, float> || std::is_same_v<Value, double>,
@@ -137,11 +170,16 @@ class Forest {
   //! The transformation the trainer applies to the inputs before the trees (TMVA <Transformations>;
   //! empty otherwise). The host predict_margins() / predict() apply it to their raw inputs.
   const InputTransform& input_transform() const { return input_transform_; }
+  //! QuickScorer's tables, which predict_margins' AVX2 path runs, or null: built for the forests of
+  //! detail::QuickScorer<Value>::dispatched() (float, perfect layout, depth <= 5, AVX2 CPU; docs/bdt.md).
+  const detail::QuickScorer<Value>* quickscorer() const { return quickscorer_.get(); }
   //! Bytes held by the node, leaf and tree arrays.
   std::size_t memory_bytes() const {
     return feature_flags_.size() * 4 + threshold_.size() * 4 + left_.size() * 4 + leaf_value_.size() * sizeof(Value) +
            tree_root_.size() * 4 + tree_depth_.size() * 4 + tree_output_.size() * 4 + top_feature_flags_.size() * 4 +
-           top_threshold_.size() * 4 + top_entry_.size() * 4;
+           top_threshold_.size() * 4 + top_entry_.size() * 4 + default_first_node_.size() * sizeof(DefaultFirstNode) +
+           default_first_leaf_.size() * sizeof(Value) + default_first_root_.size() * 4 +
+           (quickscorer_ ? quickscorer_->memory_bytes() : 0);
   }
 
   ForestData<Value> data() const {
@@ -165,6 +203,11 @@ class Forest {
     d.top_feature_flags = top_feature_flags_.data();
     d.top_threshold = top_threshold_.data();
     d.top_entry = top_entry_.data();
+    if (!default_first_node_.empty()) {
+      d.default_first_node = default_first_node_.data();
+      d.default_first_leaf = default_first_leaf_.data();
+      d.default_first_root = default_first_root_.data();
+    }
     return d;
   }
 
@@ -187,6 +230,7 @@ class Forest {
                                                            std::optional<ForestConfig>& storage);
   void build_perfect(const ForestConfig& config);
   void build_sparse(const ForestConfig& config, const std::vector<std::int32_t>& depths);
+  void build_default_first(const ForestConfig& config);
 
   std::int32_t num_features_ = 0;
   std::int32_t num_outputs_ = 1;
@@ -207,6 +251,10 @@ class Forest {
   std::vector<std::uint32_t> top_feature_flags_;
   std::vector<float> top_threshold_;
   std::vector<std::int32_t> top_entry_;
+  std::vector<DefaultFirstNode> default_first_node_;
+  std::vector<Value> default_first_leaf_;
+  std::vector<std::int32_t> default_first_root_;
+  std::shared_ptr<const detail::QuickScorer<Value>> quickscorer_;  // see quickscorer()
 };
 
 // ---- implementation ----------------------------------------------------------------------------------
@@ -349,7 +397,9 @@ Forest<Value>::Forest(const ForestConfig& config_in, Layout layout)
     build_perfect(config);
   } else {
     build_sparse(config, depths);
+    if (!has_zero_missing_ && num_features_ <= default_first_max_features) build_default_first(config);
   }
+  if (detail::QuickScorer<Value>::dispatched(*this)) quickscorer_ = std::make_shared<detail::QuickScorer<Value>>(*this);
 }
 
 template <class Value>
@@ -390,6 +440,65 @@ void Forest<Value>::build_perfect(const ForestConfig& config) {
       }
     }
   }
+}
+
+//! The default-first nodes of every tree (see DefaultFirstNode); none when an offset needs more than
+//! 16 bits or the forest has more than 2^22 leaves (the one-row kernel then walks the sparse arrays).
+template <class Value>
+void Forest<Value>::build_default_first(const ForestConfig& config) {
+  std::vector<DefaultFirstNode> nodes;
+  std::vector<Value> leaves;
+  std::vector<std::int32_t> roots;
+  for (std::size_t t = 0; t < config.trees.size(); ++t) {
+    const TreeConfig& tree = config.trees[t];
+    const std::size_t n = tree.left.size();
+    const std::size_t base = nodes.size();
+    if (base + n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) return;
+    roots.push_back(static_cast<std::int32_t>(base));
+    // Breadth-first order, each node's default child first and its other child right after it.
+    std::vector<std::int32_t> order{0};
+    std::vector<std::int32_t> position(n, -1);
+    position[0] = 0;
+    for (std::size_t q = 0; q < order.size(); ++q) {
+      const std::int32_t i = order[q];
+      if (tree.left[i] < 0) continue;
+      const bool nan_left = tree.nan_left[i] != 0;
+      for (const std::int32_t c : {nan_left ? tree.left[i] : tree.right[i], nan_left ? tree.right[i] : tree.left[i]}) {
+        position[c] = static_cast<std::int32_t>(order.size());
+        order.push_back(c);
+      }
+    }
+    for (std::size_t q = 0; q < n; ++q) {
+      const std::int32_t i = order[q];
+      DefaultFirstNode node{};
+      if (tree.left[i] < 0) {
+        if (leaves.size() > default_first_leaf_mask) return;
+        node.threshold = std::bit_cast<float>(default_first_leaf_nan | static_cast<std::uint32_t>(leaves.size()));
+        node.word = 0;
+        leaves.push_back(static_cast<Value>(tree.value[i]));
+      } else {
+        const bool nan_left = tree.nan_left[i] != 0;
+        const std::size_t offset = static_cast<std::size_t>(position[nan_left ? tree.left[i] : tree.right[i]]) - q;
+        if (offset > 0xffffu) return;
+        const float th = node_threshold(tree, t, i, config.split_rule);
+        const auto feature = static_cast<std::uint32_t>(tree.feature[i]);
+        if (nan_left) {
+          node.threshold = th;
+          node.word = feature;
+        } else {
+          node.threshold = th == -std::numeric_limits<float>::infinity()
+                               ? std::numeric_limits<float>::quiet_NaN()
+                               : std::nextafter(-th, std::numeric_limits<float>::infinity());
+          node.word = static_cast<std::uint32_t>(num_features_) + feature;
+        }
+        node.word |= static_cast<std::uint32_t>(offset) << 16;
+      }
+      nodes.push_back(node);
+    }
+  }
+  default_first_node_ = std::move(nodes);
+  default_first_leaf_ = std::move(leaves);
+  default_first_root_ = std::move(roots);
 }
 
 template <class Value>
@@ -463,3 +572,6 @@ void Forest<Value>::build_sparse(const ForestConfig& config, const std::vector<s
 }
 
 }  // namespace portml::bdt
+
+// QuickScorer, whose tables the constructor above builds (after Forest: it reads a Forest).
+#include <portml/bdt/detail/quickscorer.hpp>
