@@ -617,19 +617,24 @@ def zoo_section(data, plots):
 
 # Why a target is missed, from the pillar documents' analysis (shown only when the data says "not met").
 WHY = [
-    ("dense", "ONNX Runtime", "batch 1: the fixed K order leaves one-row tiles of narrow layers waiting on the FMA "
-     "latency (dense.md §6)"),
+    ("dense", "ONNX Runtime", "batch 1: the weights stream from L2 (470 KB per row for mlp64, 800 KB for the "
+     "DeepJet head); more accumulator chains did not change it (dense.md §6)"),
+    ("dense", "batch 4096: ≥ 1× oneDNN", "large K: A is not packed; oneDNN's brgemm reorders both operands "
+     "(dense.md §6)"),
     ("dense", "oneDNN", "narrow layers round up to 32-column panels; oneDNN's brgemm reorders both operands "
      "(dense.md §6)"),
     ("dense", "fixed cost", "argument checks, tile setup and view copies per layer call (dense.md §6)"),
-    ("dense", "16→64→32→32→5", "one-row tiles wait on the FMA latency along K (dense.md §6)"),
+    ("dense", "16→64→32→32→5", "per-layer call cost and the FMA latency of one-row tiles (dense.md §6)"),
     ("dense", "of the measured FP32 peak", "large K: A is not packed, the rows of a tile share L1 sets; narrow "
      "layers hit panel padding (dense.md §6)"),
     ("dense", "OpenBLAS", "large K: A is not packed (dense.md §6)"),
     ("bdt", "XGBoost", "see docs/bdt.md, Benchmarks (the NaN path needs two compares per node; XGBoost's own "
      "per-call cost shrinks with the batch)"),
     ("bdt", "GBRForest", "see docs/bdt.md, Benchmarks"),
-    ("gnn", "kNN", "the brute force runs without AVX-512 and the grid visits cells per query (gnn.md, Benchmarks)"),
+    ("gnn", "kNN, 10 000 points, 3-D", "insertions (~50 per query in ring order) and the gathers of the grid's "
+     "runs of cells (gnn.md, kNN on the CPU with the SIMD paths)"),
+    ("gnn", "kNN, 10 000 points, 16-D", "the distance loop is at 3 vector operations per dimension, the floor "
+     "for the exact, unfused distance bits (gnn.md, kNN on the CPU with the SIMD paths)"),
     ("gnn", "EdgeConv", "the small-event kNN selection is 38 % of the time (gnn.md, Measured)"),
     ("gnn", "ParticleNet", "kNN per block and narrow first layers (gnn.md, Measured)"),
     ("gnn", "GravNet", "kNN in the learned space is 56 % of the time (gnn.md, Measured)"),
