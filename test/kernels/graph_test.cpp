@@ -576,6 +576,38 @@ TYPED_TEST(Graph, KnnGraphGridEqualsBruteForce) {
   }
 }
 
+//! knn_graph_workspace_size is exact: the grid search runs with that workspace and refuses one element
+//! less of either type (the reals hold the grid geometry and the sorted coordinates).
+TYPED_TEST(Graph, KnnGraphWorkspaceSizeIsExact) {
+  using B = typename TypeParam::backend;
+  using S = typename TestFixture::DevSpace;
+  if (runs_gpu_teams(this->queue())) return;  // no grid search there (the workspace is not used)
+  const index_t n = 600, k = 4;
+  Tensor<float, 2> xh({n, 3});
+  for (index_t i = 0; i < n; ++i) {
+    for (index_t d = 0; d < 3; ++d) xh(i, d) = static_cast<float>((i * (d + 3) * 7919) % 1000) / 1000.0f;
+  }
+  Tensor<std::int32_t, 1> oh({2});
+  oh(1) = static_cast<std::int32_t>(n);
+  const auto x = this->to_device(this->queue(), xh);
+  const auto off = this->to_device(this->queue(), oh);
+  Tensor<std::int32_t, 2, S> nbr({n, k});
+  Tensor<float, 2, S> d2({n, k});
+  const auto size = g::knn_graph_workspace_size(n, 1);
+  EXPECT_EQ(size.indices, 2 * n + 1 + 1 + 4);
+  EXPECT_EQ(size.reals, 8 + 4 * n);
+  Tensor<std::int32_t, 1, S> wi({size.indices});
+  Tensor<float, 1, S> wr({size.reals});
+  g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), {},
+                                       {wi.view(), wr.view()});
+  EXPECT_THROW((g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), {},
+                                                     {wi.view().row_slice(0, size.indices - 1), wr.view()})),
+               ShapeError);
+  EXPECT_THROW((g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), {},
+                                                     {wi.view(), wr.view().row_slice(0, size.reals - 1)})),
+               ShapeError);
+}
+
 TYPED_TEST(Graph, KnnArgumentChecks) {
   using B = typename TypeParam::backend;
   using S = typename TestFixture::DevSpace;

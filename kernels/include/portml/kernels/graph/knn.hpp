@@ -610,7 +610,9 @@ inline constexpr index_t grid_min_event = 512;
 
 //! Per-event uniform grid: parameters and a stable counting sort of the event's rows by cell.
 //! Workspace (Index): sorted [N], cell_start [N + B + 1] (event b's ncell + 1 entries start at
-//! offsets[b] + b), dims [B * 4]; (T): origin and cell size per event and dimension [B * 8].
+//! offsets[b] + b), dims [B * 4]; (T): origin and cell size per event and dimension [B * 8], then the
+//! coordinates in sorted order column by column, `coords[d * N + s] = x(sorted[s], d)` [4 * N] (so a
+//! run of cells is one contiguous range per dimension for the AVX-512 search).
 //! An event of n rows gets at most max(n / 4, 1) cells (n / 2 in 4-D), split over the dimensions in
 //! proportion to the event's extent in each.
 template <class T, class Index, class Space>
@@ -622,6 +624,7 @@ struct GridBuildBody {
   TensorView<Index, 1, Space> cell_start;
   TensorView<Index, 1, Space> gdims;
   TensorView<T, 1, Space> geom;
+  TensorView<T, 1, Space> coords;
 
   //! Cell coordinate of value v in a dimension of g cells from lo with the given side (NaN: 0).
   PORTML_HOST_DEVICE static index_t cell_coord(T v, T lo, T side, index_t g) {
@@ -698,6 +701,10 @@ struct GridBuildBody {
     }
     for (index_t c = total; c > 0; --c) cell_start(base + c) = cell_start(base + c - 1);
     cell_start(base) = 0;
+    const index_t rows = x.extent(0);
+    for (index_t d = 0; d < dims; ++d) {
+      for (index_t s = begin; s < end; ++s) coords(d * rows + s) = x(static_cast<index_t>(sorted(s)), d);
+    }
   }
 };
 
@@ -956,8 +963,11 @@ struct KnnWorkspaceSize {
 };
 
 //! What knn_graph with a workspace needs for N rows in B events.
+//! Indices: sorted rows, cell starts, grid dimensions; reals: grid geometry, then the sorted rows'
+//! coordinates column by column (grid_max_dims columns of N, whatever D is).
 inline KnnWorkspaceSize knn_graph_workspace_size(index_t num_rows, index_t num_events) {
-  return {2 * num_rows + num_events + 1 + detail::grid_max_dims * num_events, 2 * detail::grid_max_dims * num_events};
+  return {2 * num_rows + num_events + 1 + detail::grid_max_dims * num_events,
+          2 * detail::grid_max_dims * num_events + detail::grid_max_dims * num_rows};
 }
 
 //! Caller-provided workspace of knn_graph (sizes from knn_graph_workspace_size).
@@ -999,12 +1009,14 @@ void knn_graph(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> x,
                      " reals, knn_graph_workspace_size gives " + std::to_string(need.indices) + " and " +
                      std::to_string(need.reals));
   }
-  const detail::GridBuildBody<T, Index, S> grid{x,
-                                                offsets,
-                                                workspace.indices.row_slice(0, n),
-                                                workspace.indices.row_slice(n, 2 * n + events + 1),
-                                                workspace.indices.row_slice(2 * n + events + 1, need.indices),
-                                                workspace.reals.row_slice(0, need.reals)};
+  const detail::GridBuildBody<T, Index, S> grid{
+      x,
+      offsets,
+      workspace.indices.row_slice(0, n),
+      workspace.indices.row_slice(n, 2 * n + events + 1),
+      workspace.indices.row_slice(2 * n + events + 1, need.indices),
+      workspace.reals.row_slice(0, 2 * detail::grid_max_dims * events),
+      workspace.reals.row_slice(2 * detail::grid_max_dims * events, need.reals)};
   parallel_for(q, Range1D{events}, grid);
   const detail::KnnBody<T, Index, S> search{
       x, offsets, x, offsets, nbr, d2, {}, true, options.self_mode, options.max_radius2, -1, options.period};
@@ -1013,8 +1025,7 @@ void knn_graph(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> x,
   if constexpr (std::is_same_v<T, float> && std::is_same_v<Index, std::int32_t> && B::is_host) {
     const index_t slots = nbr.extent(1) - (options.self_mode == SelfMode::include_first ? 1 : 0);
     if (detail::knn_resolve_isa(options.isa) == Isa::avx512 && slots <= detail::KnnList16::width &&
-        grid.sorted.stride(0) == 1 &&
-        n * x.stride(0) + dims * x.stride(1) <= std::numeric_limits<std::int32_t>::max()) {
+        grid.sorted.stride(0) == 1 && grid.coords.stride(0) == 1) {
       parallel_for(
           q, Range1D{n},
           detail::KnnGridLanesBody<detail::KnnBody<T, Index, S>, detail::GridBuildBody<T, Index, S>>{search, grid});

@@ -279,39 +279,37 @@ struct KnnLanesBody {
   }
 };
 
-//! Rows [s0, s1) of an event's sorted order (`sorted`: its row indices) against query row i (coordinates
-//! qc): distances 16 at a time, the lanes within the current k-th inserted into the list (ld, lj).
-template <class Search>
+//! Rows [s0, s1) of an event's sorted order against query row i (coordinates qc): `sorted` holds the
+//! event's row indices and `xs` its coordinates in the same order, column d at xs + d·cstride (the
+//! grid's `coords`); distances 16 at a time from contiguous loads, the lanes within the current k-th
+//! inserted into the list (ld, lj). `Dims`: D (1 to 4), so that the dimension loop unrolls.
+template <int Dims, class Search>
 PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void knn_grid_rows_avx512(const Search& s, const std::int32_t* sorted,
-                                                                     index_t s0, index_t s1, const float* qc,
-                                                                     const float* x, std::int32_t rs, std::int32_t cs,
-                                                                     index_t i, float* ld, std::int32_t* lj,
-                                                                     float& worst_d, index_t& worst_j) {
+                                                                     const float* xs, index_t cstride, index_t s0,
+                                                                     index_t s1, const float* qc, index_t i, float* ld,
+                                                                     std::int32_t* lj, float& worst_d,
+                                                                     index_t& worst_j) {
   using V = KnnAvx512::V;
   constexpr int W = KnnList16::width;
-  const index_t dims = s.xq.extent(1);
+  V qv[Dims];
+  for (int d = 0; d < Dims; ++d) qv[d] = KnnAvx512::set1(qc[d]);
   for (index_t p = s0; p < s1; p += W) {
     const auto valid = static_cast<__mmask16>(s1 - p >= W ? 0xFFFFu : (1u << (s1 - p)) - 1u);
-    const __m512i rows = _mm512_maskz_loadu_epi32(valid, sorted + p);
-    const __m512i at = _mm512_mullo_epi32(rows, _mm512_set1_epi32(rs));
     V acc = KnnAvx512::zero();
-    for (index_t d = 0; d < dims; ++d) {
-      const __m512i off = _mm512_add_epi32(at, _mm512_set1_epi32(static_cast<std::int32_t>(d) * cs));
-      const V r = _mm512_mask_i32gather_ps(KnnAvx512::zero(), valid, off, x, 4);
-      acc = KnnAvx512::add_square(acc, KnnAvx512::sub(KnnAvx512::set1(qc[d]), r));
+    for (int d = 0; d < Dims; ++d) {
+      const V r = _mm512_maskz_loadu_ps(valid, xs + d * cstride + p);
+      acc = KnnAvx512::add_square(acc, KnnAvx512::sub(qv[d], r));
     }
     const float limit = worst_d < s.max_radius2 ? worst_d : s.max_radius2;
     unsigned hit = KnnAvx512::less_equal(acc, KnnAvx512::set1(limit)) & valid;
     if (hit == 0) continue;
     alignas(64) float accs[W];
-    alignas(64) std::int32_t js[W];
     KnnAvx512::store(accs, acc);
-    _mm512_store_si512(js, rows);
     while (hit != 0) {
       const int l = __builtin_ctz(hit);
       hit &= hit - 1;
       const float a = accs[l];
-      const index_t j = js[l];
+      const index_t j = sorted[p + l];
       if (j == i || !(a <= s.max_radius2)) continue;
       if (!(a < worst_d || (a == worst_d && j < worst_j))) continue;
       KnnList16::insert(ld, lj, a, static_cast<std::int32_t>(j));
@@ -324,19 +322,21 @@ PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void knn_grid_rows_avx512(const Searc
 //! The grid search of one query row on the AVX-512 path (knn_graph with a workspace, D <= 4): the
 //! rings of GridQueryBody, with the same stopping rule, but each ring visited as runs of cells that
 //! are consecutive in the last dimension, which are consecutive in the grid's sorted order too: a
-//! run's rows are taken 16 at a time (indices loaded from `sorted`, coordinates gathered), their
-//! distances computed in the lanes with the brute force's operations (q_d − r_d, product rounded,
-//! then the sum, dimensions in order), compared with the current k-th in one instruction, and only
-//! the lanes that pass enter the query's KnnList16. A run is skipped when the box of its cells is
-//! surely farther than the current k-th (GridQueryBody::cell_beyond's bound, on the run's box).
-//! Needs int32 row indices in `sorted` (unit stride), at most 16 free slots, and row offsets
-//! (rows × stride) that fit int32; the caller checks.
-template <class Search, class Grid>
+//! run's rows are taken 16 at a time (coordinates from the grid's column-by-column `coords`, one
+//! contiguous load per dimension), their distances computed in the lanes with the brute force's
+//! operations (q_d − r_d, product rounded, then the sum, dimensions in order), compared with the
+//! current k-th in one instruction, and only the lanes that pass enter the query's KnnList16 (their
+//! row indices read from `sorted`). A run is skipped when the box of its cells is surely farther than
+//! the current k-th (GridQueryBody::cell_beyond's bound, on the run's box). Needs int32 row indices
+//! in `sorted` and `coords` with unit stride, and at most 16 free slots; the caller checks.
+//! `Dims`: D = xq.extent(1), 1 to Grid::max_dims.
+template <int Dims, class Search, class Grid>
 PORTML_KNN_TARGET_AVX512 void knn_grid_query_avx512(const Search& s, const Grid& grid, index_t i) {
   constexpr int W = KnnList16::width;
   constexpr index_t max_dims = Grid::max_dims;
   constexpr float inf = std::numeric_limits<float>::infinity();
-  const index_t dims = s.xq.extent(1), k = s.nbr.extent(1);
+  constexpr index_t dims = Dims;
+  const index_t k = s.nbr.extent(1);
   const index_t first = s.start_row(i);
   if (first >= k) return;
   const index_t slots = k - first;
@@ -364,9 +364,9 @@ PORTML_KNN_TARGET_AVX512 void knn_grid_query_avx512(const Search& s, const Grid&
   }
   float worst_d = inf;
   index_t worst_j = -1;
-  const float* x = s.xr.data();
-  const auto rs = static_cast<std::int32_t>(s.xr.stride(0)), cs = static_cast<std::int32_t>(s.xr.stride(1));
+  const index_t n = s.xr.extent(0);
   const std::int32_t* sorted = &grid.sorted(begin);
+  const float* xs = grid.coords.data() + begin;
   const index_t last = dims - 1;
   // True when every point of the cells [c_0, .., c_{D-2}, a..e] is surely at d² > bound.
   const auto run_beyond = [&](const index_t(&c)[max_dims], index_t a, index_t e, float bound) {
@@ -416,8 +416,8 @@ PORTML_KNN_TARGET_AVX512 void knn_grid_query_avx512(const Search& s, const Grid&
         const index_t a = runs[u][0], e = runs[u][1];
         if (run_beyond(c, a, e, worst_d < s.max_radius2 ? worst_d : s.max_radius2)) continue;
         const index_t cell = lead * g[last] + a;
-        knn_grid_rows_avx512(s, sorted, grid.cell_start(base + cell), grid.cell_start(base + cell + (e - a) + 1), qc, x,
-                             rs, cs, i, ld, lj, worst_d, worst_j);
+        knn_grid_rows_avx512<Dims>(s, sorted, xs, n, grid.cell_start(base + cell),
+                                   grid.cell_start(base + cell + (e - a) + 1), qc, i, ld, lj, worst_d, worst_j);
       }
       index_t d = last - 1;  // odometer over the leading dimensions
       while (d >= 0 && c[d] == hi_c[d]) {
@@ -456,7 +456,23 @@ template <class Search, class Grid>
 struct KnnGridLanesBody {
   Search search;
   Grid grid;
-  void operator()(index_t t) const { knn_grid_query_avx512(search, grid, grid.sorted(t)); }
+  void operator()(index_t t) const {
+    const index_t i = grid.sorted(t);
+    switch (search.xq.extent(1)) {
+      case 1:
+        knn_grid_query_avx512<1>(search, grid, i);
+        break;
+      case 2:
+        knn_grid_query_avx512<2>(search, grid, i);
+        break;
+      case 3:
+        knn_grid_query_avx512<3>(search, grid, i);
+        break;
+      default:
+        knn_grid_query_avx512<4>(search, grid, i);
+        break;
+    }
+  }
 };
 
 }  // namespace portml::kernels::graph::detail
