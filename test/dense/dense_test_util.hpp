@@ -79,4 +79,31 @@ OracleElement oracle_element(TensorView<const T, 2> a, index_t i, TensorView<con
   return {s * sum + b, gamma * (std::abs(s) * mag + std::abs(b)) + 1e-300};
 }
 
+//! C(i, j) in the summation order of kernels/gemm/k_chunks.hpp, written out here independently of the
+//! kernels: K in S = 4 (K ≥ 32), 2 (16 ≤ K < 32) or 1 contiguous chunks of q = 8·⌊K/(8S)⌋ terms, the
+//! last one taking the rest; each chunk summed in k order from +0; the chunk sums added left to right;
+//! then + bias. `fused`: each multiply-add is one rounding (std::fma; the SIMD kernels, and the GPU
+//! compilers, which contract it), else a separate multiply and add (the scalar kernel, host backends).
+template <class T>
+T documented_gemm_element(const Tensor<T, 2>& a, index_t i, const Tensor<T, 2>& w, index_t j, T bias, bool fused) {
+  const index_t k = a.extent(1);
+  const index_t chunks = k >= 32 ? 4 : (k >= 16 ? 2 : 1);
+  const index_t q = 8 * (k / (8 * chunks));
+  T total = T(0);
+  for (index_t c = 0; c < chunks; ++c) {
+    const index_t end = c + 1 == chunks ? k : (c + 1) * q;
+    T s = T(0);
+    for (index_t p = c * q; p < end; ++p) {
+      if (fused) {
+        s = std::fma(a(i, p), w(p, j), s);
+      } else {
+        const T prod = a(i, p) * w(p, j);
+        s = s + prod;
+      }
+    }
+    total = c == 0 ? s : total + s;
+  }
+  return total + bias;
+}
+
 }  // namespace portml::test

@@ -78,32 +78,6 @@ TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsNarrow) {
   check_batch_invariance<TypeParam, double>(16, 40);
 }
 
-// The summation order is exactly the documented one (kernels/gemm/k_chunks.hpp), written out here
-// independently of the kernels: S = 4 (K ≥ 32), 2 (16 ≤ K < 32) or 1 contiguous chunks of q = 8·⌊K/(8S)⌋ terms,
-// the last taking the rest, each summed in k order from +0, the chunk sums added left to right, then
-// + bias. The SIMD kernels fuse each multiply-add (std::fma here), the scalar kernel does not.
-template <class T>
-T documented_sum(const Tensor<T, 2>& a, index_t i, const Tensor<T, 2>& w, index_t j, T bias, bool fused) {
-  const index_t k = a.extent(1);
-  const index_t chunks = k >= 32 ? 4 : (k >= 16 ? 2 : 1);
-  T total = T(0);
-  for (index_t c = 0; c < chunks; ++c) {
-    const index_t q = 8 * (k / (8 * chunks));  // a multiple of 8
-    const index_t begin = c * q, end = c + 1 == chunks ? k : (c + 1) * q;
-    T s = T(0);
-    for (index_t p = begin; p < end; ++p) {
-      if (fused) {
-        s = std::fma(a(i, p), w(p, j), s);
-      } else {
-        const T prod = a(i, p) * w(p, j);
-        s = s + prod;
-      }
-    }
-    total = c == 0 ? s : total + s;
-  }
-  return total + bias;
-}
-
 template <class T>
 void check_documented_order(index_t k, index_t n) {
   std::mt19937 rng(23);
@@ -121,7 +95,7 @@ void check_documented_order(index_t k, index_t n) {
                     {.isa = isa});
       for (index_t i = 0; i < rows; ++i) {
         for (index_t j = 0; j < n; ++j) {
-          const T want = documented_sum(a, i, w, j, bias[static_cast<std::size_t>(j)], isa != Isa::scalar);
+          const T want = documented_gemm_element(a, i, w, j, bias[static_cast<std::size_t>(j)], isa != Isa::scalar);
           ASSERT_TRUE(same_bits(&c(i, j), &want, 1)) << to_string(isa) << " K " << k << " N " << n << " batch " << rows
                                                      << " (" << i << ", " << j << "): " << c(i, j) << " vs " << want;
         }

@@ -66,33 +66,6 @@ TYPED_TEST(GemmTiled, MatchesOracleWithBiasAndActivation) {
   }
 }
 
-// The documented order (kernels/gemm/k_chunks.hpp), written out here independently of the kernel: K in
-// S = 4 (K ≥ 32), 2 (16 ≤ K < 32) or 1 contiguous chunks of q = 8·⌊K/(8S)⌋ terms, the last one taking the rest;
-// each chunk c_s = ((0 + a(i,k)·w(k,j)) + …) over its k in order; C(i, j) = (((c_0 + c_1) + c_2) + c_3)
-// + bias(j). Each multiply-add is separate on host backends and fused (one rounding) on GPUs, where the
-// device compilers contract it.
-template <class T>
-T sequential_element(const Tensor<T, 2>& a, index_t i, const Tensor<T, 2>& w, index_t j, T bias, bool fused) {
-  const index_t k = a.extent(1);
-  const index_t chunks = k >= 32 ? 4 : (k >= 16 ? 2 : 1);
-  T total = T(0);
-  for (index_t c = 0; c < chunks; ++c) {
-    const index_t q = 8 * (k / (8 * chunks));  // a multiple of 8
-    const index_t begin = c * q, end = c + 1 == chunks ? k : (c + 1) * q;
-    T s = T(0);
-    for (index_t p = begin; p < end; ++p) {
-      if (fused) {
-        s = std::fma(a(i, p), w(p, j), s);
-      } else {
-        const T prod = a(i, p) * w(p, j);
-        s = s + prod;
-      }
-    }
-    total = c == 0 ? s : total + s;
-  }
-  return total + bias;
-}
-
 TYPED_TEST(GemmTiled, RowBitsIndependentOfShapeBatchAndPosition) {
   using B = typename TypeParam::backend;
   using S = memory_space_t<B>;
@@ -111,7 +84,7 @@ TYPED_TEST(GemmTiled, RowBitsIndependentOfShapeBatchAndPosition) {
   const bool fused = !B::is_host;
   const auto check_row = [&](const Tensor<float, 2>& c, index_t ci, index_t ai, GemmTiledShape shape) {
     for (index_t j = 0; j < n; ++j) {
-      const float want = sequential_element(a, ai, w, j, bias(j), fused);
+      const float want = documented_gemm_element(a, ai, w, j, bias(j), fused);
       ASSERT_EQ(std::bit_cast<std::uint32_t>(c(ci, j)), std::bit_cast<std::uint32_t>(want))
           << TypeParam::name << " " << kernels::gemm_tiled_shape_name(shape) << " batch " << c.extent(0) << " row "
           << ai << " column " << j << ": " << c(ci, j) << " vs " << want;
