@@ -13,6 +13,8 @@
 #include <portml/bdt/forest.hpp>
 #include <portml/bdt/predict.hpp>
 
+#include "reference_walk.hpp"
+
 namespace portml::test {
 namespace {
 
@@ -21,27 +23,6 @@ using bdt::ForestConfig;
 using bdt::Layout;
 using bdt::SplitRule;
 using bdt::TreeConfig;
-
-//! The reference: walk each tree of the config, compare as the trainer does, sum in Value.
-template <class Value>
-std::vector<Value> walk(const ForestConfig& c, const float* x) {
-  std::vector<Value> out(c.base_margin.begin(), c.base_margin.end());
-  for (const TreeConfig& t : c.trees) {
-    std::int32_t i = 0;
-    while (t.left[i] >= 0) {
-      const double v = x[t.feature[i]];
-      bool left;
-      if (std::isnan(v)) {
-        left = t.nan_left[i] != 0;
-      } else {
-        left = c.split_rule == SplitRule::left_if_less ? v < t.threshold[i] : v <= t.threshold[i];
-      }
-      i = left ? t.left[i] : t.right[i];
-    }
-    out[t.output] += static_cast<Value>(t.value[i]);
-  }
-  return out;
-}
 
 //! A random tree with up to `max_depth` levels (unbalanced), thresholds as double or float values.
 TreeConfig random_tree(std::mt19937& rng, int max_depth, int num_features, bool double_thresholds) {

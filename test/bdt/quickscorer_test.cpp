@@ -20,6 +20,7 @@
 #include <portml/bdt/predict.hpp>
 
 #include "fixtures.hpp"
+#include "reference_walk.hpp"
 
 namespace portml::test {
 namespace {
@@ -175,24 +176,6 @@ TEST(QuickScorer, ForestBuildsTablesForExactlyTheDispatchedForests) {
   for (const BdtFixture& fx : bdt_fixtures("tmva-xml")) {  // double forests never
     EXPECT_EQ(Forest<double>(fx.load()).quickscorer(), nullptr) << fx.name;
   }
-}
-
-//! The reference: walk each tree of the config, compare as the trainer does (in double), sum in Value.
-template <class Value>
-std::vector<Value> walk(const ForestConfig& c, const float* x) {
-  std::vector<Value> out(c.base_margin.begin(), c.base_margin.end());
-  for (const TreeConfig& t : c.trees) {
-    std::int32_t i = 0;
-    while (t.left[i] >= 0) {
-      const double v = x[t.feature[i]];
-      const bool left = std::isnan(v)                                  ? t.nan_left[i] != 0
-                        : c.split_rule == bdt::SplitRule::left_if_less ? v < t.threshold[i]
-                                                                       : v <= t.threshold[i];
-      i = left ? t.left[i] : t.right[i];
-    }
-    out[t.output] += static_cast<Value>(t.value[i]);
-  }
-  return out;
 }
 
 //! A random unbalanced tree of depth <= max_depth; thresholds often repeat (few distinct values, ±0).
