@@ -77,6 +77,17 @@ void expect_reduction_matches_fixture(const Fixture& fx, const std::string& key,
 
 // ---- graph construction ---------------------------------------------------------------------------
 
+//! The same neighbour lists (k per row) and the same d² bits, element by element.
+template <class Nbr, class D2>
+void expect_same_neighbours(const Nbr& got, const Nbr& want, const D2& got_d2, const D2& want_d2, index_t k,
+                            const char* what = "row") {
+  ASSERT_EQ(got.size(), want.size());
+  for (index_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got.data()[i], want.data()[i]) << what << " " << i / k << " slot " << i % k;
+    ASSERT_EQ(std::memcmp(got_d2.data() + i, want_d2.data() + i, sizeof(float)), 0) << what << " " << i / k;
+  }
+}
+
 //! The host brute-force paths this build and CPU run (GPU queues ignore KnnOptions::isa).
 std::vector<Isa> available_knn_isas() {
   std::vector<Isa> isas;
@@ -187,12 +198,8 @@ TYPED_TEST(Graph, KnnEveryIsaGivesScalarBits) {
       for (const Isa isa : available_knn_isas()) {
         SCOPED_TRACE("D " + std::to_string(st.dims) + " k " + std::to_string(st.k) + " " + to_string(isa));
         const auto [gn, gd, gbn, gbd] = run(isa);
-        for (index_t i = 0; i < gn.size(); ++i) {
-          ASSERT_EQ(gn.data()[i], wn.data()[i]) << "row " << i / st.k << " slot " << i % st.k;
-          ASSERT_EQ(std::memcmp(gd.data() + i, wd.data() + i, sizeof(float)), 0) << i;
-          ASSERT_EQ(gbn.data()[i], wbn.data()[i]) << "bipartite row " << i / st.k << " slot " << i % st.k;
-          ASSERT_EQ(std::memcmp(gbd.data() + i, wbd.data() + i, sizeof(float)), 0) << i;
-        }
+        expect_same_neighbours(gn, wn, gd, wd, st.k);
+        expect_same_neighbours(gbn, wbn, gbd, wbd, st.k, "bipartite row");
       }
     }
   }
@@ -475,10 +482,7 @@ TYPED_TEST(Graph, KnnLargeEventsGiveHostBits) {
         g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
         const auto got = this->host(nbr);
         const auto got_d2 = this->host(d2);
-        for (index_t i = 0; i < got.size(); ++i) {
-          ASSERT_EQ(got.data()[i], want.data()[i]) << "row " << i / k << " slot " << i % k;
-          ASSERT_EQ(std::memcmp(got_d2.data() + i, want_d2.data() + i, sizeof(float)), 0) << i;
-        }
+        expect_same_neighbours(got, want, got_d2, want_d2, k);
       }
     }
   }
@@ -565,10 +569,7 @@ TYPED_TEST(Graph, KnnGraphGridEqualsBruteForce) {
                                                  {wi.view(), wr.view()});
             const auto hg = this->host(ng);
             const auto hdg = this->host(dg);
-            for (index_t i = 0; i < hb.size(); ++i) {
-              ASSERT_EQ(hg.data()[i], hb.data()[i]) << "row " << i / k << " slot " << i % k;
-              ASSERT_EQ(std::memcmp(hdg.data() + i, hdb.data() + i, sizeof(float)), 0) << i;
-            }
+            expect_same_neighbours(hg, hb, hdg, hdb, k);
           }
         }
       }
