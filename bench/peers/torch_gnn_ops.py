@@ -36,6 +36,7 @@ if args.device != "cpu":
     torch.set_default_device(args.device)
 K = 16
 RESULTS = []
+PYG = {}
 
 
 def timed(name, fn):
@@ -177,11 +178,59 @@ def models():
     timed("gravnet_model 1000x50 (2 blocks + head)", lambda: gm(x16))
 
 
+def pyg():
+    """PyTorch Geometric, where it is installed (the GPU machines have it; Debian's PyTorch does not):
+    knn_graph (torch_cluster) and EdgeConv with mean aggregation at the C++ cases' shapes. PyG's
+    knn_graph(loop=False) excludes self, as ParticleNet and portml's knn_graph do. Without torch_cluster or
+    pyg-lib, the EdgeConv case takes its graph from the bmm + topk peer."""
+    try:
+        import torch_geometric
+        from torch_geometric.nn import EdgeConv
+    except ImportError as e:
+        print("PyG not installed:", e)
+        return
+    PYG["torch_geometric"] = torch_geometric.__version__
+    try:
+        from torch_geometric.nn import knn_graph
+        n = 10000
+        pos, x16 = torch.rand(n, 3), torch.randn(n, 16)
+        knn_graph(pos, K)  # raises ImportError without torch_cluster
+    except ImportError as e:
+        print("PyG knn_graph unavailable:", e)
+        knn_graph = None
+    b, p = 1000, 50
+    batch = torch.arange(b).repeat_interleave(p)
+    xb = torch.randn(b * p, 16)
+    if knn_graph is not None:
+        for lib in ("torch_cluster", "pyg_lib"):  # what PyG's knn_graph runs on (version-dependent)
+            try:
+                PYG[lib] = __import__(lib).__version__
+            except ImportError:
+                pass
+        timed("pyg knn_graph N=10000 D=3", lambda: knn_graph(pos, K, loop=False))
+        timed("pyg knn_graph N=10000 D=16", lambda: knn_graph(x16, K, loop=False))
+        timed("pyg knn_graph 1000x50 D=16", lambda: knn_graph(xb, K, batch, loop=False))
+    else:
+        # The graph from the bmm + topk peer, so that the EdgeConv itself is still timed.
+        def knn_graph(x, k, batch, loop=False):
+            idx, _ = knn_batched(x.view(b, p, -1), k)
+            src = (idx + (torch.arange(b) * p).view(b, 1, 1)).reshape(-1)
+            return torch.stack([src, torch.arange(b * p).repeat_interleave(k)])
+    conv = EdgeConv(mlp([32, 64, 64]), aggr="mean")
+    sc = torch.nn.Linear(16, 64)
+    timed("pyg edgeconv_block 1000x50 F=16->64->64 k=16",
+          lambda: torch.relu(conv(xb, knn_graph(xb, K, batch, loop=False)) + sc(xb)))
+
+
 def main():
     print("torch", torch.__version__, "threads", torch.get_num_threads(), "LD_PRELOAD", os.environ.get("LD_PRELOAD", "-"),
           "device", args.device, torch.cuda.get_device_name() if args.device != "cpu" else "")
     with torch.no_grad():
         models()
+        try:
+            pyg()
+        except Exception as e:  # a PyG problem must not cost the rest of the peer run
+            print("PyG peer failed:", repr(e))
         if args.models:
             return
         for m, k, n in ((1, 64, 64), (1024, 64, 64), (65536, 64, 64), (65536, 128, 128), (2048, 2048, 2048)):
@@ -240,7 +289,7 @@ def write_json():
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
                 "device_name": torch.cuda.get_device_name() if args.device != "cpu" else "",
-                "ld_preload": os.environ.get("LD_PRELOAD", ""), "results": RESULTS}
+                "ld_preload": os.environ.get("LD_PRELOAD", ""), **PYG, "results": RESULTS}
         with open(args.json, "w") as f:
             json.dump(info, f, indent=1)
 
