@@ -4,7 +4,9 @@
 // of bench_gnn.cpp (gnn.md §5). Each iteration submits the call and waits for the queue, so a time is
 // what a caller waiting for the result sees (launch + kernel + synchronisation). The PyTorch peer on
 // the same GPU is `bench/peers/torch_gnn_ops.py --device cuda` (docs/gpu.md has both tables).
-// The cuBLAS SGEMM peer (BM_device_cublas_sgemm) is built in when CUDA's cuBLAS is found.
+// The cuBLAS SGEMM peer (BM_device_cublas_sgemm) is built in when CUDA's cuBLAS is found, and the
+// cuBLASLt peers (BM_device_cublaslt_*: the GEMM and each MLP as cuBLASLt matmuls with the fused
+// bias + ReLU epilogue, FP32, no TF32) when cuBLASLt is.
 // Without a device every case skips with the reason.
 #include <benchmark/benchmark.h>
 
@@ -13,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <portml/config.hpp>
 #include <portml/kernels/gemm_tiled.hpp>
@@ -21,10 +24,14 @@
 #include <portml/layers/gnn_models.hpp>
 #include <portml/portability/all.hpp>
 
+#include "dense_cases.hpp"
 #include "gnn_cases.hpp"
 
 #if PORTML_BENCH_HAVE_CUBLAS
 #include <cublas_v2.h>
+#endif
+#if PORTML_BENCH_HAVE_CUBLASLT
+#include <cublasLt.h>
 #endif
 
 namespace {
@@ -327,18 +334,16 @@ void BM_device_segment_softmax(benchmark::State& state) {
 }
 BENCHMARK(BM_device_segment_softmax)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-//! A DeepJet-like MLP 16→64→64→64→6 (ReLU, softmax head) through layers::DeviceMlp, data and workspace
-//! resident on the device: args (batch). Random weights (the time does not depend on them).
-void BM_device_mlp_deepjet(benchmark::State& state) {
-  auto q = device_queue(state);
-  if (!q) return;
-  const index_t batch = state.range(0);
+//! The MLPs of the device cases: 0 = a DeepJet-like head 16→64→64→64→6 (ReLU, softmax head; random
+//! weights, the time does not depend on them), 1 = bench_dense's mlp64 64→256→256→128→10 (ReLU, last
+//! layer linear; dense_cases.hpp's weights).
+portml::layers::MlpConfig device_mlp_config(int net) {
+  if (net == 1) return portml_bench::dense::mlp_config(portml_bench::dense::nets[0]);
   const index_t widths[] = {16, 64, 64, 64, 6};
   portml::layers::MlpConfig cfg;
   cfg.inputs = {{"x", widths[0]}};
   std::mt19937 rng(11);
   std::normal_distribution<double> nd(0.0, 0.25);
-  double flops = 0;
   for (int l = 0; l < 4; ++l) {
     portml::layers::LayerConfig d;
     d.kind = portml::layers::LayerConfig::Kind::Dense;
@@ -351,21 +356,43 @@ void BM_device_mlp_deepjet(benchmark::State& state) {
     d.activation = portml::kernels::make_activation(l < 3 ? portml::kernels::Activation::Relu
                                                           : portml::kernels::Activation::Softmax);
     cfg.layers.push_back(std::move(d));
-    flops += 2.0 * double(widths[l]) * double(widths[l + 1]);
   }
+  return cfg;
+}
+
+//! Multiply-adds × 2 of one row through the Dense layers of `cfg`.
+double mlp_flops_per_row(const portml::layers::MlpConfig& cfg) {
+  double flops = 0;
+  for (const auto& l : cfg.layers) flops += 2.0 * double(l.inputs) * double(l.outputs);
+  return flops;
+}
+
+void set_mlp_counters(benchmark::State& state, double flops_per_row, index_t batch) {
+  state.counters["FLOPS"] = benchmark::Counter(
+      flops_per_row * double(batch), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+//! One MLP of device_mlp_config through layers::DeviceMlp, data and workspace resident on the device.
+void run_device_mlp(benchmark::State& state, int net) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t batch = state.range(0);
+  const auto cfg = device_mlp_config(net);
   const portml::layers::Mlp<float> model(cfg);
   const portml::layers::DeviceMlp<float, G> dm(*q, model);
-  const auto x = to_device(*q, random_matrix(batch, widths[0], 3, true));
-  Tensor<float, 2, S> y({batch, widths[4]});
+  const auto x = to_device(*q, random_matrix(batch, model.input_size(), 3, true));
+  Tensor<float, 2, S> y({batch, model.output_size()});
   Tensor<std::byte, 1, S> ws({static_cast<index_t>(dm.workspace_bytes(batch))});
   for (auto _ : state) {
     dm.forward(*q, x.view(), y.view(), ws.view());
     q->wait();
   }
-  state.counters["FLOPS"] = benchmark::Counter(flops * double(batch), benchmark::Counter::kIsIterationInvariantRate,
-                                               benchmark::Counter::kIs1000);
-  state.SetItemsProcessed(state.iterations() * batch);
+  set_mlp_counters(state, mlp_flops_per_row(cfg), batch);
 }
+
+//! The DeepJet-like head (device_mlp_config 0): args (batch).
+void BM_device_mlp_deepjet(benchmark::State& state) { run_device_mlp(state, 0); }
 BENCHMARK(BM_device_mlp_deepjet)
     ->ArgNames({"batch"})
     ->Arg(1)
@@ -374,6 +401,244 @@ BENCHMARK(BM_device_mlp_deepjet)
     ->Arg(65536)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+//! mlp64 (device_mlp_config 1): args (batch).
+void BM_device_mlp_mlp64(benchmark::State& state) { run_device_mlp(state, 1); }
+BENCHMARK(BM_device_mlp_mlp64)
+    ->ArgNames({"batch"})
+    ->Arg(1)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Arg(65536)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+#if PORTML_BENCH_HAVE_CUBLASLT
+//! The text of a failed cuBLASLt call.
+std::string lt_error(const char* what, cublasStatus_t st) {
+  return std::string(what) + " failed: cuBLAS status " + std::to_string(static_cast<int>(st));
+}
+
+//! One dense layer as a cuBLASLt matmul: Y [M, N] = epilogue(X [M, K] · W + b), row-major X and Y, FP32
+//! in and out with CUBLAS_COMPUTE_32F (no TF32), the epilogue fused (CUBLASLT_EPILOGUE_RELU_BIAS,
+//! _BIAS or _DEFAULT). W is [K, N] row-major (portml's gemm_tiled layout) or, `w_out_by_in`, [N, K]
+//! row-major (the Dense layer's layout). Row-major Y = X·W is the column-major Yᵀ = Wᵀ·Xᵀ, so cuBLASLt's
+//! A is W and its B is X. Descriptors and the heuristic's first algorithm are made once.
+class LtMatmul {
+ public:
+  LtMatmul(cublasLtHandle_t handle, index_t m, index_t k, index_t n, bool w_out_by_in, const float* bias,
+           cublasLtEpilogue_t epilogue, std::size_t workspace_bytes)
+      : handle_(handle) {
+    const auto u = [](index_t v) { return static_cast<std::uint64_t>(v); };
+    const cublasOperation_t ta = w_out_by_in ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
+    if (!check("cublasLtMatmulDescCreate", cublasLtMatmulDescCreate(&op_, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
+        !check("TRANSA", cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta))) ||
+        !check("TRANSB", cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb))) ||
+        !check("EPILOGUE",
+               cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)))) {
+      return;
+    }
+    if (bias != nullptr && !check("BIAS_POINTER", cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                                                 &bias, sizeof(bias)))) {
+      return;
+    }
+    // A = W: column-major N × K (W [K, N] row-major) or K × N transposed (W [N, K] row-major).
+    if (!check("layout W", w_out_by_in ? cublasLtMatrixLayoutCreate(&a_, CUDA_R_32F, u(k), u(n), k)
+                                       : cublasLtMatrixLayoutCreate(&a_, CUDA_R_32F, u(n), u(k), n)) ||
+        !check("layout X", cublasLtMatrixLayoutCreate(&b_, CUDA_R_32F, u(k), u(m), k)) ||
+        !check("layout Y", cublasLtMatrixLayoutCreate(&c_, CUDA_R_32F, u(n), u(m), n))) {
+      return;
+    }
+    cublasLtMatmulPreference_t pref = nullptr;
+    if (!check("cublasLtMatmulPreferenceCreate", cublasLtMatmulPreferenceCreate(&pref))) return;
+    cublasLtMatmulHeuristicResult_t result{};
+    int count = 0;
+    if (check("MAX_WORKSPACE_BYTES",
+              cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                                   sizeof(workspace_bytes))) &&
+        check("cublasLtMatmulAlgoGetHeuristic",
+              cublasLtMatmulAlgoGetHeuristic(handle_, op_, a_, b_, c_, c_, pref, 1, &result, &count))) {
+      if (count == 0) {
+        error_ = "cuBLASLt has no algorithm for this matmul";
+      } else {
+        algo_ = result.algo;
+      }
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+  }
+  LtMatmul(const LtMatmul&) = delete;
+  LtMatmul& operator=(const LtMatmul&) = delete;
+  ~LtMatmul() {
+    if (c_ != nullptr) cublasLtMatrixLayoutDestroy(c_);
+    if (b_ != nullptr) cublasLtMatrixLayoutDestroy(b_);
+    if (a_ != nullptr) cublasLtMatrixLayoutDestroy(a_);
+    if (op_ != nullptr) cublasLtMatmulDescDestroy(op_);
+  }
+
+  //! Empty when the matmul is ready, else what failed.
+  const std::string& error() const { return error_; }
+
+  cublasStatus_t run(const float* w, const float* x, float* y, void* workspace, std::size_t workspace_bytes,
+                     cudaStream_t stream) const {
+    const float one = 1.0f, zero = 0.0f;
+    return cublasLtMatmul(handle_, op_, &one, w, a_, x, b_, &zero, y, c_, y, c_, &algo_, workspace, workspace_bytes,
+                          stream);
+  }
+
+ private:
+  bool check(const char* what, cublasStatus_t st) {
+    if (st != CUBLAS_STATUS_SUCCESS && error_.empty()) error_ = lt_error(what, st);
+    return st == CUBLAS_STATUS_SUCCESS;
+  }
+  cublasLtHandle_t handle_;
+  cublasLtMatmulDesc_t op_ = nullptr;
+  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+  std::string error_;
+};
+
+//! cuBLASLt's workspace: 32 MiB (NVIDIA's recommendation for Hopper).
+constexpr std::size_t lt_workspace_bytes = std::size_t(32) << 20;
+
+//! A cuBLASLt handle for one case, destroyed with it.
+struct LtHandle {
+  cublasLtHandle_t h = nullptr;
+  cublasStatus_t status = cublasLtCreate(&h);
+  ~LtHandle() {
+    if (h != nullptr) cublasLtDestroy(h);
+  }
+};
+
+//! The MLPs of device_mlp_config as a sequence of cuBLASLt matmuls, one per Dense layer, with the fused
+//! RELU_BIAS epilogue (BIAS for the last, linear layer), activations ping-ponging between two device
+//! buffers; timed like the portml case (the calls, then a wait). The DeepJet-like head's softmax is
+//! *not* run (cuBLASLt has no row softmax epilogue): the peer does less work than DeviceMlp there.
+//! Args (batch).
+void run_cublaslt_mlp(benchmark::State& state, int net) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t batch = state.range(0);
+  const auto cfg = device_mlp_config(net);
+  LtHandle handle;
+  if (handle.status != CUBLAS_STATUS_SUCCESS) {
+    state.SkipWithError(lt_error("cublasLtCreate", handle.status).c_str());
+    return;
+  }
+  std::vector<Tensor<float, 1, S>> weights, biases;
+  std::vector<std::unique_ptr<LtMatmul>> layers;
+  index_t widest = 0;
+  for (std::size_t l = 0; l < cfg.layers.size(); ++l) {
+    const auto& lc = cfg.layers[l];
+    Tensor<float, 1> w({lc.inputs * lc.outputs}), b({lc.outputs});
+    for (index_t i = 0; i < w.size(); ++i) w(i) = static_cast<float>(lc.weights[static_cast<std::size_t>(i)]);
+    for (index_t i = 0; i < b.size(); ++i) b(i) = static_cast<float>(lc.bias[static_cast<std::size_t>(i)]);
+    weights.push_back(to_device(*q, w));
+    biases.push_back(to_device(*q, b));
+    const bool relu = lc.activation.kind == portml::kernels::Activation::Relu;
+    layers.push_back(std::make_unique<LtMatmul>(handle.h, batch, lc.inputs, lc.outputs, true, biases.back().data(),
+                                                relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS,
+                                                lt_workspace_bytes));
+    if (!layers.back()->error().empty()) {
+      state.SkipWithError(("layer " + std::to_string(l) + ": " + layers.back()->error()).c_str());
+      return;
+    }
+    widest = std::max(widest, lc.outputs);
+  }
+  const auto x = to_device(*q, random_matrix(batch, cfg.layers.front().inputs, 3, true));
+  Tensor<float, 1, S> buf0({batch * widest}), buf1({batch * widest});
+  Tensor<std::byte, 1, S> ws({static_cast<index_t>(lt_workspace_bytes)});
+  const auto forward = [&] {
+    const float* in = x.data();
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      float* out = l % 2 == 0 ? buf0.data() : buf1.data();
+      const cublasStatus_t st = layers[l]->run(weights[l].data(), in, out, ws.data(), lt_workspace_bytes, q->stream());
+      if (st != CUBLAS_STATUS_SUCCESS) return st;
+      in = out;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+  };
+  if (const auto st = forward(); st != CUBLAS_STATUS_SUCCESS) {
+    state.SkipWithError(lt_error("cublasLtMatmul", st).c_str());
+    return;
+  }
+  q->wait();
+  for (auto _ : state) {
+    forward();
+    q->wait();
+  }
+  set_mlp_counters(state, mlp_flops_per_row(cfg), batch);
+  if (net == 0) state.SetLabel("softmax not run");
+}
+
+void BM_device_cublaslt_mlp_deepjet(benchmark::State& state) { run_cublaslt_mlp(state, 0); }
+BENCHMARK(BM_device_cublaslt_mlp_deepjet)
+    ->ArgNames({"batch"})
+    ->Arg(1)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Arg(65536)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_device_cublaslt_mlp_mlp64(benchmark::State& state) { run_cublaslt_mlp(state, 1); }
+BENCHMARK(BM_device_cublaslt_mlp_mlp64)
+    ->ArgNames({"batch"})
+    ->Arg(1)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Arg(65536)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! The single GEMM of BM_device_gemm_tiled as one cuBLASLt matmul with the fused RELU_BIAS epilogue
+//! (the same computation as gemm_tiled + bias + ReLU): args (M, K, N).
+void BM_device_cublaslt_gemm(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const index_t m = state.range(0), k = state.range(1), n = state.range(2);
+  LtHandle handle;
+  if (handle.status != CUBLAS_STATUS_SUCCESS) {
+    state.SkipWithError(lt_error("cublasLtCreate", handle.status).c_str());
+    return;
+  }
+  const auto a = to_device(*q, random_matrix(m, k, 1, true));
+  const auto w = to_device(*q, random_matrix(k, n, 2, true));
+  Tensor<float, 1> bias_h({n});
+  const auto b = to_device(*q, bias_h);
+  Tensor<float, 2, S> c({m, n});
+  Tensor<std::byte, 1, S> ws({static_cast<index_t>(lt_workspace_bytes)});
+  const LtMatmul mm(handle.h, m, k, n, false, b.data(), CUBLASLT_EPILOGUE_RELU_BIAS, lt_workspace_bytes);
+  if (!mm.error().empty()) {
+    state.SkipWithError(mm.error().c_str());
+    return;
+  }
+  const auto call = [&] { return mm.run(w.data(), a.data(), c.data(), ws.data(), lt_workspace_bytes, q->stream()); };
+  if (const auto st = call(); st != CUBLAS_STATUS_SUCCESS) {
+    state.SkipWithError(lt_error("cublasLtMatmul", st).c_str());
+    return;
+  }
+  q->wait();
+  for (auto _ : state) {
+    call();
+    q->wait();
+  }
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.SetItemsProcessed(state.iterations() * m);
+}
+BENCHMARK(BM_device_cublaslt_gemm)
+    ->ArgNames({"M", "K", "N"})
+    ->Args({1, 64, 64})
+    ->Args({1024, 64, 64})
+    ->Args({65536, 64, 64})
+    ->Args({8192, 128, 128})
+    ->Args({65536, 128, 128})
+    ->Args({1024, 1024, 1024})
+    ->Args({2048, 2048, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+#endif
 
 // ---- GNN blocks and models on the device (the configurations and inputs of bench_gnn.cpp, gnn_cases.hpp) ----
 // The weights are uploaded once (DeviceResident); inputs, outputs and workspace live on the device. The

@@ -505,6 +505,7 @@ def gnn_section(data, plots):
 
 
 # GPU: (portml_bench_device case, what, cuBLAS case in the same process, PyTorch case on the same GPU).
+# The cuBLASLt peer of a case (same process, fused bias + ReLU epilogue) is found by GPU_CUBLASLT.
 GPU_CASES = [
     ("BM_device_gemm_tiled/M:1/K:64/N:64/shape:0/real_time", "linear + ReLU, M = 1, K = N = 64",
      "BM_device_cublas_sgemm/M:1/K:64/N:64/real_time", "linear+relu M=1 K=64 N=64"),
@@ -516,6 +517,11 @@ GPU_CASES = [
      "BM_device_cublas_sgemm/M:65536/K:128/N:128/real_time", "linear+relu M=65536 K=128 N=128"),
     ("BM_device_gemm_tiled/M:2048/K:2048/N:2048/shape:0/real_time", "linear + ReLU, 2048³",
      "BM_device_cublas_sgemm/M:2048/K:2048/N:2048/real_time", "linear+relu M=2048 K=2048 N=2048"),
+    ("BM_device_mlp_deepjet/batch:4096/real_time", "DeviceMlp DeepJet-like head 16→64→64→64→6, batch 4096", None,
+     None),
+    ("BM_device_mlp_mlp64/batch:4096/real_time", "DeviceMlp mlp64 64→256→256→128→10, batch 4096", None, None),
+    ("BM_device_mlp_deepjet/batch:65536/real_time", "DeviceMlp DeepJet-like head, batch 65 536", None, None),
+    ("BM_device_mlp_mlp64/batch:65536/real_time", "DeviceMlp mlp64, batch 65 536", None, None),
     ("BM_device_knn_graph/events:1/points:10000/D:3/normal:0/grid:0/real_time", "kNN, one event of 10 000, 3-D", None,
      "knn_graph N=10000 D=3 (cdist+topk)"),
     ("BM_device_knn_graph/events:1/points:10000/D:16/normal:1/grid:0/real_time", "kNN, one event of 10 000, 16-D",
@@ -545,6 +551,27 @@ GPU_CASES = [
 ]
 
 
+def gpu_cublaslt(name):
+    """The cuBLASLt peer of a portml_bench_device case in the same process, or None: the GEMM as one matmul with
+    the RELU_BIAS epilogue, an MLP as one matmul per layer with RELU_BIAS (BIAS for the last layer)."""
+    m = re.match(r"BM_device_gemm_tiled/(M:\d+/K:\d+/N:\d+)/shape:0/real_time$", name)
+    if m:
+        return "BM_device_cublaslt_gemm/%s/real_time" % m.group(1)
+    m = re.match(r"BM_device_mlp_(\w+)/(batch:\d+/real_time)$", name)
+    if m:
+        return "BM_device_cublaslt_mlp_%s/%s" % (m.group(1), m.group(2))
+    return None
+
+
+# Issue 3's GPU target against cuBLASLt: (portml case, what), within 1.3× of the cuBLASLt time.
+GPU_LT_TARGETS = [
+    ("BM_device_mlp_mlp64/batch:4096/real_time", "GPU: MLP batch 4096 vs cuBLASLt (fused bias + ReLU), mlp64: "
+     "within 1.3×"),
+    ("BM_device_mlp_deepjet/batch:4096/real_time", "GPU: MLP batch 4096 vs cuBLASLt (fused bias + ReLU), DeepJet-like "
+     "head: within 1.3×"),
+]
+
+
 def gpu_section(data, plots):
     dev = load_run(data, "gpu_device.json")
     bdt = load_run(data, "gpu_bdt.json")
@@ -555,7 +582,9 @@ def gpu_section(data, plots):
     where = torch_gpu["device_name"] if torch_gpu else "the GPU named in docs/gpu.md"
     lines += ["Measured on %s by `scripts/gpu-check` (docs/gpu.md has every run and what it found). Each "
               "iteration is a call plus a wait for the queue, data resident on the device; **ratio = peer time / "
-              "portml time** (> 1: portml faster). cuBLAS runs in the same process (SGEMM, FP32, no epilogue); "
+              "portml time** (> 1: portml faster). cuBLAS runs in the same process (SGEMM, FP32, no epilogue), "
+              "and so does cuBLASLt (FP32, CUBLAS_COMPUTE_32F, the bias + ReLU epilogue fused; an MLP is one matmul "
+              "per layer; the DeepJet-like head's softmax is not run by the peer); "
               "PyTorch%s on the same GPU in the same session (median per call)." % (
                   where, " " + torch_gpu["torch"] if torch_gpu else " (not run)"), ""]
     targets = []
@@ -569,15 +598,27 @@ def gpu_section(data, plots):
                 continue
             b = dev.get(name)
             cb = dev.seconds(cublas) if cublas else None
-            pt = py.get(torch_name)
+            lt_name = gpu_cublaslt(name)
+            lt = dev.seconds(lt_name) if lt_name else None
+            pt = py.get(torch_name) if torch_name else None
+            if cb is None and lt is None and pt is None and name.startswith("BM_device_mlp_"):
+                continue  # an MLP row is only there for its peers
             rate = "%.3g TFLOP/s" % (b["FLOPS"] / 1e12) if b.get("FLOPS") else ""
-            rows.append([what, fmt_time(mine), rate, fmt_time(cb), fmt_ratio(ratio(cb, mine)), fmt_time(pt),
-                         fmt_ratio(ratio(pt, mine))])
+            rows.append([what, fmt_time(mine), rate, fmt_time(cb), fmt_ratio(ratio(cb, mine)), fmt_time(lt),
+                         fmt_ratio(ratio(lt, mine)), fmt_time(pt), fmt_ratio(ratio(pt, mine))])
             if name.startswith("BM_device_gemm_tiled/M:2048") and cb:
                 r = cb / mine
                 targets.append(("dense", "GPU: large-batch GEMM ≥ 70 % of cuBLAS (2048³)", "%.0f %%" % (100 * r),
                                 r >= 0.7))
-        lines += table(["case", "portml", "portml rate", "cuBLAS", "ratio", "PyTorch", "ratio"], rows) + [""]
+        for name, what in GPU_LT_TARGETS:
+            mine, lt = dev.seconds(name), dev.seconds(gpu_cublaslt(name))
+            if mine is not None and lt is not None:
+                targets.append(("dense", what, "%.2f× the cuBLASLt time (%s vs %s)" % (
+                    mine / lt, fmt_time(mine), fmt_time(lt)), mine <= 1.3 * lt))
+            elif mine is not None:
+                targets.append(("dense", what, "cuBLASLt not run", None))
+        lines += table(["case", "portml", "portml rate", "cuBLAS SGEMM", "ratio", "cuBLASLt + epilogue", "ratio",
+                        "PyTorch", "ratio"], rows) + [""]
     if bdt is not None:
         lines += [made_line(bdt, "Data `gpu_bdt.json`"), ""]
         pts = bdt_points(bdt)
@@ -638,7 +679,9 @@ WHY = [
     ("gnn", "EdgeConv", "the small-event kNN selection is 38 % of the time (gnn.md, Measured)"),
     ("gnn", "ParticleNet", "kNN per block and narrow first layers (gnn.md, Measured)"),
     ("gnn", "GravNet", "kNN in the learned space is 56 % of the time (gnn.md, Measured)"),
-    ("dense", "GPU: large-batch GEMM", "no vectorised shared-memory reads, no double buffering (gpu.md, fifth run)"),
+    ("dense", "GPU: large-batch GEMM", "see dense.md §2b (the vectorised, double-buffered kernel) and gpu.md"),
+    ("dense", "GPU: MLP batch 4096 vs cuBLASLt", "DeviceMlp launches one gemm_tiled per layer, at batch 4096 mostly "
+     "tile16 teams (dense.md §2b)"),
     ("bdt", "GPU: model a_trigger", "a shallow forest: the CPU path is already 37 ns per row; the GPU kernel slows "
      "at 10⁶ rows (gpu.md, fifth run)"),
 ]

@@ -106,6 +106,76 @@ TYPED_TEST(GemmTiled, RowBitsIndependentOfShapeBatchAndPosition) {
   }
 }
 
+//! The layouts of VectorAndScalarStagingGiveTheDocumentedBits: how A, W and C lie in device memory.
+enum class Layout {
+  contiguous,  //!< row-major, K and N multiples of 4: every staged vector and C group whole
+  wide,        //!< rows of whole vectors (strides 40 / 72) but K = 37, N = 70: the last vector of a row is cut
+  misaligned,  //!< the wide layout one element further: no aligned vector anywhere, element by element
+  transposed,  //!< A column-major (unit row stride), W and C wide
+};
+
+TYPED_TEST(GemmTiled, VectorAndScalarStagingGiveTheDocumentedBits) {
+  using B = typename TypeParam::backend;
+  using S = memory_space_t<B>;
+  auto q = TypeParam::make_queue();
+  const bool fused = !B::is_host;
+  // Every shape, a batch with tails in every tile shape, bit for bit against the documented order, and
+  // C's padding untouched.
+  const auto check = [&]<class T>(Layout layout) {
+    const bool whole = layout == Layout::contiguous;
+    const index_t m = 150, k = whole ? 36 : 37, n = whole ? 68 : 70;
+    const index_t a_cols = whole ? k : 40, w_cols = whole ? n : 72, c_cols = w_cols;
+    const index_t off = layout == Layout::misaligned ? 1 : 0;
+    std::mt19937 rng(53);
+    Tensor<T, 2> a({m, k}), w({k, n}), bias2({1, n});
+    fill_uniform(a, rng);
+    fill_uniform(w, rng);
+    fill_uniform(bias2, rng);
+    Tensor<T, 1> bias({n});
+    for (index_t j = 0; j < n; ++j) bias(j) = bias2(0, j);
+    // Device buffers in the layout, padding filled with a sentinel that must neither be read nor written.
+    const T sentinel = T(1e30);
+    const bool transposed = layout == Layout::transposed;
+    Tensor<T, 2> a_mem({transposed ? k : m, (transposed ? m : a_cols) + off});
+    Tensor<T, 2> w_mem({k, w_cols + off}), c_mem({m, c_cols + off});
+    for (auto* t : {&a_mem, &w_mem, &c_mem}) {
+      for (index_t i = 0; i < t->size(); ++i) t->data()[i] = sentinel;
+    }
+    for (index_t i = 0; i < m; ++i) {
+      for (index_t p = 0; p < k; ++p) (transposed ? a_mem(p, i) : a_mem(i, p + off)) = a(i, p);
+    }
+    for (index_t p = 0; p < k; ++p) {
+      for (index_t j = 0; j < n; ++j) w_mem(p, j + off) = w(p, j);
+    }
+    const auto da = this->to_device(q, a_mem);
+    const auto dw = this->to_device(q, w_mem);
+    const auto db = this->to_device(q, bias);
+    const TensorView<const T, 2, S> av = transposed
+                                             ? TensorView<const T, 2, S>(da.data(), {m, k}, {1, m})
+                                             : TensorView<const T, 2, S>(da.data() + off, {m, k}, {a_mem.extent(1), 1});
+    const TensorView<const T, 2, S> wv(dw.data() + off, {k, n}, {w_mem.extent(1), 1});
+    for (auto shape : all_shapes) {
+      auto dc = this->to_device(q, c_mem);
+      const TensorView<T, 2, S> cv(dc.data() + off, {m, n}, {c_mem.extent(1), 1});
+      kernels::gemm_tiled<B, T>(q, av, wv, cv, db.data(), {}, shape);
+      const auto c = this->to_host(q, TensorView<const T, 2, S>(dc.view()));
+      for (index_t i = 0; i < m; ++i) {
+        for (index_t j = 0; j < c.extent(1); ++j) {
+          const bool inside = j >= off && j < n + off;
+          const T want = inside ? documented_gemm_element(a, i, w, j - off, bias(j - off), fused) : sentinel;
+          ASSERT_EQ(c(i, j), want) << TypeParam::name << " " << kernels::gemm_tiled_shape_name(shape) << " layout "
+                                   << static_cast<int>(layout) << " sizeof(T) " << sizeof(T) << " at (" << i << ", "
+                                   << j - off << ")" << (inside ? "" : " (padding)");
+        }
+      }
+    }
+  };
+  for (auto layout : {Layout::contiguous, Layout::wide, Layout::misaligned, Layout::transposed}) {
+    check.template operator()<float>(layout);
+    check.template operator()<double>(layout);
+  }
+}
+
 TEST(GemmTiledShape, AutomaticChoice) {
   using kernels::gemm_tiled_shape;
   EXPECT_EQ(gemm_tiled_shape(1, 64), GemmTiledShape::tile16);        // batch 1

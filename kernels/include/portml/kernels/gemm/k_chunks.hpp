@@ -19,9 +19,9 @@ namespace portml::kernels {
 PORTML_HOST_DEVICE constexpr int gemm_k_chunks(index_t k) { return k >= 32 ? 4 : (k >= 16 ? 2 : 1); }
 
 //! The terms of every chunk but the last: q = 8 · ⌊K / (8 · S)⌋ (≥ 8). A multiple of 8, so chunk
-//! boundaries never fall inside an 8-wide K sub-step of the tiled GEMM (gemm_tiled.hpp), which then folds
-//! between sub-steps only; the last chunk takes the K − (S − 1) · q terms that remain (more than q when
-//! K is not a multiple of 8 · S).
+//! boundaries fall on whole K steps of the tiled GEMM (gemm_tiled.hpp) where its step is 8 (a step that a
+//! boundary cuts is staged twice there); the last chunk takes the K − (S − 1) · q terms that remain (more
+//! than q when K is not a multiple of 8 · S).
 PORTML_HOST_DEVICE constexpr index_t gemm_k_chunk_length(index_t k) { return 8 * (k / (8 * gemm_k_chunks(k))); }
 
 //! First k of chunk s < S: s · q. Chunk s ends where chunk s + 1 begins; the last one at K.
