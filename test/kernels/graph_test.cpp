@@ -544,9 +544,10 @@ TYPED_TEST(Graph, KnnGraphGridEqualsBruteForce) {
       }
       const auto x = this->to_device(this->queue(), xh);
       const auto off = this->to_device(this->queue(), oh);
-      // k = 9: the AVX-512 grid search keeps its list in vectors (<= 16 free slots); k = 20: it defers
-      // to the portable one. The brute force runs the scalar path, the grid search every available one.
-      for (const index_t k : {9, 20}) {
+      // k = 9 and 16: the AVX-512 grid search keeps its list in vectors (<= 16 free slots; k = 9 with
+      // leading −inf lanes), adding to it by insertion and by merging; k = 20: it defers to the portable
+      // one. The brute force runs the scalar path, the grid search every available one.
+      for (const index_t k : {9, 16, 20}) {
         for (const auto mode : {g::SelfMode::exclude, g::SelfMode::include_first}) {
           Tensor<std::int32_t, 2, S> nb({n, k});
           Tensor<float, 2, S> db({n, k});

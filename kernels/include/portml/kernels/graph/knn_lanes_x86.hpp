@@ -86,29 +86,110 @@ inline constexpr index_t knn_lanes_max_dims = 128;
 
 //! A query's sorted list of its 16 best (d², index) in two AVX-512 vectors (AVX-512 path only): the
 //! free slots are the last `slots` lanes, the leading lanes hold (−inf, −1) and never move, an empty
-//! slot is (+inf, −1). Insertion is KnnBody::insert's, by vector: the lanes that (d, j) comes before
-//! form a suffix (the list is sorted in the total (d², index) order); they shift up one lane, the
-//! first of them takes (d, j), the last entry drops out. Called (not inlined) from the scan's scalar
-//! step, like KnnBody::take.
+//! slot is (+inf, −1). Lanes are ordered by the total (d², index) order that KnnBody::take keeps, and
+//! both ways of adding to it keep the 16 first entries of that order among the list and the offered
+//! pairs, so they give the same list whatever mix of them a search uses:
+//! * insert: one (d, j) that comes before lane 15 (KnnBody::insert's steps by vector: the lanes that
+//!   (d, j) comes before form a suffix; they shift up one lane, the first of them takes (d, j), the
+//!   last entry drops out);
+//! * merge: up to 16 pairs at once (a bitonic sort of the offered lanes, the padding lanes (+inf,
+//!   INT32_MAX) after every real entry, then the lower half of the bitonic merge with the list:
+//!   min(list[l], offered[15 − l]) holds the 16 first of the 32, and four exchange steps sort them).
 struct KnnList16 {
   static constexpr int width = 16;
-  //! Inserts (d, j), which comes before lane 15.
-  PORTML_KNN_TARGET_AVX512 static void insert(float* ld, std::int32_t* lj, float d, std::int32_t j) {
-    const __m512 l = _mm512_load_ps(ld);
-    const __m512i lji = _mm512_load_si512(lj);
-    const __m512 dv = _mm512_set1_ps(d);
-    const __m512i jv = _mm512_set1_epi32(j);
-    const __mmask16 before = _mm512_cmp_ps_mask(dv, l, _CMP_LT_OQ) |
-                             (_mm512_cmp_ps_mask(dv, l, _CMP_EQ_OQ) & _mm512_cmpgt_epi32_mask(lji, jv));
-    const __mmask16 at = before & static_cast<__mmask16>(-static_cast<int>(before));  // lowest lane of the suffix
-    const __mmask16 moved = before & static_cast<__mmask16>(~at);
+  __m512 d;
+  __m512i j;
+
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE KnnList16 load(const float* ld, const std::int32_t* lj) {
+    return {_mm512_load_ps(ld), _mm512_load_si512(lj)};
+  }
+  PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void store(float* ld, std::int32_t* lj) const {
+    _mm512_store_ps(ld, d);
+    _mm512_store_si512(lj, j);
+  }
+  //! Lanes where (ad, aj) comes before (bd, bj) in the (d², index) order.
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE __mmask16 before(__m512 ad, __m512i aj, __m512 bd, __m512i bj) {
+    return _mm512_cmp_ps_mask(ad, bd, _CMP_LT_OQ) |
+           (_mm512_cmp_ps_mask(ad, bd, _CMP_EQ_OQ) & _mm512_cmplt_epi32_mask(aj, bj));
+  }
+  //! Inserts (dv, jv) (broadcast), which comes before lane 15.
+  PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void insert(__m512 dv, __m512i jv) {
+    const __mmask16 after = before(dv, jv, d, j);
+    const __mmask16 at = after & static_cast<__mmask16>(-static_cast<int>(after));  // lowest lane of the suffix
+    const __mmask16 moved = after & static_cast<__mmask16>(~at);
     const __m512i prev = _mm512_set_epi32(14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0);
-    __m512 nl = _mm512_mask_permutexvar_ps(l, moved, prev, l);
-    __m512i nj = _mm512_mask_permutexvar_epi32(lji, moved, prev, lji);
-    nl = _mm512_mask_mov_ps(nl, at, dv);
-    nj = _mm512_mask_mov_epi32(nj, at, jv);
-    _mm512_store_ps(ld, nl);
-    _mm512_store_si512(lj, nj);
+    d = _mm512_mask_mov_ps(_mm512_mask_permutexvar_ps(d, moved, prev, d), at, dv);
+    j = _mm512_mask_mov_epi32(_mm512_mask_permutexvar_epi32(j, moved, prev, j), at, jv);
+  }
+  //! The list with (d, j) inserted (memory form, for the brute force's per-query lists).
+  PORTML_KNN_TARGET_AVX512 static void insert(float* ld, std::int32_t* lj, float d, std::int32_t j) {
+    KnnList16 l = load(ld, lj);
+    l.insert(_mm512_set1_ps(d), _mm512_set1_epi32(j));
+    l.store(ld, lj);
+  }
+  //! Merges the lanes `offered` of (od, oj) into the list.
+  PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void merge(__m512 od, __m512i oj, __mmask16 offered) {
+    KnnList16 o{_mm512_mask_mov_ps(_mm512_set1_ps(std::numeric_limits<float>::infinity()), offered, od),
+                _mm512_mask_mov_epi32(_mm512_set1_epi32(std::numeric_limits<std::int32_t>::max()), offered, oj)};
+    o.exchange<2, 1>();
+    o.exchange<4, 2>();
+    o.exchange<4, 1>();
+    o.exchange<8, 4>();
+    o.exchange<8, 2>();
+    o.exchange<8, 1>();
+    o.exchange<16, 8>();
+    o.exchange<16, 4>();
+    o.exchange<16, 2>();
+    o.exchange<16, 1>();
+    const __m512i reverse = _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 rd = permute(reverse, o.d);
+    const __m512i rj = permute(reverse, o.j);
+    const __mmask16 keep = before(d, j, rd, rj);
+    d = _mm512_mask_mov_ps(rd, keep, d);
+    j = _mm512_mask_mov_epi32(rj, keep, j);
+    exchange<32, 8>();
+    exchange<32, 4>();
+    exchange<32, 2>();
+    exchange<32, 1>();
+  }
+  PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE float last_d() const {
+    return _mm512_cvtss_f32(permute(_mm512_set1_epi32(width - 1), d));
+  }
+  PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE std::int32_t last_j() const {
+    return _mm_cvtsi128_si32(
+        _mm512_mask_extracti32x4_epi32(_mm_setzero_si128(), 0xF, permute(_mm512_set1_epi32(width - 1), j), 0));
+  }
+
+ private:
+  // The masked forms with all lanes set: the unmasked ones trip GCC 12's -Wmaybe-uninitialized.
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE __m512 permute(__m512i index, __m512 v) {
+    return _mm512_mask_permutexvar_ps(v, 0xFFFF, index, v);
+  }
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE __m512i permute(__m512i index, __m512i v) {
+    return _mm512_mask_permutexvar_epi32(v, 0xFFFF, index, v);
+  }
+  //! Lanes of a bitonic network's step (block `Size`, partner lane l ^ `Stride`) that keep the later
+  //! entry of their pair: the upper lane of an ascending block, the lower one of a descending block.
+  static constexpr __mmask16 later_lanes(int size, int stride) {
+    unsigned m = 0;
+    for (int l = 0; l < width; ++l) {
+      if (((l & stride) == 0) != ((l & size) == 0)) m |= 1u << l;
+    }
+    return static_cast<__mmask16>(m);
+  }
+  //! One compare-exchange step of the bitonic network.
+  template <int Size, int Stride>
+  PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void exchange() {
+    constexpr __mmask16 later = later_lanes(Size, Stride);
+    const __m512i partner = _mm512_xor_si512(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                             _mm512_set1_epi32(Stride));
+    const __m512 pd = permute(partner, d);
+    const __m512i pj = permute(partner, j);
+    // A lane takes its partner's entry when the partner is the one the lane must hold: a later-lane
+    // when it comes first (self before partner), an earlier-lane when it does not.
+    const __mmask16 take = static_cast<__mmask16>(~(before(d, j, pd, pj) ^ later));
+    d = _mm512_mask_mov_ps(d, take, pd);
+    j = _mm512_mask_mov_epi32(j, take, pj);
   }
 };
 
@@ -282,17 +363,22 @@ struct KnnLanesBody {
 //! Rows [s0, s1) of an event's sorted order against query row i (coordinates qc): `sorted` holds the
 //! event's row indices and `xs` its coordinates in the same order, column d at xs + d·cstride (the
 //! grid's `coords`); distances 16 at a time from contiguous loads, the lanes within the current k-th
-//! inserted into the list (ld, lj). `Dims`: D (1 to 4), so that the dimension loop unrolls.
+//! (other than row i itself) offered to the list: one at a time by insertion when few pass, merged
+//! at once when at least `knn_grid_merge_lanes` do (the same list either way, KnnList16).
+//! `Dims`: D (1 to 4), so that the dimension loop unrolls.
+inline constexpr int knn_grid_merge_lanes = 10;
+
 template <int Dims, class Search>
 PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void knn_grid_rows_avx512(const Search& s, const std::int32_t* sorted,
                                                                      const float* xs, index_t cstride, index_t s0,
-                                                                     index_t s1, const float* qc, index_t i, float* ld,
-                                                                     std::int32_t* lj, float& worst_d,
-                                                                     index_t& worst_j) {
+                                                                     index_t s1, const float* qc, index_t i,
+                                                                     KnnList16& list, float& worst_d,
+                                                                     std::int32_t& worst_j) {
   using V = KnnAvx512::V;
   constexpr int W = KnnList16::width;
   V qv[Dims];
   for (int d = 0; d < Dims; ++d) qv[d] = KnnAvx512::set1(qc[d]);
+  const __m512i self = _mm512_set1_epi32(static_cast<std::int32_t>(i));
   for (index_t p = s0; p < s1; p += W) {
     const auto valid = static_cast<__mmask16>(s1 - p >= W ? 0xFFFFu : (1u << (s1 - p)) - 1u);
     V acc = KnnAvx512::zero();
@@ -300,22 +386,34 @@ PORTML_KNN_TARGET_AVX512 PORTML_KNN_INLINE void knn_grid_rows_avx512(const Searc
       const V r = _mm512_maskz_loadu_ps(valid, xs + d * cstride + p);
       acc = KnnAvx512::add_square(acc, KnnAvx512::sub(qv[d], r));
     }
+    // Within the k-th (and the radius: limit <= max_radius2; false for NaN).
     const float limit = worst_d < s.max_radius2 ? worst_d : s.max_radius2;
-    unsigned hit = KnnAvx512::less_equal(acc, KnnAvx512::set1(limit)) & valid;
+    auto hit = static_cast<__mmask16>(KnnAvx512::less_equal(acc, KnnAvx512::set1(limit)) & valid);
     if (hit == 0) continue;
-    alignas(64) float accs[W];
-    KnnAvx512::store(accs, acc);
-    while (hit != 0) {
-      const int l = __builtin_ctz(hit);
-      hit &= hit - 1;
-      const float a = accs[l];
-      const index_t j = sorted[p + l];
-      if (j == i || !(a <= s.max_radius2)) continue;
-      if (!(a < worst_d || (a == worst_d && j < worst_j))) continue;
-      KnnList16::insert(ld, lj, a, static_cast<std::int32_t>(j));
-      worst_d = ld[W - 1];
-      worst_j = lj[W - 1];
+    const __m512i jv = _mm512_maskz_loadu_epi32(hit, sorted + p);
+    hit = static_cast<__mmask16>(hit & ~_mm512_cmpeq_epi32_mask(jv, self));
+    if (__builtin_popcount(hit) >= knn_grid_merge_lanes) {
+      list.merge(acc, jv, hit);
+    } else {
+      alignas(64) float accs[W];
+      alignas(64) std::int32_t js[W];
+      KnnAvx512::store(accs, acc);
+      _mm512_store_si512(js, jv);
+      unsigned rest = hit;
+      while (rest != 0) {
+        const int l = __builtin_ctz(rest);
+        rest &= rest - 1;
+        const float a = accs[l];
+        const std::int32_t j = js[l];
+        if (!(a < worst_d || (a == worst_d && j < worst_j))) continue;
+        list.insert(_mm512_set1_ps(a), _mm512_set1_epi32(j));
+        worst_d = list.last_d();
+        worst_j = list.last_j();
+      }
+      continue;
     }
+    worst_d = list.last_d();
+    worst_j = list.last_j();
   }
 }
 
@@ -362,8 +460,9 @@ PORTML_KNN_TARGET_AVX512 void knn_grid_query_avx512(const Search& s, const Grid&
     ld[l] = l < W - slots ? -inf : inf;
     lj[l] = -1;
   }
+  KnnList16 list = KnnList16::load(ld, lj);
   float worst_d = inf;
-  index_t worst_j = -1;
+  std::int32_t worst_j = -1;
   const index_t n = s.xr.extent(0);
   const std::int32_t* sorted = &grid.sorted(begin);
   const float* xs = grid.coords.data() + begin;
@@ -417,7 +516,7 @@ PORTML_KNN_TARGET_AVX512 void knn_grid_query_avx512(const Search& s, const Grid&
         if (run_beyond(c, a, e, worst_d < s.max_radius2 ? worst_d : s.max_radius2)) continue;
         const index_t cell = lead * g[last] + a;
         knn_grid_rows_avx512<Dims>(s, sorted, xs, n, grid.cell_start(base + cell),
-                                   grid.cell_start(base + cell + (e - a) + 1), qc, i, ld, lj, worst_d, worst_j);
+                                   grid.cell_start(base + cell + (e - a) + 1), qc, i, list, worst_d, worst_j);
       }
       index_t d = last - 1;  // odometer over the leading dimensions
       while (d >= 0 && c[d] == hi_c[d]) {
@@ -444,6 +543,7 @@ PORTML_KNN_TARGET_AVX512 void knn_grid_query_avx512(const Search& s, const Grid&
       if (bound > worst_d || bound > s.max_radius2) break;
     }
   }
+  list.store(ld, lj);
   for (index_t f = 0; f < slots; ++f) {
     s.nbr(i, first + f) = static_cast<typename Search::index_type>(lj[W - slots + f]);
     s.d2(i, first + f) = ld[W - slots + f];
