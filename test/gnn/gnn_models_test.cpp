@@ -19,6 +19,7 @@
 
 #include "../common/backend_cases.hpp"
 #include "../dense/allocation_counter.hpp"
+#include "counting_queue.hpp"
 #include "gnn_test_util.hpp"
 
 namespace portml::test {
@@ -231,6 +232,50 @@ TEST(GnnModelDeterminism, GravNetEventBitsAloneAndWithThreads) {
   for (std::size_t e = 0; e < hits.sizes.size(); e += 3) {
     const index_t r0 = hits.offsets(static_cast<index_t>(e)), r1 = hits.offsets(static_cast<index_t>(e + 1));
     EXPECT_TRUE(same_bits(whole, r0, r1, run(serial, single(hits, e)), 0)) << "event " << e << " alone";
+  }
+}
+
+// The device composition's host synchronisations per forward pass, counted by a GPU-shaped test backend
+// (counting_queue.hpp): two per block (its kNN's offsets check and largest-event reduction), none in the
+// blocks' passes over edge rows (GnnBlockDevicePath.SynchronisationsPerCallDoNotGrowWithPasses), and the
+// pooling does not check the offsets again. Same bits as the GPU-emulating Serial queue.
+TEST(GnnModelDevicePath, SynchronisationsPerForwardDoNotGrowWithPasses) {
+  const Jets jets = make_jets(std::vector<index_t>(60, 30), 4, 13);
+  const index_t n = jets.feats.extent(0), events = jets.offsets.extent(0) - 1;
+  Queue<backend::Serial> gpu(Queue<backend::Serial>::Options{.gpu_emulation = true});
+  Queue<CountingGpu> counting;
+  {
+    const layers::ParticleNet<float> model(io::load_gnn_json(data("model_particlenet.json")).particlenet);
+    Tensor<float, 2> want({events, model.output_size()}), got({events, model.output_size()});
+    std::vector<std::byte> ws(model.workspace_bytes(gpu, n, events));
+    model.forward<backend::Serial>(gpu, jets.points.view(), jets.feats.view(), jets.offsets.view(), want.view(), ws);
+    const layers::DeviceParticleNet<CountingGpu, float> dmodel(counting, model);
+    std::vector<std::byte> dws(dmodel.workspace_bytes(n, events));
+    counting.counts = {};
+    dmodel.forward(counting, jets.points.view(), jets.feats.view(), jets.offsets.view(), got.view(),
+                   std::span<std::byte>(dws));
+    const LaunchCounts c = counting.counts;
+    std::cout << "  ParticleNet-like (3 blocks), " << n << " nodes: " << c.gpu_kernels() << " GPU kernels ("
+              << c.kernels << " launches + " << c.reductions << " reductions), " << c.syncs()
+              << " host synchronisations\n";
+    EXPECT_EQ(c.syncs(), 6);
+    EXPECT_TRUE(same_bits(want, 0, events, got, 0));
+  }
+  {
+    const Jets hits = make_jets(std::vector<index_t>(60, 30), 5, 14);
+    const layers::GravNetModel<float> model(io::load_gnn_json(data("model_gravnet.json")).gravnet);
+    Tensor<float, 2> want({n, model.output_size()}), got({n, model.output_size()});
+    std::vector<std::byte> ws(model.workspace_bytes(gpu, n, events));
+    model.forward<backend::Serial>(gpu, hits.feats.view(), hits.offsets.view(), want.view(), ws);
+    const layers::DeviceGravNetModel<CountingGpu, float> dmodel(counting, model);
+    std::vector<std::byte> dws(dmodel.workspace_bytes(n, events));
+    counting.counts = {};
+    dmodel.forward(counting, hits.feats.view(), hits.offsets.view(), got.view(), std::span<std::byte>(dws));
+    const LaunchCounts c = counting.counts;
+    std::cout << "  GravNet model (2 blocks), " << n << " nodes: " << c.gpu_kernels() << " GPU kernels (" << c.kernels
+              << " launches + " << c.reductions << " reductions), " << c.syncs() << " host synchronisations\n";
+    EXPECT_EQ(c.syncs(), 4);
+    EXPECT_TRUE(same_bits(want, 0, n, got, 0));
   }
 }
 

@@ -299,8 +299,15 @@ void ParticleNet<T>::device_forward(Queue<B>& q, const T* weights, TensorView<co
     blocks_[b].template device_forward<B, Index>(q, weights + dev_blocks_[b], coords, x, offsets, y, ws.block);
     x = y;
   }
+  // graph::global_pool's fold (its SegmentReduceBody over the events) without its offsets check: the first
+  // block's kNN checked these offsets in this call (the constructor requires a block), and on a GPU the
+  // check costs a host synchronisation.
   const TensorView<T, 2, S> pooled(ws.pooled, {events, x.extent(1)});
-  kernels::graph::global_pool<B, T, Index>(q, x, offsets, pooled, pooling_);
+  if (events > 0 && x.extent(1) > 0) {
+    const index_t fw = kernels::graph::detail::feature_block<B>(x.extent(1));
+    parallel_for(q, Range2D{events, (x.extent(1) + fw - 1) / fw},
+                 kernels::graph::detail::SegmentReduceBody<T, Index, S>{x, offsets, {}, pooled, {}, pooling_, fw});
+  }
   graph_detail::dense_chain_device<B, T>(q, weights, dev_head_, pooled, out, ws.head[0], ws.head[1]);
 }
 

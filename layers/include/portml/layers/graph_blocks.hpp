@@ -229,13 +229,6 @@ struct CopyBody {
   PORTML_HOST_DEVICE void operator()(index_t i, index_t f) const { dst(i, f) = src(i, f); }
 };
 
-//! a(i, s) = 0 (an ELL table whose every slot counts).
-template <class Index, class Space>
-struct ZeroIndexBody {
-  TensorView<Index, 2, Space> a;
-  PORTML_HOST_DEVICE void operator()(index_t i, index_t s) const { a(i, s) = Index(0); }
-};
-
 //! y(i, f) = x(i, f) · scale[f] + shift[f] (the folded input normalisation).
 template <class T, class Space>
 struct AffineBody {
@@ -262,37 +255,105 @@ struct EdgeFirstLayerBody {
   }
 };
 
-//! y(i, f) = act(sc(i, f) + y(i, f)): EdgeConv's shortcut sum on the aggregate held in y.
-template <class T, class Space>
-struct ShortcutActivationBody {
+//! EdgeConv's aggregation and output for the nodes [i0, …) of a pass, one kernel: y(i, f) = act(sc(i, f) + r),
+//! r the mean or max over the node's k edge rows m((i − i0)·k + s, f) in slot order. The fold is
+//! graph::ell_reduce's (from the fold's identity; with `skip` a slot whose nbr is −1 is left out, else every
+//! slot counts, the zero point included; no slot gives 0; the mean divides by the slots folded), then the
+//! shortcut sum and activation: the same operations in the same order as ell_reduce followed by an
+//! element-wise pass, without ell_reduce's index check (the table is the block's own kNN output, valid by
+//! construction) and with y written once.
+template <class T, class Index, class Space>
+struct EdgeAggregateBody {
+  TensorView<const T, 2, Space> m;  //!< [(i1 − i0)·k, outputs]: the last edge layer's rows
+  TensorView<const Index, 2, Space> nbr;
   TensorView<const T, 2, Space> sc;
   TensorView<T, 2, Space> y;
+  index_t i0, k;
+  bool skip;
+  kernels::graph::Reduce op;
   kernels::ActivationSpec act;
-  PORTML_HOST_DEVICE void operator()(index_t i, index_t f) const {
-    y(i, f) = kernels::apply_activation(act, sc(i, f) + y(i, f));
+  PORTML_HOST_DEVICE void operator()(index_t r, index_t f) const {
+    namespace g = kernels::graph;
+    const index_t i = i0 + r;
+    g::detail::with_reduce(op, [&]<g::Reduce Op>() {
+      T acc = g::detail::fold_identity<Op, T>();
+      index_t count = 0;
+      for (index_t s = 0; s < k; ++s) {
+        if (skip && nbr(i, s) < 0) continue;
+        ++count;
+        acc = g::detail::fold<Op>(acc, m(r * k + s, f));
+      }
+      if (count == 0) {
+        acc = T(0);
+      } else if (Op == g::Reduce::mean) {
+        acc /= static_cast<T>(count);
+      }
+      y(i, f) = kernels::apply_activation(act, sc(i, f) + acc);
+    });
   }
 };
 
-//! GravNet's messages for the slots of nodes [i0, …): row e = (i − i0)·k + s holds h_j · exp(−c·d²)
-//! for j = nbr(i, s), 0 for an empty slot (left out by ell_reduce).
+//! a · b rounded to T, never contracted with a following addition into a fused multiply-add (the device
+//! compilers contract by default): keeps the bits of a product that used to be stored before it was summed.
+template <class T>
+PORTML_HOST_DEVICE inline T rounded_product(T a, T b) {
+#if PORTML_DEVICE_PASS && defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) {
+    return __fmul_rn(a, b);
+  } else {
+    return __dmul_rn(a, b);
+  }
+#else
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  return a * b;
+#endif
+}
+
+//! GravNet's z = [x, mean, max] for node i, one kernel over (node, column of x and of h): column c < F copies
+//! x(i, c); column F + f folds the messages h(j, f) · exp(−c·d²(i, s)) of the node's valid slots
+//! (j = nbr(i, s) ≥ 0, in slot order) into their mean (divided by the slots folded, or by k with
+//! MeanDivisor::k) and max, written to z(i, F + f) and z(i, F + P + f); no slot gives 0 for both. The same
+//! operations in the same order as the weighted gather into an [E, P] message array followed by ell_reduce
+//! mean and max (the product rounded before it is summed: rounded_product), without that array, without
+//! ell_reduce's index checks (the table is the block's own kNN output) and without passes.
 template <class T, class Index, class Space>
-struct WeightedGatherBody {
-  TensorView<const T, 2, Space> h;
+struct GravNetAggregateBody {
+  TensorView<const T, 2, Space> x, h;
   TensorView<const Index, 2, Space> nbr;
   TensorView<const T, 2, Space> d2;
-  TensorView<T, 2, Space> m;
-  index_t i0, k;
+  TensorView<T, 2, Space> z;
   T exponent;
-  PORTML_HOST_DEVICE void operator()(index_t e, index_t f) const {
+  kernels::graph::MeanDivisor divisor;
+  PORTML_HOST_DEVICE void operator()(index_t i, index_t c) const {
+    namespace g = kernels::graph;
     using std::exp;
-    const index_t i = i0 + e / k, s = e % k;
-    const index_t j = static_cast<index_t>(nbr(i, s));
-    if (j < 0) {
-      m(e, f) = T(0);
+    const index_t fx = x.extent(1), p = h.extent(1), k = nbr.extent(1);
+    if (c < fx) {
+      z(i, c) = x(i, c);
       return;
     }
-    const T w = exp(-exponent * d2(i, s));
-    m(e, f) = h(j, f) * w;
+    const index_t f = c - fx;
+    T sum = g::detail::fold_identity<g::Reduce::sum, T>();
+    T max = g::detail::fold_identity<g::Reduce::max, T>();
+    index_t count = 0;
+    for (index_t s = 0; s < k; ++s) {
+      const index_t j = static_cast<index_t>(nbr(i, s));
+      if (j < 0) continue;
+      ++count;
+      const T w = exp(-exponent * d2(i, s));
+      const T v = rounded_product(h(j, f), w);
+      sum = g::detail::fold<g::Reduce::sum>(sum, v);
+      max = g::detail::fold<g::Reduce::max>(max, v);
+    }
+    if (count == 0) {
+      z(i, fx + f) = T(0);
+      z(i, fx + p + f) = T(0);
+      return;
+    }
+    z(i, fx + f) = sum / static_cast<T>(divisor == g::MeanDivisor::k ? k : count);
+    z(i, fx + p + f) = max;
   }
 };
 
@@ -723,7 +784,6 @@ class EdgeConvBlock {
     T* v = nullptr;
     T* shortcut = nullptr;
     T* buf[2] = {nullptr, nullptr};
-    Index* all = nullptr;
     index_t nodes = 1;  //!< nodes per pass
     std::size_t used = 0;
   };
@@ -740,7 +800,6 @@ class EdgeConvBlock {
     if (has_shortcut_) l.shortcut = carve.take<T>(n * outputs_);
     l.buf[0] = carve.take<T>(l.nodes * k_ * max_width_);
     l.buf[1] = carve.take<T>(l.nodes * k_ * max_width_);
-    if (missing_ == MissingNeighbours::zero_point) l.all = carve.take<Index>(l.nodes * k_);
     l.used = carve.used();
     return l;
   }
@@ -798,9 +857,6 @@ void EdgeConvBlock<T>::device_forward(Queue<B>& q, const T* weights, TensorView<
     sc = s;
   }
   const bool skip = missing_ == MissingNeighbours::skip;
-  if (!skip) {  // every slot counts: a table of valid entries for ell_reduce
-    parallel_for(q, Range2D{ws.nodes, k_}, graph_detail::ZeroIndexBody<Index, S>{{ws.all, {ws.nodes, k_}}});
-  }
   for (index_t i0 = 0; i0 < n; i0 += ws.nodes) {
     const index_t i1 = std::min(n, i0 + ws.nodes), rows = (i1 - i0) * k_;
     const TensorView<T, 2, S> h(ws.buf[0], {rows, hidden1_});
@@ -812,13 +868,11 @@ void EdgeConvBlock<T>::device_forward(Queue<B>& q, const T* weights, TensorView<
       graph_detail::dense_device<B, T>(q, weights, dev_rest_[l], cur, out);
       cur = out;
     }
-    // mean / max over each node's k edge rows, in slot order (skipped slots left out).
-    const TensorView<const T, 3, S> m(cur.data(), {i1 - i0, k_, outputs_});
-    const TensorView<const Index, 2, S> slots = skip ? TensorView<const Index, 2, S>(nbr.row_slice(i0, i1))
-                                                     : TensorView<const Index, 2, S>(ws.all, {i1 - i0, k_});
-    g::ell_reduce<B, T, Index>(q, m, slots, y.row_slice(i0, i1), aggregation_, g::MeanDivisor::valid);
+    // mean / max over each node's k edge rows in slot order (skipped slots left out), + shortcut, act.
+    parallel_for(
+        q, Range2D{i1 - i0, outputs_},
+        graph_detail::EdgeAggregateBody<T, Index, S>{cur, nbr, sc, y, i0, k_, skip, aggregation_, activation_});
   }
-  parallel_for(q, Range2D{n, outputs_}, graph_detail::ShortcutActivationBody<T, S>{sc, y, activation_});
 }
 
 // ---- GravNet -----------------------------------------------------------------------------------------
@@ -1021,9 +1075,7 @@ class GravNetBlock {
     Index* nbr = nullptr;
     T* d2 = nullptr;
     T* z = nullptr;
-    T* m = nullptr;
     T* buf[2] = {nullptr, nullptr};
-    index_t nodes = 1;  //!< nodes per pass of the aggregation
     std::size_t used = 0;
   };
 
@@ -1032,13 +1084,11 @@ class GravNetBlock {
     graph_detail::Carver carve(base);
     DeviceLayout<Index> l;
     const index_t p = propagate_.outputs();
-    l.nodes = std::max<index_t>(1, std::min(n, graph_detail::device_edge_rows / k_));
     l.s = carve.take<T>(n * space_.outputs());
     l.h = carve.take<T>(n * p);
     l.nbr = carve.take<Index>(n * k_);
     l.d2 = carve.take<T>(n * k_);
     l.z = carve.take<T>(n * output_.inputs());
-    l.m = carve.take<T>(l.nodes * k_ * p);
     l.buf[0] = carve.take<T>(n * graph_detail::hidden_width(dev_output_));
     l.buf[1] = carve.take<T>(n * graph_detail::hidden_width(dev_output_));
     l.used = carve.used();
@@ -1083,20 +1133,10 @@ void GravNetBlock<T>::device_forward(Queue<B>& q, const T* weights, TensorView<c
   opt.self_mode = self_mode_;
   g::knn_graph<B, T, Index>(q, TensorView<const T, 2, S>(s), offsets, nbr, d2, opt);
   if (n == 0) return;
-  // z = [x, mean, max]
+  // z = [x, mean, max]: the copy of x and both aggregates of the weighted messages in one kernel.
   const TensorView<T, 2, S> z(ws.z, {n, zw});
-  const TensorView<T, 2, S> zx(ws.z, {n, inputs_}, {zw, 1}), mean(ws.z + inputs_, {n, p}, {zw, 1}),
-      max(ws.z + inputs_ + p, {n, p}, {zw, 1});
-  if (inputs_ > 0) parallel_for(q, Range2D{n, inputs_}, graph_detail::CopyBody<T, S>{x, zx});
-  for (index_t i0 = 0; i0 < n; i0 += ws.nodes) {
-    const index_t i1 = std::min(n, i0 + ws.nodes), rows = (i1 - i0) * k_;
-    const TensorView<T, 2, S> m(ws.m, {rows, p});
-    parallel_for(q, Range2D{rows, p}, graph_detail::WeightedGatherBody<T, Index, S>{h, nbr, d2, m, i0, k_, exponent_});
-    const TensorView<const T, 3, S> m3(ws.m, {i1 - i0, k_, p});
-    const TensorView<const Index, 2, S> slots = nbr.row_slice(i0, i1);
-    g::ell_reduce<B, T, Index>(q, m3, slots, mean.row_slice(i0, i1), g::Reduce::mean, divisor_);
-    g::ell_reduce<B, T, Index>(q, m3, slots, max.row_slice(i0, i1), g::Reduce::max, g::MeanDivisor::valid);
-  }
+  parallel_for(q, Range2D{n, inputs_ + p},
+               graph_detail::GravNetAggregateBody<T, Index, S>{x, h, nbr, d2, z, exponent_, divisor_});
   graph_detail::dense_chain_device<B, T>(q, weights, dev_output_, z, y, ws.buf[0], ws.buf[1]);
 }
 
