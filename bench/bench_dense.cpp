@@ -46,7 +46,7 @@ void BM_portml(benchmark::State& state, const Net& net) {
   const portml::layers::Mlp<T> model(mlp_config(net));
   auto x = input<T>(batch, net.widths.front());
   std::vector<T> y(std::size_t(batch * net.widths.back()));
-  std::vector<std::byte> ws(model.workspace_bytes(batch) + 64);
+  std::vector<std::byte> ws(model.workspace_bytes(batch, Threads) + 64);  // a row block per thread
   const portml::TensorView<const T, 2> xv(x.data(), {batch, net.widths.front()});
   const portml::TensorView<T, 2> yv(y.data(), {batch, net.widths.back()});
   const auto run = [&](auto& q) {

@@ -172,6 +172,97 @@ TEST(Mlp, LargeBatchInRowBlocksGivesBatchOneBits) {
   }
 }
 
+// With threads, each thread runs a contiguous range of rows through all the layers, in row blocks in
+// its own share of the workspace (one parallel region per call). Every row keeps the bits of a batch-1
+// call on the calling thread whatever the batch (around one, two and four blocks, so that the thread
+// ranges and their blocks end at every kind of boundary), its position, the thread count and the
+// workspace: workspace_bytes(q, batch) (a full block per thread) or workspace_bytes(batch) (the threads
+// share one thread's buffers, in smaller blocks).
+template <class T, Backend B>
+void check_threaded_rows(const layers::Mlp<T>& model, Queue<B>& q, const std::string& where) {
+  const index_t block = model.block_rows();
+  const index_t largest = 4 * block + 29;
+  std::mt19937 rng(31);
+  Tensor<T, 2> x({largest + 4, model.input_size()}), want({largest + 4, model.output_size()});
+  fill_uniform(x, rng, -3, 3);
+  const TensorView<const T, 2> xv(x.view());
+  const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(model.output_size());
+  std::vector<std::byte> ws1(model.workspace_bytes(1));
+  for (Isa isa : runnable_isas()) {
+    Queue<backend::Serial> serial;
+    for (index_t i = 0; i < x.extent(0); ++i) {
+      model.forward(serial, xv.row_slice(i, i + 1), want.view().row_slice(i, i + 1), ws1, {.isa = isa});
+    }
+    for (const index_t batch : {index_t{1}, index_t{24}, index_t{25}, block - 1, block, block + 1, 2 * block - 1,
+                                2 * block, 2 * block + 13, 4 * block + 29}) {
+      for (const bool per_thread : {true, false}) {
+        std::vector<std::byte> ws(per_thread ? model.workspace_bytes(q, batch) : model.workspace_bytes(batch));
+        const index_t at = batch % 5;  // the rows' position in x
+        Tensor<T, 2> y({batch, model.output_size()});
+        model.forward(q, xv.row_slice(at, at + batch), y.view(), ws, {.isa = isa, .min_parallel_flops = 0.0});
+        for (index_t i = 0; i < batch; ++i) {
+          ASSERT_EQ(std::memcmp(&y(i, 0), &want(at + i, 0), row_bytes), 0)
+              << where << " " << to_string(isa) << " batch " << batch << " row " << i
+              << (per_thread ? " (per-thread workspace)" : " (one-thread workspace)");
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(MlpLwtnn, ThreadedRowBlocksGiveBatchOneBits) {
+  auto q = TypeParam::make_queue();
+  check_threaded_rows(layers::Mlp<float>(io::load_lwtnn_json(fixture("l1_mlp.lwtnn.json"))), q,
+                      std::string("l1_mlp ") + TypeParam::name);
+  check_threaded_rows(layers::Mlp<double>(io::load_lwtnn_json(fixture("activations.lwtnn.json"))), q,
+                      std::string("activations ") + TypeParam::name);
+}
+
+#if PORTML_ENABLE_OPENMP
+// Three threads: ranges of unequal length (batch not divisible by 3) and blocks of a third of a share.
+TEST(Mlp, ThreeThreadsGiveBatchOneBits) {
+  Queue<backend::OpenMP> q(3);
+  check_threaded_rows(layers::Mlp<float>(io::load_lwtnn_json(fixture("l1_mlp.lwtnn.json"))), q, "l1_mlp OpenMP(3)");
+}
+
+// The threaded path (one parallel region, a Serial queue per thread range) allocates nothing either.
+TEST(Mlp, ThreadedForwardAllocatesNothing) {
+  const layers::Mlp<float> model(io::load_lwtnn_json(fixture("l1_mlp.lwtnn.json")));
+  const index_t batch = 3 * model.block_rows() + 5;
+  Tensor<float, 2> x({batch, 16}), y({batch, 5});
+  Queue<backend::OpenMP> q(2);
+  for (const std::size_t bytes : {model.workspace_bytes(q, batch), model.workspace_bytes(batch)}) {
+    std::vector<std::byte> ws(bytes);
+    for (Isa isa : runnable_isas()) {
+      model.forward(q, x.view(), y.view(), ws, {.isa = isa, .min_parallel_flops = 0.0});
+      const long before = allocation_count();
+      model.forward(q, x.view(), y.view(), ws, {.isa = isa, .min_parallel_flops = 0.0});
+      EXPECT_EQ(allocation_count() - before, 0) << to_string(isa) << ", " << bytes << " bytes of workspace";
+    }
+  }
+}
+#endif
+
+// workspace_bytes(batch, threads): the joined inputs, then two buffers of one row block per thread.
+// One thread (and a Serial queue) is workspace_bytes(batch); t threads never need less, and t times the
+// buffers once the batch fills a block on every thread.
+TEST(Mlp, WorkspaceBytesPerThread) {
+  const layers::Mlp<float> model(io::load_lwtnn_json(fixture("l1_mlp.lwtnn.json")));
+  const index_t block = model.block_rows();
+  Queue<backend::Serial> serial;
+  for (const index_t batch : {index_t{1}, index_t{7}, block, 2 * block, 4 * block + 29, 100 * block}) {
+    EXPECT_EQ(model.workspace_bytes(batch, 1), model.workspace_bytes(batch)) << batch;
+    EXPECT_EQ(model.workspace_bytes(serial, batch), model.workspace_bytes(batch)) << batch;
+    for (const int threads : {2, 3, 16}) EXPECT_GE(model.workspace_bytes(batch, threads), model.workspace_bytes(batch));
+  }
+  const std::size_t joined = 64 * ((sizeof(float) * 16 * 100 * static_cast<std::size_t>(block) + 63) / 64);
+  EXPECT_EQ(model.workspace_bytes(100 * block, 2) - joined, 2 * (model.workspace_bytes(100 * block) - joined));
+#if PORTML_ENABLE_OPENMP
+  Queue<backend::OpenMP> omp(3);
+  EXPECT_EQ(model.workspace_bytes(omp, 100 * block), model.workspace_bytes(100 * block, 3));
+#endif
+}
+
 // Inputs with any strides (here every other column of a wider array) give the bits of contiguous input,
 // through the input normalisation (a row op) and the GEMMs.
 TEST(Mlp, StridedInputGivesContiguousBits) {

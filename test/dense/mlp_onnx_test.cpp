@@ -2,7 +2,9 @@
 // Mlp models loaded from ONNX (exported by torch.onnx in make_fixtures.py) against PyTorch's outputs
 // and ONNX Runtime's: every host backend, every ISA, float and double; plus the loader's errors on
 // unsupported ops and malformed files.
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -125,6 +127,58 @@ TEST(OnnxLoader, DecomposedLayerNormOfOpset13Fused) {
   EXPECT_NEAR(norms[1]->epsilon, 1e-5, 1e-12);
   // Gemm, LayerNorm + ReLU, Gemm, LayerNorm + Tanh, Gemm.
   EXPECT_EQ(layers::Mlp<float>(config).step_count(), 5u);
+}
+
+// Threads on the multi-input forward (inputs joined into the workspace, the thread ranges' buffers
+// after them) and on LayerNorm steps: every row has the bits of a batch-1 call on the calling thread,
+// at batch sizes across the row blocks, for both workspace sizes (per thread, and one thread's).
+template <Backend B>
+void check_threaded_rows(const std::string& name, Queue<B>& q) {
+  const layers::Mlp<float> model(io::load_onnx(fixture(name + ".onnx")));
+  const index_t block = model.block_rows(), largest = 2 * block + 31, in = model.input_size();
+  const index_t out = model.output_size();
+  std::mt19937 rng(41);
+  Tensor<float, 2> x({largest, in}), want({largest, out});
+  fill_uniform(x, rng, -2, 2);
+  const TensorView<const float, 2> xv(x.view());
+  std::vector<std::byte> ws1(model.workspace_bytes(1));
+  Queue<backend::Serial> serial;
+  for (Isa isa : runnable_isas()) {
+    for (index_t i = 0; i < largest; ++i) {
+      model.forward(serial, xv.row_slice(i, i + 1), want.view().row_slice(i, i + 1), ws1, {.isa = isa});
+    }
+    for (const index_t batch : {index_t{30}, block + 1, 2 * block + 31}) {
+      for (const bool per_thread : {true, false}) {
+        std::vector<std::byte> ws(per_thread ? model.workspace_bytes(q, batch) : model.workspace_bytes(batch));
+        std::vector<TensorView<const float, 2>> parts;
+        index_t col = 0;
+        for (const auto& input : model.inputs()) {
+          parts.emplace_back(x.data() + col, Extents<2>{batch, input.size}, Extents<2>{in, 1});
+          col += input.size;
+        }
+        Tensor<float, 2> y({batch, out});
+        model.forward(q, std::span<const TensorView<const float, 2>>(parts), y.view(), ws,
+                      {.isa = isa, .min_parallel_flops = 0.0});
+        EXPECT_EQ(std::memcmp(y.data(), want.data(), sizeof(float) * static_cast<std::size_t>(batch * out)), 0)
+            << name << " " << B::name << " " << to_string(isa) << " batch " << batch
+            << (per_thread ? " (per-thread workspace)" : " (one-thread workspace)");
+      }
+    }
+  }
+}
+
+TEST(MlpOnnx, ThreadsOnSeparateInputsAndLayerNormGiveBatchOneBits) {
+  for_each_type(host_backends{}, [&]<class B>() {
+    auto q = [] {
+      if constexpr (std::is_same_v<B, backend::OpenMP>) {
+        return Queue<B>(2);
+      } else {
+        return Queue<B>{};  // Kokkos: the host space's threads (OMP_NUM_THREADS in the kokkos-openmp stage)
+      }
+    }();
+    check_threaded_rows("concat_inputs", q);
+    check_threaded_rows("layernorm_opset13", q);
+  });
 }
 
 std::string onnx_error(const std::string& bytes) {

@@ -35,7 +35,8 @@ struct GemmConfig {
   //! Microkernel family; Automatic takes the widest one this CPU runs. Tests force each one.
   Isa isa = Isa::automatic;
   //! Use the queue's threads only from this many floating-point operations (2·M·N·K) up (below, one
-  //! thread is faster).
+  //! thread is faster). layers::Mlp::forward applies it to the whole call (2·M·Σ K·N over its layers)
+  //! and then runs each thread's rows through all the layers: its layers get one thread each.
   double min_parallel_flops = 4.0e6;
 };
 

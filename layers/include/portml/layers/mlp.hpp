@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include <portml/layers/dense.hpp>
 #include <portml/layers/mlp_config.hpp>
 #include <portml/layers/normalization.hpp>
+#include <portml/portability/serial.hpp>
 
 namespace portml::layers {
 
@@ -62,6 +64,7 @@ class Mlp {
                              " inputs but receives " + std::to_string(width));
           }
           s.dense = Dense<T>(layer.inputs, layer.outputs, layer.weights, layer.bias, layer.activation);
+          flops_per_row_ += 2.0 * static_cast<double>(layer.inputs) * static_cast<double>(layer.outputs);
           width = layer.outputs;
           break;
         case LayerConfig::Kind::Affine:
@@ -121,17 +124,36 @@ class Mlp {
 
   //! Rows that pass through all the layers together: a large batch runs in blocks of about this many
   //! rows, so a block's activations (two buffers of rows × widest layer) stay in L2 between layers
-  //! instead of streaming through memory. Rows are independent, so the bits do not change.
+  //! instead of streaming through memory. With threads, each thread runs blocks of its own rows (of at
+  //! most this many). Rows are independent, so the bits do not change.
   index_t block_rows() const { return block_rows_; }
 
-  //! Bytes of workspace forward() needs for `batch` rows (two activation buffers of one row block, and
-  //! a buffer for the concatenated inputs of the multi-input forward).
-  std::size_t workspace_bytes(index_t batch) const {
-    return 2 * buffer_bytes(std::min(batch, block_rows()), max_width_) + buffer_bytes(batch, input_size_);
+  //! Bytes of workspace forward() needs for `batch` rows on a queue with `threads` threads (the
+  //! queue's overload below says how many): a buffer for the concatenated inputs of the multi-input
+  //! forward, then two activation buffers of one row block per thread. A workspace of
+  //! workspace_bytes(batch) (one thread) is enough for any queue: the threads then share its buffers
+  //! and run smaller row blocks (same bits, a little slower at large batch).
+  std::size_t workspace_bytes(index_t batch, int threads = 1) const {
+    const index_t t = std::max(threads, 1);
+    const index_t rows_per_thread = (batch + t - 1) / t;
+    return buffer_bytes(batch, input_size_) +
+           static_cast<std::size_t>(t) * 2 * buffer_bytes(std::min(rows_per_thread, block_rows_), max_width_);
+  }
+  //! workspace_bytes(batch, threads) for the threads of `q` (1 for Serial, num_threads() for OpenMP,
+  //! the concurrency of a Kokkos host space).
+  template <Backend B>
+  std::size_t workspace_bytes(const Queue<B>& q, index_t batch) const {
+    return workspace_bytes(batch, kernels::gemm_detail::host_concurrency(q));
   }
 
   //! y [batch, output_size] = model(x [batch, input_size]). `workspace` holds at least
-  //! workspace_bytes(batch) bytes aligned to alignof(T) (64 is best). Allocates nothing.
+  //! workspace_bytes(batch) bytes aligned to alignof(T) (64 is best; workspace_bytes(q, batch) for full
+  //! row blocks on every thread). Allocates nothing.
+  //!
+  //! Threads (only the queue's): from `cfg.min_parallel_flops` operations for the whole batch
+  //! (2 · batch · Σ K·N over the Dense layers) up, the rows are cut into one contiguous range per
+  //! thread, and each thread runs its range through all the layers in row blocks, in its own share of
+  //! the workspace: one parallel region per call. A row's bits do not depend on the split.
   template <Backend B>
   void forward(Queue<B>& q, TensorView<const T, 2> x, TensorView<T, 2> y, std::span<std::byte> workspace,
                const kernels::GemmConfig& cfg = {}) const {
@@ -141,46 +163,14 @@ class Mlp {
                        detail::format_shape(y.extents()) + " for a model " + std::to_string(input_size_) + " → " +
                        std::to_string(output_size_));
     }
-    if (workspace.size() < workspace_bytes(batch) ||
-        reinterpret_cast<std::uintptr_t>(workspace.data()) % alignof(T) != 0) {
-      throw Error("portml::layers::Mlp::forward: workspace of " + std::to_string(workspace.size()) + " bytes, need " +
-                  std::to_string(workspace_bytes(batch)) + " aligned to " + std::to_string(alignof(T)));
-    }
+    check_workspace(workspace, batch);
     if (steps_.empty()) {
       for (index_t r = 0; r < batch; ++r)
         for (index_t j = 0; j < input_size_; ++j) y(r, j) = x(r, j);
       return;
     }
     if (batch == 0) return;
-    // Checked once here for all the layers: every step's shapes agree by construction, so the layers
-    // run without their own checks. Only the output may have a non-unit column stride, which the GEMM
-    // rejects: a Dense writing it goes through the checked call, which throws the GEMM's error.
-    const Isa isa = kernels::resolve_isa(cfg.isa);
-    const bool y_unit_columns = y.extent(1) <= 1 || y.stride(1) == 1;
-    const index_t rows = std::min(batch, block_rows_);
-    T* buffers[2] = {reinterpret_cast<T*>(workspace.data()),
-                     reinterpret_cast<T*>(workspace.data() + buffer_bytes(rows, max_width_))};
-    // Blocks of nearly equal size (no short last block).
-    const index_t blocks = batch <= rows ? 1 : (batch + rows - 1) / rows;
-    index_t r0 = 0;
-    for (index_t b = 0; b < blocks; ++b) {
-      const index_t r1 = blocks == 1 ? batch : r0 + batch / blocks + (b < batch % blocks ? 1 : 0);
-      TensorView<const T, 2> cur = blocks == 1 ? x : x.row_slice(r0, r1);
-      for (std::size_t i = 0; i < steps_.size(); ++i) {
-        const Step& s = steps_[i];
-        const bool last = i + 1 == steps_.size();
-        const TensorView<T, 2> dst = !last         ? TensorView<T, 2>(buffers[i % 2], {r1 - r0, s.outputs})
-                                     : blocks == 1 ? y
-                                                   : y.row_slice(r0, r1);
-        if (s.kind == LayerConfig::Kind::Dense && (!last || y_unit_columns)) {
-          s.dense.forward_prechecked(q, cur, dst, isa, cfg);
-        } else {
-          run_step(q, s, cur, dst, cfg);
-        }
-        cur = dst;
-      }
-      r0 = r1;
-    }
+    run_batch(q, x, y, workspace.subspan(buffer_bytes(batch, input_size_)), cfg);
   }
 
   //! The same with the model's inputs given separately (concatenated in order first, into the workspace).
@@ -192,13 +182,10 @@ class Mlp {
                        std::to_string(inputs_.size()));
     }
     const index_t batch = y.extent(0);
-    if (workspace.size() < workspace_bytes(batch)) {
-      throw Error("portml::layers::Mlp::forward: workspace too small");
-    }
-    const std::size_t concat_offset = 2 * buffer_bytes(std::min(batch, block_rows()), max_width_);
-    const TensorView<T, 2> joined(reinterpret_cast<T*>(workspace.data() + concat_offset), {batch, input_size_});
+    check_workspace(workspace, batch);
+    const TensorView<T, 2> joined(reinterpret_cast<T*>(workspace.data()), {batch, input_size_});
     concat_columns<T>(xs, joined);
-    forward(q, TensorView<const T, 2>(joined), y, workspace, cfg);  // uses the two buffers before concat_offset
+    forward(q, TensorView<const T, 2>(joined), y, workspace, cfg);  // the buffers come after the joined inputs
   }
 
  private:
@@ -216,6 +203,88 @@ class Mlp {
   static std::size_t buffer_bytes(index_t rows, index_t cols) {
     const std::size_t b = sizeof(T) * static_cast<std::size_t>(rows * cols);
     return (b + 63) / 64 * 64;
+  }
+
+  void check_workspace(std::span<std::byte> workspace, index_t batch) const {
+    if (workspace.size() < workspace_bytes(batch) ||
+        reinterpret_cast<std::uintptr_t>(workspace.data()) % alignof(T) != 0) {
+      throw Error("portml::layers::Mlp::forward: workspace of " + std::to_string(workspace.size()) + " bytes, need " +
+                  std::to_string(workspace_bytes(batch)) + " aligned to " + std::to_string(alignof(T)));
+    }
+  }
+
+  //! Rows of a block that `bytes` of buffer space hold (two buffers, each 64-byte aligned), at most
+  //! block_rows().
+  index_t block_capacity(std::size_t bytes) const {
+    const std::size_t row = sizeof(T) * static_cast<std::size_t>(std::max<index_t>(max_width_, 1));
+    return std::min(block_rows_, static_cast<index_t>(bytes / 2 / 64 * 64 / row));
+  }
+
+  //! All the rows of a checked, non-empty call, with `space` (the workspace after the joined inputs)
+  //! for the activation buffers: on the calling thread, or split into one contiguous row range per
+  //! thread, each range run through all the layers in its own equal share of `space`.
+  template <Backend B>
+  void run_batch(Queue<B>& q, const TensorView<const T, 2>& x, const TensorView<T, 2>& y, std::span<std::byte> space,
+                 const kernels::GemmConfig& cfg) const {
+    // Checked once here for all the layers: every step's shapes agree by construction, so the layers
+    // run without their own checks. Only the output may have a non-unit column stride, which the GEMM
+    // rejects: a Dense writing it goes through the checked call, which throws the GEMM's error (on the
+    // calling thread: such an output takes no threads).
+    const Isa isa = kernels::resolve_isa(cfg.isa);
+    const bool y_unit_columns = y.extent(1) <= 1 || y.stride(1) == 1;
+    const index_t batch = x.extent(0);
+    const int threads = kernels::gemm_detail::host_concurrency(q);
+    index_t chunks = 1;
+    if (threads > 1 && y_unit_columns && static_cast<double>(batch) * flops_per_row_ >= cfg.min_parallel_flops) {
+      // At least one full tile of rows per thread; each thread's share of the workspace must hold one.
+      const index_t tile = kernels::gemm_detail::max_tile_rows(isa);
+      chunks = std::min<index_t>(threads, batch / tile);
+      while (chunks > 1 && block_capacity(space.size() / static_cast<std::size_t>(chunks)) < tile) --chunks;
+    }
+    if (chunks <= 1) {
+      run_rows(q, x, y, 0, batch, space.data(), block_capacity(space.size()), y_unit_columns, isa, cfg);
+      return;
+    }
+    const std::size_t share = space.size() / static_cast<std::size_t>(chunks) / 64 * 64;
+    const index_t capacity = block_capacity(share);
+    parallel_for(q, Range1D{chunks}, [&](index_t c) {
+      Queue<backend::Serial> serial;  // the rows are already shared out: no nested parallelism
+      run_rows(serial, x, y, batch * c / chunks, batch * (c + 1) / chunks, space.data() + share * c, capacity, true,
+               isa, cfg);
+    });
+  }
+
+  //! Rows [row_begin, row_end) through all the layers, in blocks of nearly equal size (no short last
+  //! block) of at most `capacity` rows, the activations in the two buffers at `buffer_space`.
+  template <Backend B>
+  void run_rows(Queue<B>& q, const TensorView<const T, 2>& x, const TensorView<T, 2>& y, index_t row_begin,
+                index_t row_end, std::byte* buffer_space, index_t capacity, bool y_unit_columns, Isa isa,
+                const kernels::GemmConfig& cfg) const {
+    const index_t rows = row_end - row_begin;
+    const bool whole = rows == x.extent(0);  // one range, one block: x and y as given (the batch-1 path)
+    T* buffers[2] = {reinterpret_cast<T*>(buffer_space),
+                     reinterpret_cast<T*>(buffer_space + buffer_bytes(capacity, max_width_))};
+    const index_t blocks = rows <= capacity ? 1 : (rows + capacity - 1) / capacity;
+    index_t r0 = row_begin;
+    for (index_t b = 0; b < blocks; ++b) {
+      const index_t r1 = blocks == 1 ? row_end : r0 + rows / blocks + (b < rows % blocks ? 1 : 0);
+      const bool as_given = whole && blocks == 1;
+      TensorView<const T, 2> cur = as_given ? x : x.row_slice(r0, r1);
+      for (std::size_t i = 0; i < steps_.size(); ++i) {
+        const Step& s = steps_[i];
+        const bool last = i + 1 == steps_.size();
+        const TensorView<T, 2> dst = !last      ? TensorView<T, 2>(buffers[i % 2], {r1 - r0, s.outputs})
+                                     : as_given ? y
+                                                : y.row_slice(r0, r1);
+        if (s.kind == LayerConfig::Kind::Dense && (!last || y_unit_columns)) {
+          s.dense.forward_prechecked(q, cur, dst, isa, cfg);
+        } else {
+          run_step(q, s, cur, dst, cfg);
+        }
+        cur = dst;
+      }
+      r0 = r1;
+    }
   }
 
   template <Backend B>
@@ -246,6 +315,7 @@ class Mlp {
   index_t output_size_ = 0;
   index_t max_width_ = 0;
   index_t block_rows_ = 48;
+  double flops_per_row_ = 0;  //!< 2·K·N summed over the Dense layers
 };
 
 }  // namespace portml::layers
