@@ -116,8 +116,8 @@ void expect_all_paths_match_walk(const ForestConfig& c, index_t n, unsigned seed
   for (const Layout layout : {Layout::perfect, Layout::sparse}) {
     const Forest<Value> forest(c, layout);
     std::vector<Isa> isas{Isa::scalar};
-    if (std::is_same_v<Value, float> && isa_available(Isa::avx2)) isas.push_back(Isa::avx2);
-    if (std::is_same_v<Value, float> && isa_available(Isa::avx512)) isas.push_back(Isa::avx512);
+    if (isa_available(Isa::avx2)) isas.push_back(Isa::avx2);
+    if (isa_available(Isa::avx512)) isas.push_back(Isa::avx512);
     for (const Isa isa : isas) {
       std::vector<Value> got(want.size());
       bdt::predict_margins(forest, TensorView<const float, 2>(x.data(), {n, nf}),
@@ -285,6 +285,71 @@ TEST(Forest, DefaultFirstWalkEqualsTheWalkAtFloatEdges) {
   const ForestConfig wide = random_forest(25, 20, 10, 200, 1, SplitRule::left_if_less, false);
   EXPECT_EQ(Forest<float>(wide, Layout::sparse).data().default_first_node, nullptr);
   expect_all_paths_match_walk<float>(wide, 64, 125);
+}
+
+//! Double forests (LightGBM, TMVA, scikit-learn: `x <= t` in double) on every path, with leaf values that
+//! are not floats (so a float sum or a change of the summation order would show) and a quarter of the
+//! thresholds at float boundaries (a float, its neighbours, and the doubles just beside them): the SIMD
+//! kernels of every depth (register-resident 1-6, gathered 7-8, sparse) against the walk, bit for bit,
+//! on the whole batch and on batches of 1 to 17 rows at every offset of a 64-row block, row- and
+//! column-major.
+TEST(Forest, DoubleForestsEveryPathEqualsTheWalk) {
+  std::vector<Isa> isas{Isa::automatic, Isa::scalar};
+  if (isa_available(Isa::avx2)) isas.push_back(Isa::avx2);
+  if (isa_available(Isa::avx512)) isas.push_back(Isa::avx512);
+  for (int depth = 1; depth <= 8; ++depth) {
+    for (const int outputs : {1, 3}) {
+      const auto seed = static_cast<unsigned>(40 + depth * 2 + outputs);
+      ForestConfig c = random_forest(seed, 23, depth, 6, outputs, SplitRule::left_if_less_equal, true);
+      std::mt19937 rng(seed);
+      std::uniform_real_distribution<double> u(-3, 3);
+      for (TreeConfig& t : c.trees) {
+        for (std::size_t i = 0; i < t.left.size(); ++i) {
+          if (t.left[i] < 0) {
+            t.value[i] = rng() % 8 == 0 ? u(rng) * 1e12 : u(rng);  // large leaves: the order of the adds shows
+          } else if (rng() % 4 == 0) {
+            const auto f = static_cast<float>(t.threshold[i]);
+            const double inf = std::numeric_limits<double>::infinity();
+            const double near[] = {double(f), double(std::nextafter(f, 1e30f)), double(std::nextafter(f, -1e30f)),
+                                   std::nextafter(double(f), inf), std::nextafter(double(f), -inf)};
+            t.threshold[i] = near[rng() % 5];
+          }
+        }
+      }
+      for (double& b : c.base_margin) b = u(rng);
+      expect_all_paths_match_walk<double>(c, 203, seed + 1000);
+      const index_t n = 90, nf = c.num_features, k = c.num_outputs;
+      const std::vector<float> x = probing_rows(c, n, seed + 2000);
+      std::vector<float> x_cm(x.size());
+      for (index_t r = 0; r < n; ++r)
+        for (index_t j = 0; j < nf; ++j) x_cm[j * n + r] = x[r * nf + j];
+      std::vector<double> want(static_cast<std::size_t>(n * k));
+      for (index_t r = 0; r < n; ++r) {
+        const std::vector<double> m = walk<double>(c, x.data() + r * nf);
+        std::copy(m.begin(), m.end(), want.begin() + r * k);
+      }
+      const TensorView<const float, 2> rows(x.data(), {n, nf});
+      const auto cols = TensorView<const float, 2>::col_major(x_cm.data(), {n, nf});
+      for (const Layout layout : {Layout::perfect, Layout::sparse}) {
+        const Forest<double> forest(c, layout);
+        for (const Isa isa : isas) {
+          for (const bool col_major : {false, true}) {
+            std::size_t bad = 0;
+            for (index_t batch = 1; batch <= 17; ++batch) {
+              for (index_t offset = 0; offset < 64 && offset + batch <= n; ++offset) {
+                std::vector<double> got(static_cast<std::size_t>(batch * k));
+                bdt::predict_margins(forest, (col_major ? cols : rows).row_slice(offset, offset + batch),
+                                     TensorView<double, 2>(got.data(), {batch, k}), isa);
+                bad += std::memcmp(got.data(), want.data() + offset * k, got.size() * sizeof(double)) != 0;
+              }
+            }
+            EXPECT_EQ(bad, 0u) << "depth " << depth << " outputs " << outputs << " layout " << to_string(layout)
+                               << " isa " << to_string(isa) << (col_major ? " column-major" : " row-major");
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Forest, BindFeaturesByName) {

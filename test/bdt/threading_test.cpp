@@ -30,27 +30,39 @@ using HostCases = ::testing::Types<SerialCase
                                    >;
 TYPED_TEST_SUITE(BdtHostBackend, HostCases, CaseNames);
 
-TYPED_TEST(BdtHostBackend, MarginsIndependentOfBatchPositionAndThreads) {
-  const BdtFixture fx = bdt_fixtures("xgboost-json").front();
-  const bdt::Forest<float> forest(fx.load());
+//! A large batch of the fixture's rows repeated, at several offsets, through the queue: row r's margins
+//! must equal the trainer's for r % rows.
+template <class Value, class Queue>
+void expect_margins_independent_of_position(const BdtFixture& fx, Queue& q, const char* name) {
+  const bdt::Forest<Value> forest(fx.load());
   const std::vector<float> x0 = fx.inputs();
-  const std::vector<float> want = fx.margins<float>();
+  const std::vector<Value> want = fx.margins<Value>();
   const index_t n0 = fx.rows, nf = fx.features, k = fx.outputs;
   // A large batch: the fixture rows repeated, so row r's margins must equal the trainer's for r % n0.
   const index_t reps = 9;
   std::vector<float> x;
   for (index_t r = 0; r < reps; ++r) x.insert(x.end(), x0.begin(), x0.end());
   const index_t n = n0 * reps;
-  auto q = TypeParam::make_queue();
   for (const index_t offset : {index_t(0), index_t(1), index_t(13)}) {
     const index_t m = n - offset;
-    std::vector<float> got(static_cast<std::size_t>(m * k));
+    std::vector<Value> got(static_cast<std::size_t>(m * k));
     const TensorView<const float, 2> all(x.data(), {n, nf});
-    bdt::predict_margins(q, forest, all.row_slice(offset, n), TensorView<float, 2>(got.data(), {m, k}));
+    bdt::predict_margins(q, forest, all.row_slice(offset, n), TensorView<Value, 2>(got.data(), {m, k}));
     std::size_t bad = 0;
     for (index_t r = 0; r < m; ++r)
-      bad += std::memcmp(&got[r * k], &want[((r + offset) % n0) * k], sizeof(float) * k) != 0;
-    EXPECT_EQ(bad, 0u) << TypeParam::name << " offset " << offset;
+      bad += std::memcmp(&got[r * k], &want[((r + offset) % n0) * k], sizeof(Value) * k) != 0;
+    EXPECT_EQ(bad, 0u) << name << " " << fx.name << " offset " << offset;
+  }
+}
+
+TYPED_TEST(BdtHostBackend, MarginsIndependentOfBatchPositionAndThreads) {
+  auto q = TypeParam::make_queue();
+  expect_margins_independent_of_position<float>(bdt_fixtures("xgboost-json").front(), q, TypeParam::name);
+  // Double forests (LightGBM, TMVA) on their SIMD paths.
+  for (const char* format : {"lightgbm-text", "tmva-xml"}) {
+    for (const BdtFixture& fx : bdt_fixtures(format)) {
+      if (fx.has_margins) expect_margins_independent_of_position<double>(fx, q, TypeParam::name);
+    }
   }
 }
 
@@ -68,6 +80,18 @@ TEST(BdtOpenMP, ThreadCountsGiveIdenticalOutputs) {
                        TensorView<float, 2>(three.data(), {n, k}));
   EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(one.data(), fx.margins<float>().data(), one.size() * sizeof(float)), 0);
+  for (const BdtFixture& lgb : bdt_fixtures("lightgbm-text")) {  // double forests
+    const bdt::Forest<double> f(lgb.load());
+    const std::vector<float> xl = lgb.inputs();
+    const index_t nl = lgb.rows, kl = lgb.outputs;
+    std::vector<double> a(static_cast<std::size_t>(nl * kl)), b(a.size());
+    bdt::predict_margins(q1, f, TensorView<const float, 2>(xl.data(), {nl, lgb.features}),
+                         TensorView<double, 2>(a.data(), {nl, kl}));
+    bdt::predict_margins(q3, f, TensorView<const float, 2>(xl.data(), {nl, lgb.features}),
+                         TensorView<double, 2>(b.data(), {nl, kl}));
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(double)), 0) << lgb.name;
+    EXPECT_EQ(std::memcmp(a.data(), lgb.margins<double>().data(), a.size() * sizeof(double)), 0) << lgb.name;
+  }
 }
 #endif
 

@@ -72,7 +72,7 @@ void check_margins(const BdtFixture& fx, const Forest<Value>& forest) {
   const auto cols = TensorView<const float, 2>::col_major(x_cm.data(), {n, nf});
   std::string first;
   for (const Isa isa : isas_here()) {
-    if (isa != Isa::scalar && !std::is_same_v<Value, float>) continue;
+    if (isa != Isa::scalar && forest.has_zero_missing()) continue;  // such forests run on the scalar path only
     for (const bool col_major : {false, true}) {
       std::vector<Value> got(want.size());
       bdt::predict_margins(forest, col_major ? cols : rows, TensorView<Value, 2>(got.data(), {n, k}), isa);
@@ -94,6 +94,45 @@ void check_margins(const BdtFixture& fx, const Forest<Value>& forest) {
   }
   EXPECT_EQ(count_bit_differences(got, want, &first), 0u)
       << fx.name << " layout " << to_string(forest.layout()) << " one row at a time: " << first;
+}
+
+//! Batches of 1 to 17 rows at every offset of a 64-row block (the widest SIMD block), row- and
+//! column-major, on every ISA path forced and the automatic choice: each row's margins equal the trainer's
+//! bit for bit wherever the row sits in the batch and whatever the batch holds (the double forests'
+//! SIMD paths keep a row's leaves in its own lane, added in tree order in double).
+template <class Value>
+void check_small_batches(const BdtFixture& fx, const Forest<Value>& forest) {
+  const std::vector<float> x = model_inputs(fx, forest);
+  const std::vector<Value> want = fx.margins<Value>();
+  const index_t n = fx.rows, nf = fx.features, k = fx.outputs;
+  std::vector<float> x_cm(x.size());
+  for (index_t r = 0; r < n; ++r)
+    for (index_t j = 0; j < nf; ++j) x_cm[j * n + r] = x[r * nf + j];
+  const TensorView<const float, 2> rows(x.data(), {n, nf});
+  const auto cols = TensorView<const float, 2>::col_major(x_cm.data(), {n, nf});
+  std::vector<Isa> isas = isas_here();
+  isas.push_back(Isa::automatic);
+  for (const Isa isa : isas) {
+    if (isa != Isa::scalar && isa != Isa::automatic && forest.has_zero_missing()) continue;
+    for (const bool col_major : {false, true}) {
+      std::size_t bad = 0;
+      std::string first;
+      for (index_t batch = 1; batch <= 17; ++batch) {
+        for (index_t offset = 0; offset < 64 && offset + batch <= n; ++offset) {
+          std::vector<Value> got(static_cast<std::size_t>(batch * k));
+          bdt::predict_margins(forest, (col_major ? cols : rows).row_slice(offset, offset + batch),
+                               TensorView<Value, 2>(got.data(), {batch, k}), isa);
+          const std::vector<Value> expected(want.begin() + offset * k, want.begin() + (offset + batch) * k);
+          std::string what;
+          if (count_bit_differences(got, expected, &what) != 0 && bad++ == 0) {
+            first = "batch " + std::to_string(batch) + " offset " + std::to_string(offset) + ": " + what;
+          }
+        }
+      }
+      EXPECT_EQ(bad, 0u) << fx.name << " layout " << to_string(forest.layout()) << " isa " << to_string(isa)
+                         << (col_major ? " column-major" : " row-major") << ": " << first;
+    }
+  }
 }
 
 //! Transformed predictions. The trainers' exp/expf may come from another libm or formulation (XGBoost
@@ -147,6 +186,25 @@ TEST_P(LightGBMParity, MarginsBitIdenticalOnEveryPath) {
   for (const Layout layout : {Layout::perfect, Layout::sparse}) check_margins(fx, Forest<double>(config, layout));
 }
 
+TEST_P(LightGBMParity, SmallBatchesAtEveryOffsetBitIdentical) {
+  const BdtFixture& fx = GetParam();
+  const bdt::ForestConfig config = fx.load();
+  for (const Layout layout : {Layout::perfect, Layout::sparse}) check_small_batches(fx, Forest<double>(config, layout));
+}
+
+//! Which LightGBM fixtures run on the SIMD paths: all but those with zero-as-missing nodes whose zero
+//! range goes against the default direction (a per-node flag only the scalar kernels read).
+TEST_P(LightGBMParity, ZeroAsMissingFlagOnlyWhereNeeded) {
+  const BdtFixture& fx = GetParam();
+  const Forest<double> forest(fx.load());
+  if (fx.name != "lgb_zero_as_missing") {
+    EXPECT_FALSE(forest.has_zero_missing()) << fx.name;
+  }
+  // Double forests take the AVX-512 kernels where the CPU has them, else the scalar path (docs/bdt.md).
+  const Isa simd = widest_isa() == Isa::avx512 ? Isa::avx512 : Isa::scalar;
+  EXPECT_EQ(bdt::resolve_isa(forest, Isa::automatic), forest.has_zero_missing() ? Isa::scalar : simd) << fx.name;
+}
+
 TEST_P(LightGBMParity, PredictionsMatchTrainer) {
   const BdtFixture& fx = GetParam();
   const Forest<double> forest(fx.load());
@@ -167,6 +225,13 @@ TEST_P(TmvaParity, MarginsBitIdenticalOnEveryPath) {
   if (!fx.has_margins) GTEST_SKIP() << fx.name << ": TMVA adds the offset last; see PredictionsMatchEvaluator";
   const bdt::ForestConfig config = fx.load();
   for (const Layout layout : {Layout::perfect, Layout::sparse}) check_margins(fx, Forest<double>(config, layout));
+}
+
+TEST_P(TmvaParity, SmallBatchesAtEveryOffsetBitIdentical) {
+  const BdtFixture& fx = GetParam();
+  if (!fx.has_margins) GTEST_SKIP() << fx.name << ": TMVA adds the offset last; see PredictionsMatchEvaluator";
+  const bdt::ForestConfig config = fx.load();
+  for (const Layout layout : {Layout::perfect, Layout::sparse}) check_small_batches(fx, Forest<double>(config, layout));
 }
 
 TEST_P(TmvaParity, PredictionsMatchEvaluator) {
