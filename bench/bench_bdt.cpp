@@ -21,8 +21,11 @@
 // compiled in, the device kernel (bdt/device_forest.hpp) runs at batch 1, 1024, 65536, 10^5 and 10^6 three ways:
 // portml_<gpu> (copy the rows in, evaluate, copy the margins out, wait), portml_<gpu>_kernel (rows and margins resident
 // on the device: launch and wait) and portml_<gpu>_transfer (the two copies and the wait only), and with data resident
-// each kernel forced: portml_<gpu>_kernel_rows (row-parallel) and portml_<gpu>_kernel_trees (tree-parallel); its
-// margins are checked bit for bit against the host path first. Without a device those cases skip with the reason.
+// each kernel forced: portml_<gpu>_kernel_rows (row-parallel) and portml_<gpu>_kernel_trees (tree-parallel), at the
+// same batches, and each kernel with its input rows read directly instead of staged in team scratch (the path before
+// the staging, InputStaging::direct): portml_<gpu>_kernel_rows_direct_input and portml_<gpu>_kernel_trees_direct_input
+// at 65536, 10^5 and 10^6 rows; its margins are checked bit for bit against the host path first. Without a device
+// those cases skip with the reason.
 #include <benchmark/benchmark.h>
 
 #include <dlfcn.h>
@@ -585,8 +588,8 @@ void BM_bdt(benchmark::State& state, int which, Impl impl) {
                                  ? m.qs_error
                                  : m.error;
   const bool avx2 = impl == Impl::portml_avx2 || impl == Impl::portml_qs_avx2;
-  if (avx2 && (!portml::isa_available(portml::Isa::avx2) || m.forest64)) {
-    state.SkipWithError("the AVX2 paths need an AVX2 CPU and a float forest");
+  if (avx2 && (!portml::isa_available(portml::Isa::avx2) || (impl == Impl::portml_qs_avx2 && m.forest64))) {
+    state.SkipWithError("the AVX2 paths need an AVX2 CPU (and QuickScorer's a float forest)");
     return;
   }
   if (!error.empty()) {
@@ -609,7 +612,8 @@ using Gpu = portml::backend::Hip;
 
 enum class DeviceTiming { end_to_end, kernel, transfer };
 
-void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing, portml::bdt::DeviceKernel kernel) {
+void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing, portml::bdt::DeviceKernel kernel,
+                   portml::bdt::InputStaging input) {
   Model& m = model(which);
   if (!m.error.empty()) {
     state.SkipWithError(m.error.c_str());
@@ -640,7 +644,7 @@ void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing, port
   {  // the device's margins are the host's, bit for bit (on the first pool-size rows: the rest repeat them)
     const portml::TensorView<const float, 2> x(pool, {batch, nf});
     portml::deep_copy(q, dx.view(), x);
-    portml::bdt::predict_margins(q, forest, dx.view(), dout.view(), portml::bdt::NodeStaging::automatic, kernel);
+    portml::bdt::predict_margins(q, forest, dx.view(), dout.view(), portml::bdt::NodeStaging::automatic, kernel, input);
     portml::deep_copy(q, portml::TensorView<float, 2>(out.data(), {batch, k}),
                       portml::TensorView<const float, 2, S>(dout.view()));
     q.wait();
@@ -660,7 +664,8 @@ void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing, port
       portml::deep_copy(q, dx.view(), portml::TensorView<const float, 2>(x, {batch, nf}));
     }
     if (timing != DeviceTiming::transfer) {
-      portml::bdt::predict_margins(q, forest, dx.view(), dout.view(), portml::bdt::NodeStaging::automatic, kernel);
+      portml::bdt::predict_margins(q, forest, dx.view(), dout.view(), portml::bdt::NodeStaging::automatic, kernel,
+                                   input);
     }
     if (timing != DeviceTiming::kernel) {
       portml::deep_copy(q, portml::TensorView<float, 2>(out.data(), {batch, k}),
@@ -673,11 +678,27 @@ void BM_bdt_device(benchmark::State& state, int which, DeviceTiming timing, port
   state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * batch),
                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["staged"] = forest.staged_bytes() <= portml::bdt::device_scratch_budget ? 1 : 0;
-  state.counters["tree_parallel"] =
-      kernel == portml::bdt::DeviceKernel::tree_parallel ||
-              (kernel == portml::bdt::DeviceKernel::automatic && batch <= portml::bdt::device_tree_parallel_max_rows)
-          ? 1
-          : 0;
+  const bool by_tree = kernel == portml::bdt::DeviceKernel::tree_parallel ||
+                       (kernel == portml::bdt::DeviceKernel::automatic &&
+                        (batch <= portml::bdt::device_tree_parallel_max_rows ||
+                         forest.num_trees() >= portml::bdt::device_tree_parallel_min_trees));
+  state.counters["tree_parallel"] = by_tree ? 1 : 0;
+  // Input rows staged in team scratch: when they fit next to the kernel's other scratch (predict_margins' rule).
+  const portml::TensorView<const float, 2, S> xv(dx.view());
+  const auto shape =
+      portml::bdt::detail::tree_parallel_shape(batch, forest.num_trees(), forest.num_outputs(), sizeof(float));
+  const bool nodes_staged = !by_tree && forest.staged_bytes() <= portml::bdt::device_scratch_budget;
+  const portml::bdt::detail::InputRowsPlan rows =
+      by_tree ? portml::bdt::detail::plan_input_rows(xv, shape.scratch_bytes, index_t(1) << shape.rows_shift,
+                                                     index_t(1) << shape.rows_shift)
+              : portml::bdt::detail::plan_input_rows(xv, nodes_staged ? forest.staged_bytes() : 0,
+                                                     portml::bdt::device_rows_per_team,
+                                                     portml::bdt::device_min_staged_rows_per_team);
+  state.counters["input_staged"] = input != portml::bdt::InputStaging::direct && rows.fits ? 1 : 0;
+  state.counters["rows_per_team"] = static_cast<double>(by_tree ? index_t(1) << shape.rows_shift
+                                                        : rows.fits && input != portml::bdt::InputStaging::direct
+                                                            ? rows.rows_per_team
+                                                            : portml::bdt::device_rows_per_team);
 }
 
 void register_device(int which) {
@@ -688,22 +709,30 @@ void register_device(int which) {
       {DeviceTiming::end_to_end, ""}, {DeviceTiming::kernel, "_kernel"}, {DeviceTiming::transfer, "_transfer"}};
   for (const auto& [timing, suffix] : timings) {
     const std::string label = std::string("BM_bdt/") + model_specs[which].name + "/portml_" + Gpu::name + suffix;
-    auto* b =
-        benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, timing, portml::bdt::DeviceKernel::automatic);
+    auto* b = benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, timing,
+                                           portml::bdt::DeviceKernel::automatic, portml::bdt::InputStaging::automatic);
     b->ArgNames({"batch", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
     for (const index_t batch : {1, 1024, 65536, 100000, 1000000}) b->Args({batch, 1});
   }
-  // Each kernel forced (data resident on the device), for the automatic choice's rule (docs/bdt.md).
+  // Each kernel forced (data resident on the device), for the automatic choice's rule (docs/bdt.md), with the
+  // input rows staged in team scratch (automatic) and, at the large batches, read directly (the path before).
   const struct {
     portml::bdt::DeviceKernel kernel;
+    portml::bdt::InputStaging input;
     const char* suffix;
-  } kernels[] = {{portml::bdt::DeviceKernel::row_parallel, "_kernel_rows"},
-                 {portml::bdt::DeviceKernel::tree_parallel, "_kernel_trees"}};
-  for (const auto& [kernel, suffix] : kernels) {
+  } kernels[] = {
+      {portml::bdt::DeviceKernel::row_parallel, portml::bdt::InputStaging::automatic, "_kernel_rows"},
+      {portml::bdt::DeviceKernel::tree_parallel, portml::bdt::InputStaging::automatic, "_kernel_trees"},
+      {portml::bdt::DeviceKernel::row_parallel, portml::bdt::InputStaging::direct, "_kernel_rows_direct_input"},
+      {portml::bdt::DeviceKernel::tree_parallel, portml::bdt::InputStaging::direct, "_kernel_trees_direct_input"}};
+  for (const auto& [kernel, input, suffix] : kernels) {
     const std::string label = std::string("BM_bdt/") + model_specs[which].name + "/portml_" + Gpu::name + suffix;
-    auto* b = benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, DeviceTiming::kernel, kernel);
+    auto* b = benchmark::RegisterBenchmark(label.c_str(), BM_bdt_device, which, DeviceTiming::kernel, kernel, input);
     b->ArgNames({"batch", "threads"})->Unit(benchmark::kMicrosecond)->UseRealTime();
-    for (const index_t batch : {1, 1024, 65536}) b->Args({batch, 1});
+    if (input == portml::bdt::InputStaging::automatic) {
+      for (const index_t batch : {1, 1024}) b->Args({batch, 1});
+    }
+    for (const index_t batch : {65536, 100000, 1000000}) b->Args({batch, 1});
   }
 }
 #endif

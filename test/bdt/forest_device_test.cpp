@@ -4,7 +4,9 @@
 // CI runs it), OpenMP, Kokkos, and CUDA / HIP where a device is present (skipped with the reason
 // otherwise). The margins must be the trainer's bit for bit wherever the host tests say so, and the
 // host path's bit for bit for every fixture model, on both layouts, both kernels (row-parallel and
-// tree-parallel, forced and automatic), both node stagings and batches of 1, 3, 33 and 1000 rows.
+// tree-parallel, forced and automatic), both node stagings, both input stagings (the team's rows copied
+// to scratch or read directly) and batches of 1, 3, 33 and 1000 rows; and on synthetic forests of 1 to
+// 400 features at batches that end inside a team's block of rows, with aligned, unaligned and padded rows.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,8 +30,16 @@ namespace {
 using bdt::DeviceForest;
 using bdt::DeviceKernel;
 using bdt::Forest;
+using bdt::InputStaging;
 using bdt::Layout;
 using bdt::NodeStaging;
+
+//! One way of running the device kernel: which kernel, where the nodes and the input rows are read from.
+struct Variant {
+  DeviceKernel kernel;
+  NodeStaging staging;
+  InputStaging input;
+};
 
 //! The fixture's rows through the forest's input transformation (a copy when it has none).
 template <class Value>
@@ -42,6 +52,30 @@ std::vector<float> model_inputs(const BdtFixture& fx, const Forest<Value>& fores
   return x;
 }
 
+//! A forest of `trees` trees over nf features: complete trees of depth 3 and, every fourth tree, a stump
+//! (uneven trees for the sparse layout), each root splitting on the last feature and the other nodes spread
+//! over the features, so the walks read both ends of a staged row.
+bdt::ForestConfig wide_forest(int nf, int trees) {
+  bdt::ForestConfig config;
+  config.num_features = nf;
+  config.base_margin = {0.25};
+  for (int t = 0; t < trees; ++t) {
+    bdt::TreeConfig tree;
+    const int internal = t % 4 == 3 ? 1 : 7;
+    for (int i = 0; i < 2 * internal + 1; ++i) {
+      const bool leaf = i >= internal;
+      tree.left.push_back(leaf ? -1 : 2 * i + 1);
+      tree.right.push_back(leaf ? -1 : 2 * i + 2);
+      tree.feature.push_back(leaf ? 0 : i == 0 ? nf - 1 : (t * 7 + i * 13) % nf);
+      tree.threshold.push_back(leaf ? 0.0 : static_cast<double>(static_cast<float>(0.9 * std::sin(1.3 * t + i))));
+      tree.nan_left.push_back(static_cast<std::uint8_t>(!leaf && (t + i) % 2 == 0));
+      tree.value.push_back(leaf ? (1.0 + i) / (t + 3) - 0.4 : 0.0);
+    }
+    config.trees.push_back(tree);
+  }
+  return config;
+}
+
 template <class Case>
 class BdtDevice : public BackendTest<Case> {
  protected:
@@ -51,36 +85,47 @@ class BdtDevice : public BackendTest<Case> {
   //! Margins of host rows x [n, nf] through the device kernel: copied in, evaluated, copied out.
   template <class Value>
   std::vector<Value> device_margins(Queue<B>& q, const DeviceForest<Value, B>& df, const std::vector<float>& x,
-                                    index_t n, NodeStaging staging, DeviceKernel kernel = DeviceKernel::automatic) {
+                                    index_t n, NodeStaging staging, DeviceKernel kernel = DeviceKernel::automatic,
+                                    InputStaging input = InputStaging::automatic) {
     const index_t nf = df.num_features(), k = df.num_outputs();
     Tensor<float, 2, S> dx({n, nf});
     Tensor<Value, 2, S> dout({n, k});
     if (n > 0) deep_copy(q, dx.view(), TensorView<const float, 2>(x.data(), {n, nf}));
-    bdt::predict_margins(q, df, dx.view(), dout.view(), staging, kernel);
+    bdt::predict_margins(q, df, dx.view(), dout.view(), staging, kernel, input);
     std::vector<Value> got(static_cast<std::size_t>(n * k));
     if (n > 0) deep_copy(q, TensorView<Value, 2>(got.data(), {n, k}), TensorView<const Value, 2, S>(dout.view()));
     q.wait();
     return got;
   }
-
-  //! The stagings this forest can run: both when its nodes fit in team scratch.
   template <class Value>
-  static std::vector<NodeStaging> stagings(const DeviceForest<Value, B>& df) {
-    std::vector<NodeStaging> s{NodeStaging::automatic, NodeStaging::direct};
-    if (df.staged_bytes() <= bdt::device_scratch_budget) s.push_back(NodeStaging::scratch);
-    return s;
+  std::vector<Value> device_margins(Queue<B>& q, const DeviceForest<Value, B>& df, const std::vector<float>& x,
+                                    index_t n, const Variant& v) {
+    return device_margins(q, df, x, n, v.staging, v.kernel, v.input);
   }
 
-  //! The (kernel, staging) pairs to check on this forest: the automatic choice, the row-parallel
-  //! kernel with direct reads and (when the nodes fit) staged, and the tree-parallel kernel (which
-  //! always reads the nodes directly).
+  //! The variants to check on this forest: the automatic choice; the row-parallel kernel with the nodes
+  //! read directly and (when they fit) staged, each with the input rows read directly and (when they fit
+  //! next to the nodes) staged; the tree-parallel kernel (which always reads the nodes directly) with the
+  //! rows read directly and staged. With `contiguous` false (inputs whose features are strided) no variant
+  //! forces staged rows.
   template <class Value>
-  static std::vector<std::pair<DeviceKernel, NodeStaging>> variants(const DeviceForest<Value, B>& df) {
-    std::vector<std::pair<DeviceKernel, NodeStaging>> v{{DeviceKernel::automatic, NodeStaging::automatic},
-                                                        {DeviceKernel::row_parallel, NodeStaging::direct}};
-    if (df.staged_bytes() <= bdt::device_scratch_budget)
-      v.emplace_back(DeviceKernel::row_parallel, NodeStaging::scratch);
-    v.emplace_back(DeviceKernel::tree_parallel, NodeStaging::automatic);
+  static std::vector<Variant> variants(const DeviceForest<Value, B>& df, bool contiguous = true) {
+    const index_t nf = df.num_features();
+    const auto rows_fit = [&](std::size_t other, index_t rows) {
+      return contiguous && other + bdt::detail::staged_rows_bytes(rows, nf) <= bdt::device_scratch_budget;
+    };
+    std::vector<Variant> v{{DeviceKernel::automatic, NodeStaging::automatic, InputStaging::automatic}};
+    v.push_back({DeviceKernel::row_parallel, NodeStaging::direct, InputStaging::direct});
+    if (rows_fit(0, bdt::device_min_staged_rows_per_team))
+      v.push_back({DeviceKernel::row_parallel, NodeStaging::direct, InputStaging::scratch});
+    if (df.staged_bytes() <= bdt::device_scratch_budget) {
+      v.push_back({DeviceKernel::row_parallel, NodeStaging::scratch, InputStaging::direct});
+      if (rows_fit(df.staged_bytes(), bdt::device_min_staged_rows_per_team))
+        v.push_back({DeviceKernel::row_parallel, NodeStaging::scratch, InputStaging::scratch});
+    }
+    v.push_back({DeviceKernel::tree_parallel, NodeStaging::automatic, InputStaging::direct});
+    if (rows_fit(bdt::device_tree_parallel_scratch, bdt::device_tree_parallel_max_rows_per_team))
+      v.push_back({DeviceKernel::tree_parallel, NodeStaging::automatic, InputStaging::scratch});
     return v;
   }
 
@@ -96,8 +141,9 @@ class BdtDevice : public BackendTest<Case> {
     }
   }
 
-  static std::string describe(DeviceKernel kernel, NodeStaging staging) {
-    return std::string(" kernel ") + bdt::to_string(kernel) + " staging " + bdt::to_string(staging);
+  static std::string describe(const Variant& v) {
+    return std::string(" kernel ") + bdt::to_string(v.kernel) + " staging " + bdt::to_string(v.staging) + " input " +
+           bdt::to_string(v.input);
   }
 
   //! Every fixture of `format` on both layouts and every staging: bit-identical to the host path on
@@ -150,10 +196,10 @@ class BdtDevice : public BackendTest<Case> {
             std::vector<Value> host(static_cast<std::size_t>(batch * k));
             bdt::predict_margins(trees_only, TensorView<const float, 2>(bx.data(), {batch, nf}),
                                  TensorView<Value, 2>(host.data(), {batch, k}));
-            for (const auto& [kernel, staging] : variants(df)) {
-              const std::vector<Value> got = device_margins(q, df, bx, batch, staging, kernel);
-              const std::string what = fx.name + " layout " + bdt::to_string(layout) + describe(kernel, staging) +
-                                       " batch " + std::to_string(batch) + (rows == &x ? "" : " with missing values");
+            for (const Variant& v : variants(df)) {
+              const std::vector<Value> got = device_margins(q, df, bx, batch, v);
+              const std::string what = fx.name + " layout " + bdt::to_string(layout) + describe(v) + " batch " +
+                                       std::to_string(batch) + (rows == &x ? "" : " with missing values");
               std::size_t bad = 0;
               for (std::size_t i = 0; i < host.size(); ++i) bad += std::memcmp(&got[i], &host[i], sizeof(Value)) != 0;
               EXPECT_EQ(bad, 0u) << Case::name << " " << what << ": differs from the host path";
@@ -222,12 +268,11 @@ class BdtDevice : public BackendTest<Case> {
         std::vector<Value> host(static_cast<std::size_t>(batch * k));
         bdt::predict_margins(forest, TensorView<const float, 2>(x.data(), {batch, nf}),
                              TensorView<Value, 2>(host.data(), {batch, k}));
-        for (const auto& [kernel, staging] : variants(df)) {
-          const std::vector<Value> got = device_margins(q, df, x, batch, staging, kernel);
+        for (const Variant& v : variants(df)) {
+          const std::vector<Value> got = device_margins(q, df, x, batch, v);
           std::size_t bad = 0;
           for (std::size_t i = 0; i < host.size(); ++i) bad += std::memcmp(&got[i], &host[i], sizeof(Value)) != 0;
-          EXPECT_EQ(bad, 0u) << Case::name << " layout " << bdt::to_string(layout) << " batch " << batch
-                             << describe(kernel, staging);
+          EXPECT_EQ(bad, 0u) << Case::name << " layout " << bdt::to_string(layout) << " batch " << batch << describe(v);
         }
       }
     }
@@ -261,24 +306,30 @@ TYPED_TEST(BdtDevice, StridedInputsAndLargeBatches) {
   deep_copy(q, dcm.view(), TensorView<const float, 1>(x_cm.data(), {n0 * nf}));
   const auto cols = TensorView<const float, 2, Sp>::col_major(dcm.data(), {n0, nf}).row_slice(13, n0);
   Tensor<float, 2, Sp> dout({n0 - 13, k});
-  for (const auto& [kernel, staging] : this->variants(df)) {
-    bdt::predict_margins(q, df, cols, dout.view(), staging, kernel);
+  for (const Variant& v : this->variants(df, false)) {
+    bdt::predict_margins(q, df, cols, dout.view(), v.staging, v.kernel, v.input);
     std::vector<float> got(static_cast<std::size_t>((n0 - 13) * k));
     deep_copy(q, TensorView<float, 2>(got.data(), {n0 - 13, k}), TensorView<const float, 2, Sp>(dout.view()));
     q.wait();
     EXPECT_EQ(std::memcmp(got.data(), want.data() + 13 * k, got.size() * sizeof(float)), 0)
-        << TypeParam::name << " column-major rows [13, n)" << this->describe(kernel, staging);
+        << TypeParam::name << " column-major rows [13, n)" << this->describe(v);
+  }
+  // Column-major rows are read directly (a warp's loads of one feature are coalesced): staging them is refused.
+  for (const DeviceKernel kernel : {DeviceKernel::row_parallel, DeviceKernel::tree_parallel}) {
+    EXPECT_THROW(bdt::predict_margins(q, df, cols, dout.view(), NodeStaging::automatic, kernel, InputStaging::scratch),
+                 NotSupported)
+        << bdt::to_string(kernel);
   }
   // Enough rows for several blocks per team when staged: row r must give the trainer's row r % n0.
   const index_t reps = TypeParam::backend::is_host ? 12 : 600;
   std::vector<float> x;
   for (index_t r = 0; r < reps; ++r) x.insert(x.end(), x0.begin(), x0.end());
   const index_t n = n0 * reps;
-  for (const auto& [kernel, staging] : this->variants(df)) {
-    const std::vector<float> got = this->device_margins(q, df, x, n, staging, kernel);
+  for (const Variant& v : this->variants(df)) {
+    const std::vector<float> got = this->device_margins(q, df, x, n, v);
     std::size_t bad = 0;
     for (index_t r = 0; r < n; ++r) bad += std::memcmp(&got[r * k], &want[(r % n0) * k], sizeof(float) * k) != 0;
-    EXPECT_EQ(bad, 0u) << TypeParam::name << " " << n << " rows" << this->describe(kernel, staging);
+    EXPECT_EQ(bad, 0u) << TypeParam::name << " " << n << " rows" << this->describe(v);
   }
 }
 
@@ -328,9 +379,85 @@ TYPED_TEST(BdtDevice, EmptyBatchAndShapeErrors) {
   std::vector<float> want(2);
   bdt::predict_margins(f, TensorView<const float, 2>(bx.data(), {2, 2}), TensorView<float, 2>(want.data(), {2, 1}));
   // 4096 trees: the tree-parallel kernel takes them in two chunks.
-  for (const auto& [kernel, staging] : this->variants(d)) {
-    const std::vector<float> got = this->device_margins(q, d, bx, 2, staging, kernel);
-    EXPECT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * 2), 0) << this->describe(kernel, staging);
+  for (const Variant& v : this->variants(d)) {
+    const std::vector<float> got = this->device_margins(q, d, bx, 2, v);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * 2), 0) << this->describe(v);
+  }
+}
+
+//! Staged input rows at the edges of a team's block: 1 to 400 features (a multiple of four or not; 150 and
+//! 300 stage 64 and 32 rows per team, 400 do not fit and fall back to direct reads), batches of 1 row and
+//! of rows that end inside a block, rows contiguous, at an unaligned base, and padded (a stride of a
+//! multiple of four or not): every variant bit-identical to the host path on the same rows. (129 rows end
+//! inside the second block of 128, 64 or 32 rows, and inside the tree-parallel kernel's blocks.)
+TYPED_TEST(BdtDevice, StagedRowsAtBlockBoundaries) {
+  using Bk = typename TypeParam::backend;
+  using Sp = memory_space_t<Bk>;
+  auto q = TypeParam::make_queue();
+  // The GPU emulation (slow: a fiber per team thread) takes fewer feature counts, batches and layouts.
+  const bool emulated = this->emulated(q);
+  const std::vector<index_t> batches =
+      emulated ? std::vector<index_t>{1, 129} : std::vector<index_t>{1, 31, 128, 129, 300, 1000};
+  const std::vector<int> features =
+      emulated ? std::vector<int>{3, 4, 20, 150, 300, 400} : std::vector<int>{1, 3, 4, 5, 8, 20, 150, 300, 400};
+  const std::vector<Layout> forest_layouts =
+      emulated ? std::vector<Layout>{Layout::perfect} : std::vector<Layout>{Layout::perfect, Layout::sparse};
+  const struct {
+    index_t offset;  //!< floats before row 0
+    index_t pad;     //!< x.stride(0) - nf
+    const char* what;
+  } layouts[] = {{0, 0, "contiguous"}, {1, 0, "unaligned base"}, {4, 4, "padded by 4"}, {0, 3, "padded by 3"}};
+  for (const int nf : features) {
+    // Rows per row-parallel team with staged rows (no staged nodes): 128 up to 95 features.
+    const index_t want_rows = nf <= 95 ? 128 : nf == 150 ? 64 : nf == 300 ? 32 : 0;
+    for (const Layout layout : forest_layouts) {
+      const Forest<float> forest(wide_forest(nf, 12), layout);
+      const DeviceForest<float, Bk> df(q, forest);
+      for (const index_t n : batches) {
+        std::vector<float> x(static_cast<std::size_t>(n * nf));
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          x[i] = std::sin(0.61f * static_cast<float>(i) + 0.2f);
+          if (i % 23 == 7) x[i] = std::numeric_limits<float>::quiet_NaN();
+        }
+        std::vector<float> want(static_cast<std::size_t>(n));
+        bdt::predict_margins(forest, TensorView<const float, 2>(x.data(), {n, nf}),
+                             TensorView<float, 2>(want.data(), {n, 1}));
+        for (const auto& rl : layouts) {
+          const index_t rs = nf + rl.pad, size = rl.offset + n * rs;
+          std::vector<float> buffer(static_cast<std::size_t>(size), std::numeric_limits<float>::quiet_NaN());
+          for (index_t r = 0; r < n; ++r)
+            std::memcpy(&buffer[rl.offset + r * rs], &x[r * nf], sizeof(float) * static_cast<std::size_t>(nf));
+          Tensor<float, 1, Sp> dbuffer({size});
+          deep_copy(q, dbuffer.view(), TensorView<const float, 1>(buffer.data(), {size}));
+          const TensorView<const float, 2, Sp> dx(dbuffer.data() + rl.offset, {n, nf}, {rs, 1});
+          const bdt::detail::InputRowsPlan plan =
+              bdt::detail::plan_input_rows(dx, 0, bdt::device_rows_per_team, bdt::device_min_staged_rows_per_team);
+          EXPECT_EQ(plan.fits, want_rows > 0) << nf;
+          if (plan.fits) {
+            EXPECT_EQ(plan.rows_per_team, want_rows) << nf;
+            EXPECT_EQ(plan.vec4, nf % 4 == 0 && rs % 4 == 0 && rl.offset % 4 == 0) << nf << " " << rl.what;
+          }
+          Tensor<float, 2, Sp> dout({n, 1});
+          if (!plan.fits) {  // 400 features: not even 32 rows fit; forcing the staging is refused
+            EXPECT_THROW(bdt::predict_margins(q, df, dx, dout.view(), NodeStaging::direct, DeviceKernel::row_parallel,
+                                              InputStaging::scratch),
+                         NotSupported);
+          }
+          for (const Variant& v : this->variants(df)) {
+            const std::string what = std::string(TypeParam::name) + " " + std::to_string(nf) + " features, " +
+                                     std::to_string(n) + " rows " + rl.what + " layout " + bdt::to_string(layout) +
+                                     this->describe(v);
+            bdt::predict_margins(q, df, dx, dout.view(), v.staging, v.kernel, v.input);
+            std::vector<float> got(static_cast<std::size_t>(n));
+            deep_copy(q, TensorView<float, 2>(got.data(), {n, 1}), TensorView<const float, 2, Sp>(dout.view()));
+            q.wait();
+            std::size_t bad = 0;
+            for (index_t r = 0; r < n; ++r) bad += std::memcmp(&got[r], &want[r], sizeof(float)) != 0;
+            EXPECT_EQ(bad, 0u) << what;
+          }
+        }
+      }
+    }
   }
 }
 

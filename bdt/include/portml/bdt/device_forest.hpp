@@ -18,7 +18,13 @@
 //!    zero-as-missing bits, float32 threshold, perfect or sparse layout), read either from team scratch
 //!    (GPU shared memory) after the team staged the whole forest there, when its nodes fit in
 //!    `device_scratch_budget` bytes, or straight from the backend's memory through the read-only data
-//!    cache (`const __restrict__` pointers, `__ldg` on CUDA).
+//!    cache (`const __restrict__` pointers, `__ldg` on CUDA);
+//!  - the input rows are read either from team scratch, after the team copied its block of rows there
+//!    (InputStaging: a block of row-major rows is one contiguous slab, copied with coalesced, four-float
+//!    loads where the rows allow, into rows of an odd pitch so that a warp reading one feature of 32 rows
+//!    hits 32 banks), or straight from the backend's memory, each thread its own row, feature by feature as
+//!    the trees ask (a warp's load then touches 32 rows: coalesced only for column-major inputs). The rows
+//!    per team are the most of 128, 64 or 32 whose staged rows fit the scratch budget with the nodes.
 //!
 //! Tree-parallel (small and medium batches, where one thread per row leaves the GPU idle and makes a
 //! row's latency the whole forest's chain of dependent loads):
@@ -29,7 +35,11 @@
 //!    chunk's leaves of its output, in tree order, to its running sum in scratch (started from the base
 //!    margin); a second barrier frees the scratch for the next chunk;
 //!  - each (row, output) sum is therefore the same additions in the same order as the host's: the same
-//!    bits.
+//!    bits;
+//!  - the R input rows are staged in team scratch once per block (InputStaging, as above) or read directly.
+//!
+//! Either way a row's trees are walked in the same order with the same decisions and the same additions:
+//! where the features and nodes are read from changes no bit.
 #pragma once
 
 #include <algorithm>
@@ -90,12 +100,36 @@ inline const char* to_string(DeviceKernel kernel) {
   }
 }
 
-//! Scratch bytes a team may use for the forest's nodes: the shared memory every CUDA block may take
-//! without opting in (and below AMD's 64 KiB of LDS).
+//! Where the kernels of predict_margins(Queue<B>&, const DeviceForest&, ...) read the input rows.
+enum class InputStaging {
+  automatic,  //!< scratch when the launch runs GPU teams (a GPU, or the Serial queue's GPU emulation), the
+              //!< rows are contiguous (x.stride(1) == 1) and a team's rows fit its scratch; direct otherwise
+  scratch,    //!< each team first copies its block of rows into its scratch (GPU shared memory), coalesced;
+              //!< NotSupported when x.stride(1) != 1 or the rows do not fit device_scratch_budget
+  direct      //!< each thread reads its row's features from the backend's memory as the trees ask for them
+};
+
+//! "automatic", "scratch" or "direct".
+inline const char* to_string(InputStaging staging) {
+  switch (staging) {
+    case InputStaging::scratch:
+      return "scratch";
+    case InputStaging::direct:
+      return "direct";
+    default:
+      return "automatic";
+  }
+}
+
+//! Scratch bytes a team may use for the forest's nodes and its staged input rows together: the shared
+//! memory every CUDA block may take without opting in (and below AMD's 64 KiB of LDS).
 inline constexpr std::size_t device_scratch_budget = 48 * 1024;
 
-//! Rows evaluated by one team (one GPU thread per row; host teams loop over them).
+//! Rows evaluated by one row-parallel team (one GPU thread per row; host teams loop over them). With
+//! staged input rows, the most of 128, 64, 32 (device_min_staged_rows_per_team) whose rows fit the
+//! scratch budget next to the staged nodes.
 inline constexpr int device_rows_per_team = 128;
+inline constexpr int device_min_staged_rows_per_team = 32;
 
 //! Teams of a staged launch at most: each team stages the forest once and then takes row blocks
 //! league_rank, + league_size, ... so the staging is amortised over many rows on large batches.
@@ -129,6 +163,100 @@ PORTML_HOST_DEVICE inline T read_only(const T* p) {
 #else
   return *p;
 #endif
+}
+
+//! Four floats at p (16-byte aligned): one vector load on the device (through the read-only data cache
+//! on CUDA), four plain loads elsewhere.
+PORTML_HOST_DEVICE inline void read_only4(const float* p, float* v) {
+#if defined(__CUDA_ARCH__)
+  const float4 q = __ldg(reinterpret_cast<const float4*>(p));
+  v[0] = q.x;
+  v[1] = q.y;
+  v[2] = q.z;
+  v[3] = q.w;
+#elif PORTML_DEVICE_PASS
+  const float4 q = *reinterpret_cast<const float4*>(p);
+  v[0] = q.x;
+  v[1] = q.y;
+  v[2] = q.z;
+  v[3] = q.w;
+#else
+  for (int i = 0; i < 4; ++i) v[i] = p[i];
+#endif
+}
+
+//! How a launch reads its input rows (InputStaging), decided on the host by plan_input_rows.
+struct InputRowsPlan {
+  bool fits = false;    //!< x.stride(1) == 1 and rows_per_team rows fit the scratch left
+  bool staged = false;  //!< the launch stages its rows (fits, and chosen)
+  bool vec4 = false;    //!< four-float loads: features and x.stride(0) multiples of 4, x.data() 16-byte aligned
+  index_t pitch = 0;    //!< floats between staged rows: the feature count made odd (bank-conflict free)
+  index_t rows_per_team = device_rows_per_team;
+};
+
+//! Floats between consecutive staged rows: the feature count made odd, so the threads of a warp that read
+//! the same feature of consecutive rows hit different shared-memory banks.
+inline index_t staged_row_pitch(index_t features) { return features | 1; }
+
+//! Scratch bytes of `rows` staged rows of `features` features.
+inline std::size_t staged_rows_bytes(index_t rows, index_t features) {
+  return static_cast<std::size_t>(rows * staged_row_pitch(features)) * sizeof(float);
+}
+
+//! The input staging of a launch whose teams already take `other_bytes` of scratch: the most rows per team
+//! from max_rows down to min_rows (halving) whose staged rows fit device_scratch_budget with the rest; not
+//! `fits` when x's rows are not contiguous (x.stride(1) != 1) or none fit. `staged` is left to the caller.
+template <class Space>
+InputRowsPlan plan_input_rows(const TensorView<const float, 2, Space>& x, std::size_t other_bytes, index_t max_rows,
+                              index_t min_rows) {
+  InputRowsPlan p;
+  p.rows_per_team = max_rows;
+  if (x.stride(1) != 1) return p;
+  const index_t nf = x.extent(1);
+  for (index_t rows = max_rows; rows >= min_rows && rows > 0; rows /= 2) {
+    if (other_bytes <= device_scratch_budget && staged_rows_bytes(rows, nf) <= device_scratch_budget - other_bytes) {
+      p.fits = true;
+      p.rows_per_team = rows;
+      p.pitch = staged_row_pitch(nf);
+      p.vec4 = nf % 4 == 0 && x.stride(0) % 4 == 0 && reinterpret_cast<std::uintptr_t>(x.data()) % 16 == 0;
+      return p;
+    }
+  }
+  return p;
+}
+
+//! Copies rows [r0, r0 + count) of x (x.stride(1) == 1) to dst, row i at dst + i * pitch: the team's threads
+//! take consecutive elements of the block (a row-major block is one contiguous slab), so a warp's loads are
+//! coalesced; with vec4 (see InputRowsPlan) consecutive groups of four features, one vector load each. The
+//! caller puts a barrier between this and the reads of dst.
+template <class TeamT, class Space>
+PORTML_HOST_DEVICE inline void stage_input_rows(const TeamT& team, const TensorView<const float, 2, Space>& x,
+                                                index_t r0, index_t count, float* PORTML_RESTRICT dst, index_t pitch,
+                                                bool vec4) {
+  const index_t rs = x.stride(0);
+  const float* PORTML_RESTRICT src = x.data() + r0 * rs;
+  // 32-bit index arithmetic: a block holds at most device_scratch_budget / 4 staged floats.
+  const auto nf = static_cast<std::int32_t>(x.extent(1));
+  if (vec4) {
+    const std::int32_t quads = nf >> 2;
+    for (const index_t q : team_elements(team, count * quads)) {
+      const auto i = static_cast<std::int32_t>(q) / quads;
+      const std::int32_t j = (static_cast<std::int32_t>(q) - i * quads) << 2;
+      float v[4];
+      read_only4(src + i * rs + j, v);
+      float* d = dst + i * pitch + j;
+      d[0] = v[0];
+      d[1] = v[1];
+      d[2] = v[2];
+      d[3] = v[3];
+    }
+  } else {
+    for (const index_t e : team_elements(team, count * nf)) {
+      const auto i = static_cast<std::int32_t>(e) / nf;
+      const std::int32_t j = static_cast<std::int32_t>(e) - i * nf;
+      dst[i * pitch + j] = read_only(src + i * rs + j);
+    }
+  }
 }
 
 //! 1 when the row leaves the node to the right: `!(x < t)` for numbers, NaN to the node's default
@@ -203,18 +331,23 @@ PORTML_HOST_DEVICE inline Value device_tree_leaf(const ForestData<Value>& f, std
 }
 
 //! The row-parallel kernel body: team `league_rank` takes row blocks league_rank, + league_size, ... of
-//! device_rows_per_team rows, one row per thread (host teams of one thread take every row of a block).
-template <class Value, class Space, bool Staged, bool Perfect, bool ZeroMissing, bool SingleOutput>
+//! rows_per_team rows, one row per thread (host teams of one thread take every row of a block). Scratch:
+//! the staged nodes (Staged), then the block's staged rows (RowsStaged) at `pitch` floats per row.
+template <class Value, class Space, bool Staged, bool RowsStaged, bool Perfect, bool ZeroMissing, bool SingleOutput>
 struct ForestMarginsBody {
   ForestData<Value> f;  //!< pointers into Space
   TensorView<const float, 2, Space> x;
   TensorView<Value, 2, Space> out;
   index_t row_blocks;
+  index_t rows_per_team;
+  std::size_t rows_offset;  //!< scratch bytes before the staged rows (the staged nodes')
+  index_t pitch;            //!< floats between staged rows (RowsStaged)
+  bool vec4;                //!< four-float loads when staging the rows (InputRowsPlan)
 
-  PORTML_HOST_DEVICE void row(index_t r, const std::uint32_t* PORTML_RESTRICT ff, const float* PORTML_RESTRICT th,
+  //! Row r, its feature j at xr[j * cs].
+  PORTML_HOST_DEVICE void row(index_t r, const float* PORTML_RESTRICT xr, index_t cs,
+                              const std::uint32_t* PORTML_RESTRICT ff, const float* PORTML_RESTRICT th,
                               const std::int32_t* PORTML_RESTRICT left, const Value* PORTML_RESTRICT leaf) const {
-    const float* PORTML_RESTRICT xr = x.data() + r * x.stride(0);
-    const index_t cs = x.stride(1);
     Value single = read_only(f.base_margin);
     if constexpr (!SingleOutput) {
       for (std::int32_t g = 0; g < f.num_outputs; ++g) out(r, g) = read_only(f.base_margin + g);
@@ -236,8 +369,9 @@ struct ForestMarginsBody {
     const float* th = f.threshold;
     const std::int32_t* left = f.left;
     const Value* leaf = f.leaf_value;
+    auto* scratch = team_scratch<unsigned char>(team);
     if constexpr (Staged) {
-      Value* s_leaf = team_scratch<Value>(team);
+      Value* s_leaf = reinterpret_cast<Value*>(scratch);
       auto* s_ff = reinterpret_cast<std::uint32_t*>(s_leaf + f.num_leaf_values);
       auto* s_th = reinterpret_cast<float*>(s_ff + f.num_nodes);
       auto* s_left = reinterpret_cast<std::int32_t*>(s_th + f.num_nodes);
@@ -253,22 +387,35 @@ struct ForestMarginsBody {
       left = s_left;
       leaf = s_leaf;
     }
+    float* s_rows = nullptr;
+    if constexpr (RowsStaged) s_rows = reinterpret_cast<float*>(scratch + rows_offset);
     const index_t n = x.extent(0);
     for (const index_t block : league_elements(team, row_blocks)) {
-      for (const index_t i : team_elements(team, device_rows_per_team)) {
-        const index_t r = block * device_rows_per_team + i;
-        if (r < n) row(r, ff, th, left, leaf);
+      const index_t r0 = block * rows_per_team;
+      if constexpr (RowsStaged) {
+        stage_input_rows(team, x, r0, n - r0 < rows_per_team ? n - r0 : rows_per_team, s_rows, pitch, vec4);
+        team.barrier();
       }
+      for (const index_t i : team_elements(team, rows_per_team)) {
+        const index_t r = r0 + i;
+        if (r >= n) continue;
+        if constexpr (RowsStaged) {
+          row(r, s_rows + i * pitch, 1, ff, th, left, leaf);
+        } else {
+          row(r, x.data() + r * x.stride(0), x.stride(1), ff, th, left, leaf);
+        }
+      }
+      if constexpr (RowsStaged) team.barrier();  // every row of the block read before the next is staged
     }
   }
 };
 
 //! The tree-parallel kernel body: team `league_rank` takes row blocks league_rank, + league_size, ... of
 //! R = 1 << rows_shift rows and walks the forest in chunks of `chunk` trees. Scratch: the running sums
-//! [num_outputs][R], then the chunk's leaf values [chunk][R]. Pair w of a chunk is (tree t0 + w / R,
-//! row w % R), so neighbouring threads descend the same tree for neighbouring rows. Correct for any team
-//! size from 1 (host teams) up.
-template <class Value, class Space, bool Perfect, bool ZeroMissing>
+//! [num_outputs][R], then the chunk's leaf values [chunk][R], then (RowsStaged) the block's R rows at
+//! `pitch` floats per row. Pair w of a chunk is (tree t0 + w / R, row w % R), so neighbouring threads
+//! descend the same tree for neighbouring rows. Correct for any team size from 1 (host teams) up.
+template <class Value, class Space, bool RowsStaged, bool Perfect, bool ZeroMissing>
 struct ForestTreeParallelBody {
   ForestData<Value> f;  //!< pointers into Space
   TensorView<const float, 2, Space> x;
@@ -276,6 +423,8 @@ struct ForestTreeParallelBody {
   index_t row_blocks;
   std::int32_t rows_shift;  //!< log2(R)
   std::int32_t chunk;       //!< trees per chunk (>= 1)
+  index_t pitch;            //!< floats between staged rows (RowsStaged)
+  bool vec4;                //!< four-float loads when staging the rows (InputRowsPlan)
 
   template <class TeamT>
   PORTML_HOST_DEVICE void operator()(const TeamT& team) const {
@@ -283,20 +432,31 @@ struct ForestTreeParallelBody {
     const index_t outputs = f.num_outputs, sums = rows * outputs;
     Value* acc = team_scratch<Value>(team);  // [outputs][rows]
     Value* leaves = acc + sums;              // [chunk][rows]
+    float* s_rows = nullptr;                 // [rows][pitch]
+    if constexpr (RowsStaged) s_rows = reinterpret_cast<float*>(leaves + (index_t(chunk) << rows_shift));
     const index_t n = x.extent(0), rs = x.stride(0), cs = x.stride(1);
     for (const index_t block : league_elements(team, row_blocks)) {
       const index_t r0 = block << rows_shift;
+      if constexpr (RowsStaged) {
+        stage_input_rows(team, x, r0, n - r0 < rows ? n - r0 : rows, s_rows, pitch, vec4);
+        team.barrier();
+      }
       // Each (row, output) sum is owned by the thread that team_elements gives it: the same thread in
       // every loop over `sums` below, so acc needs no barrier of its own.
       for (const index_t i : team_elements(team, sums)) acc[i] = read_only(f.base_margin + (i >> rows_shift));
       for (std::int32_t t0 = 0; t0 < f.num_trees; t0 += chunk) {
         const std::int32_t c = f.num_trees - t0 < chunk ? f.num_trees - t0 : chunk;
         for (const index_t w : team_elements(team, index_t(c) << rows_shift)) {
-          const index_t r = r0 + (w & row_mask);
+          const index_t j = w & row_mask, r = r0 + j;
           if (r < n) {
-            leaves[w] = device_tree_leaf<false, Perfect, ZeroMissing>(
-                f, t0 + static_cast<std::int32_t>(w >> rows_shift), x.data() + r * rs, cs, f.feature_flags, f.threshold,
-                f.left, f.leaf_value);
+            const auto t = t0 + static_cast<std::int32_t>(w >> rows_shift);
+            if constexpr (RowsStaged) {
+              leaves[w] = device_tree_leaf<false, Perfect, ZeroMissing>(f, t, s_rows + j * pitch, 1, f.feature_flags,
+                                                                        f.threshold, f.left, f.leaf_value);
+            } else {
+              leaves[w] = device_tree_leaf<false, Perfect, ZeroMissing>(f, t, x.data() + r * rs, cs, f.feature_flags,
+                                                                        f.threshold, f.left, f.leaf_value);
+            }
           }
         }
         team.barrier();
@@ -320,6 +480,7 @@ struct ForestTreeParallelBody {
         const index_t r = r0 + (i & row_mask);
         if (r < n) out(r, i >> rows_shift) = acc[i];
       }
+      if constexpr (RowsStaged) team.barrier();  // every row of the block read before the next is staged
     }
   }
 };
@@ -356,69 +517,95 @@ inline TreeParallelShape tree_parallel_shape(index_t n, std::int32_t trees, std:
 }
 
 //! Launches the tree-parallel kernel of `f` (arrays in B's memory) over x into out (shapes checked by
-//! the caller, at least one row, shape.fits). Device backends: instantiated in portml::cuda / portml::hip.
+//! the caller, at least one row, shape.fits; rows.staged only when rows.fits for R = 1 << shape.rows_shift
+//! rows next to shape.scratch_bytes). Device backends: instantiated in portml::cuda / portml::hip.
 template <Backend B, class Value>
 void launch_forest_margins_by_tree(Queue<B>& q, const ForestData<Value>& f,
                                    TensorView<const float, 2, memory_space_t<B>> x,
-                                   TensorView<Value, 2, memory_space_t<B>> out, TreeParallelShape shape) {
+                                   TensorView<Value, 2, memory_space_t<B>> out, TreeParallelShape shape,
+                                   InputRowsPlan rows) {
   using S = memory_space_t<B>;
-  const index_t rows = index_t(1) << shape.rows_shift;
-  const index_t row_blocks = (x.extent(0) + rows - 1) / rows;
-  const LaunchConfig cfg{row_blocks, device_tree_parallel_team, shape.scratch_bytes};
-  const auto run = [&]<bool Perfect, bool ZeroMissing>() {
-    launch(
-        q, cfg,
-        ForestTreeParallelBody<Value, S, Perfect, ZeroMissing>{f, x, out, row_blocks, shape.rows_shift, shape.chunk});
+  const index_t team_rows = index_t(1) << shape.rows_shift;
+  const index_t row_blocks = (x.extent(0) + team_rows - 1) / team_rows;
+  const std::size_t scratch = shape.scratch_bytes + (rows.staged ? staged_rows_bytes(team_rows, x.extent(1)) : 0);
+  const LaunchConfig cfg{row_blocks, device_tree_parallel_team, scratch};
+  const auto run = [&]<bool RowsStaged, bool Perfect, bool ZeroMissing>() {
+    launch(q, cfg,
+           ForestTreeParallelBody<Value, S, RowsStaged, Perfect, ZeroMissing>{f, x, out, row_blocks, shape.rows_shift,
+                                                                              shape.chunk, rows.pitch, rows.vec4});
   };
-  const auto with_missing = [&]<bool Perfect>() {
+  const auto with_missing = [&]<bool RowsStaged, bool Perfect>() {
     if (f.has_zero_missing) {
-      run.template operator()<Perfect, true>();
+      run.template operator()<RowsStaged, Perfect, true>();
     } else {
-      run.template operator()<Perfect, false>();
+      run.template operator()<RowsStaged, Perfect, false>();
     }
   };
-  if (f.layout == Layout::perfect) {
-    with_missing.template operator()<true>();
+  const auto with_layout = [&]<bool RowsStaged>() {
+    if (f.layout == Layout::perfect) {
+      with_missing.template operator()<RowsStaged, true>();
+    } else {
+      with_missing.template operator()<RowsStaged, false>();
+    }
+  };
+  if (rows.staged) {
+    with_layout.template operator()<true>();
   } else {
-    with_missing.template operator()<false>();
+    with_layout.template operator()<false>();
   }
 }
 
 //! Launches the row-parallel kernel of `f` (arrays in B's memory) over x into out (shapes checked by the
-//! caller, at least one row). Device backends: instantiated in portml::cuda / portml::hip.
+//! caller, at least one row; rows.staged only when rows.fits next to the staged nodes when `staged`).
+//! Device backends: instantiated in portml::cuda / portml::hip.
 template <Backend B, class Value>
 void launch_forest_margins(Queue<B>& q, const ForestData<Value>& f, TensorView<const float, 2, memory_space_t<B>> x,
-                           TensorView<Value, 2, memory_space_t<B>> out, bool staged) {
+                           TensorView<Value, 2, memory_space_t<B>> out, bool staged, InputRowsPlan rows) {
   using S = memory_space_t<B>;
-  const index_t row_blocks = (x.extent(0) + device_rows_per_team - 1) / device_rows_per_team;
-  const std::size_t scratch = staged ? staged_forest_bytes(f) : 0;
-  const index_t league = staged ? std::min(row_blocks, device_max_staged_teams) : row_blocks;
-  const LaunchConfig cfg{league, device_rows_per_team, scratch};
-  const auto run = [&]<bool Staged, bool Perfect, bool ZeroMissing>() {
+  const index_t team_rows = rows.staged ? rows.rows_per_team : index_t(device_rows_per_team);
+  const index_t row_blocks = (x.extent(0) + team_rows - 1) / team_rows;
+  const std::size_t node_bytes = staged ? staged_forest_bytes(f) : 0;
+  const std::size_t scratch = node_bytes + (rows.staged ? staged_rows_bytes(team_rows, x.extent(1)) : 0);
+  // A staged launch keeps device_max_staged_teams * device_rows_per_team threads at most, whatever its team size.
+  const index_t max_teams = device_max_staged_teams * (device_rows_per_team / team_rows);
+  const index_t league = staged ? std::min(row_blocks, max_teams) : row_blocks;
+  const LaunchConfig cfg{league, static_cast<int>(team_rows), scratch};
+  const auto run = [&]<bool Staged, bool RowsStaged, bool Perfect, bool ZeroMissing>() {
     if (f.num_outputs == 1) {
-      launch(q, cfg, ForestMarginsBody<Value, S, Staged, Perfect, ZeroMissing, true>{f, x, out, row_blocks});
+      launch(q, cfg,
+             ForestMarginsBody<Value, S, Staged, RowsStaged, Perfect, ZeroMissing, true>{
+                 f, x, out, row_blocks, team_rows, node_bytes, rows.pitch, rows.vec4});
     } else {
-      launch(q, cfg, ForestMarginsBody<Value, S, Staged, Perfect, ZeroMissing, false>{f, x, out, row_blocks});
+      launch(q, cfg,
+             ForestMarginsBody<Value, S, Staged, RowsStaged, Perfect, ZeroMissing, false>{
+                 f, x, out, row_blocks, team_rows, node_bytes, rows.pitch, rows.vec4});
     }
   };
-  const auto with_missing = [&]<bool Staged, bool Perfect>() {
+  const auto with_missing = [&]<bool Staged, bool RowsStaged, bool Perfect>() {
     if (f.has_zero_missing) {
-      run.template operator()<Staged, Perfect, true>();
+      run.template operator()<Staged, RowsStaged, Perfect, true>();
     } else {
-      run.template operator()<Staged, Perfect, false>();
+      run.template operator()<Staged, RowsStaged, Perfect, false>();
     }
   };
-  const auto with_layout = [&]<bool Staged>() {
+  const auto with_layout = [&]<bool Staged, bool RowsStaged>() {
     if (f.layout == Layout::perfect) {
-      with_missing.template operator()<Staged, true>();
+      with_missing.template operator()<Staged, RowsStaged, true>();
     } else {
-      with_missing.template operator()<Staged, false>();
+      with_missing.template operator()<Staged, RowsStaged, false>();
+    }
+  };
+  const auto with_rows = [&]<bool Staged>() {
+    if (rows.staged) {
+      with_layout.template operator()<Staged, true>();
+    } else {
+      with_layout.template operator()<Staged, false>();
     }
   };
   if (staged) {
-    with_layout.template operator()<true>();
+    with_rows.template operator()<true>();
   } else {
-    with_layout.template operator()<false>();
+    with_rows.template operator()<false>();
   }
 }
 
@@ -522,12 +709,15 @@ class DeviceForest {
 //! Asynchronous on GPU queues (wait() before reading out on the host). Each row's margins are the
 //! host's (predict_margins(const Forest&, ...)) bit for bit, whichever kernel and staging run. Throws
 //! ShapeError for wrong shapes, NotSupported for NodeStaging::scratch on a forest larger than
-//! device_scratch_budget, for DeviceKernel::tree_parallel with NodeStaging::scratch, and for
-//! DeviceKernel::tree_parallel on a forest whose per-row sums do not fit device_scratch_budget.
+//! device_scratch_budget, for DeviceKernel::tree_parallel with NodeStaging::scratch, for
+//! DeviceKernel::tree_parallel on a forest whose per-row sums do not fit device_scratch_budget, and for
+//! InputStaging::scratch when x.stride(1) != 1 or the kernel's rows do not fit its scratch (with the nodes
+//! when they are staged: at least device_min_staged_rows_per_team rows for the row-parallel kernel).
 template <class Value, Backend B>
 void predict_margins(Queue<B>& q, const DeviceForest<Value, B>& forest, TensorView<const float, 2, memory_space_t<B>> x,
                      std::type_identity_t<TensorView<Value, 2, memory_space_t<B>>> out,
-                     NodeStaging staging = NodeStaging::automatic, DeviceKernel kernel = DeviceKernel::automatic) {
+                     NodeStaging staging = NodeStaging::automatic, DeviceKernel kernel = DeviceKernel::automatic,
+                     InputStaging input = InputStaging::automatic) {
   constexpr const char* op = "portml::bdt::predict_margins";
   if (x.extent(1) != forest.num_features()) {
     throw ShapeError(std::string(op) + ": input has " + std::to_string(x.extent(1)) + " features, the forest " +
@@ -553,12 +743,25 @@ void predict_margins(Queue<B>& q, const DeviceForest<Value, B>& forest, TensorVi
       kernel == DeviceKernel::tree_parallel ||
       (kernel == DeviceKernel::automatic && gpu_teams && staging != NodeStaging::scratch && shape.fits &&
        (x.extent(0) <= device_tree_parallel_max_rows || forest.num_trees() >= device_tree_parallel_min_trees));
-  const bool staged = staging == NodeStaging::scratch || (staging == NodeStaging::automatic && fits && gpu_teams);
+  const bool staged =
+      !by_tree && (staging == NodeStaging::scratch || (staging == NodeStaging::automatic && fits && gpu_teams));
+  const index_t tree_rows = index_t(1) << shape.rows_shift;
+  detail::InputRowsPlan rows = by_tree ? detail::plan_input_rows(x, shape.scratch_bytes, tree_rows, tree_rows)
+                                       : detail::plan_input_rows(x, staged ? forest.staged_bytes() : 0,
+                                                                 device_rows_per_team, device_min_staged_rows_per_team);
+  if (input == InputStaging::scratch && !rows.fits) {
+    throw NotSupported(std::string(op) + ": the input rows cannot be staged in team scratch: " +
+                       (x.stride(1) != 1
+                            ? "their features are not contiguous (stride " + std::to_string(x.stride(1)) + ")"
+                            : std::to_string(x.extent(1)) + " features per row do not fit the " +
+                                  std::to_string(device_scratch_budget) + " bytes of team scratch"));
+  }
+  rows.staged = rows.fits && (input == InputStaging::scratch || (input == InputStaging::automatic && gpu_teams));
   if (x.extent(0) == 0) return;
   if (by_tree) {
-    detail::launch_forest_margins_by_tree<B, Value>(q, forest.data(), x, out, shape);
+    detail::launch_forest_margins_by_tree<B, Value>(q, forest.data(), x, out, shape, rows);
   } else {
-    detail::launch_forest_margins<B, Value>(q, forest.data(), x, out, staged);
+    detail::launch_forest_margins<B, Value>(q, forest.data(), x, out, staged, rows);
   }
 }
 
@@ -567,13 +770,13 @@ void predict_margins(Queue<B>& q, const DeviceForest<Value, B>& forest, TensorVi
 namespace portml::bdt::detail {
 
 //! The explicit instantiations of the margins kernels for a device backend (portml::cuda, portml::hip).
-#define PORTML_BDT_FOREST_INSTANTIATE(PREFIX, BACKEND, VALUE)                                                      \
-  PREFIX template void launch_forest_margins<BACKEND, VALUE>(Queue<BACKEND>&, const ForestData<VALUE>&,            \
-                                                             TensorView<const float, 2, memory_space_t<BACKEND>>,  \
-                                                             TensorView<VALUE, 2, memory_space_t<BACKEND>>, bool); \
-  PREFIX template void launch_forest_margins_by_tree<BACKEND, VALUE>(                                              \
-      Queue<BACKEND>&, const ForestData<VALUE>&, TensorView<const float, 2, memory_space_t<BACKEND>>,              \
-      TensorView<VALUE, 2, memory_space_t<BACKEND>>, TreeParallelShape);
+#define PORTML_BDT_FOREST_INSTANTIATE(PREFIX, BACKEND, VALUE)                                         \
+  PREFIX template void launch_forest_margins<BACKEND, VALUE>(                                         \
+      Queue<BACKEND>&, const ForestData<VALUE>&, TensorView<const float, 2, memory_space_t<BACKEND>>, \
+      TensorView<VALUE, 2, memory_space_t<BACKEND>>, bool, InputRowsPlan);                            \
+  PREFIX template void launch_forest_margins_by_tree<BACKEND, VALUE>(                                 \
+      Queue<BACKEND>&, const ForestData<VALUE>&, TensorView<const float, 2, memory_space_t<BACKEND>>, \
+      TensorView<VALUE, 2, memory_space_t<BACKEND>>, TreeParallelShape, InputRowsPlan);
 
 #if !defined(__CUDACC__) && !defined(__HIPCC__)
 // Host code links the device instantiations from the kernel libraries.
