@@ -101,9 +101,10 @@ void BM_device_gemm_tiled(benchmark::State& state) {
       benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
   state.SetItemsProcessed(state.iterations() * m);
-  const auto used = shape == portml::kernels::GemmTiledShape::automatic
-                        ? portml::kernels::gemm_tiled_shape(m, n, portml::kernels::gemm_tiled_largest_shape<G, float>())
-                        : shape;
+  const auto used =
+      shape == portml::kernels::GemmTiledShape::automatic
+          ? portml::kernels::gemm_tiled_shape(m, n, k, portml::kernels::gemm_tiled_largest_shape<G, float>())
+          : shape;
   state.SetLabel(portml::kernels::gemm_tiled_shape_name(used));
 }
 // Automatic shape at the MLP and square shapes, then every shape forced at the shapes where the
@@ -119,6 +120,9 @@ BENCHMARK(BM_device_gemm_tiled)
     ->ArgsProduct({{8192, 65536}, {128}, {128}, {1, 2, 3}})
     ->ArgsProduct({{1024}, {1024}, {1024}, {1, 2, 3}})
     ->ArgsProduct({{2048}, {2048}, {2048}, {1, 2, 3}})
+    ->ArgsProduct({{4096}, {64, 256}, {256}, {1, 2}})  // mlp64's layers at batch 4096
+    ->ArgsProduct({{4096}, {256}, {128}, {1, 2}})
+    ->ArgsProduct({{4096}, {64}, {64}, {1, 2}})  // the DeepJet-like head's
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

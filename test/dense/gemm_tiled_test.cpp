@@ -178,16 +178,19 @@ TYPED_TEST(GemmTiled, VectorAndScalarStagingGiveTheDocumentedBits) {
 
 TEST(GemmTiledShape, AutomaticChoice) {
   using kernels::gemm_tiled_shape;
-  EXPECT_EQ(gemm_tiled_shape(1, 64), GemmTiledShape::tile16);        // batch 1
-  EXPECT_EQ(gemm_tiled_shape(1024, 64), GemmTiledShape::tile16);     // 16 teams of 64 × 64: too few
-  EXPECT_EQ(gemm_tiled_shape(65536, 6), GemmTiledShape::tile16);     // narrow output layer
-  EXPECT_EQ(gemm_tiled_shape(65536, 64), GemmTiledShape::tile64);    // N < 128
-  EXPECT_EQ(gemm_tiled_shape(65536, 128), GemmTiledShape::tile128);  // 512 teams
-  EXPECT_EQ(gemm_tiled_shape(2048, 2048), GemmTiledShape::tile128);  // 256 teams
-  EXPECT_EQ(gemm_tiled_shape(1024, 1024), GemmTiledShape::tile64);   // 64 teams of 128², 256 of 64²
-  EXPECT_EQ(gemm_tiled_shape(0, 0), GemmTiledShape::tile16);
-  EXPECT_EQ(gemm_tiled_shape(2048, 2048, GemmTiledShape::tile64), GemmTiledShape::tile64);
-  EXPECT_EQ(gemm_tiled_shape(2048, 2048, GemmTiledShape::tile16), GemmTiledShape::tile16);
+  EXPECT_EQ(gemm_tiled_shape(1, 64, 64), GemmTiledShape::tile16);          // batch 1
+  EXPECT_EQ(gemm_tiled_shape(1024, 64, 64), GemmTiledShape::tile16);       // 16 teams of 64 × 64: too few
+  EXPECT_EQ(gemm_tiled_shape(65536, 6, 64), GemmTiledShape::tile16);       // narrow output layer
+  EXPECT_EQ(gemm_tiled_shape(65536, 64, 64), GemmTiledShape::tile64);      // N < 128
+  EXPECT_EQ(gemm_tiled_shape(65536, 128, 128), GemmTiledShape::tile64);    // 512 teams of 128², but short K
+  EXPECT_EQ(gemm_tiled_shape(65536, 128, 512), GemmTiledShape::tile128);   // long K
+  EXPECT_EQ(gemm_tiled_shape(4096, 128, 256), GemmTiledShape::tile64);     // 128 teams of 64²: one wave
+  EXPECT_EQ(gemm_tiled_shape(4096, 64, 64), GemmTiledShape::tile16);       // 64 teams of 64²
+  EXPECT_EQ(gemm_tiled_shape(2048, 2048, 2048), GemmTiledShape::tile128);  // 256 teams, long K
+  EXPECT_EQ(gemm_tiled_shape(1024, 1024, 1024), GemmTiledShape::tile64);   // 64 teams of 128², 256 of 64²
+  EXPECT_EQ(gemm_tiled_shape(0, 0, 0), GemmTiledShape::tile16);
+  EXPECT_EQ(gemm_tiled_shape(2048, 2048, 2048, GemmTiledShape::tile64), GemmTiledShape::tile64);
+  EXPECT_EQ(gemm_tiled_shape(2048, 2048, 2048, GemmTiledShape::tile16), GemmTiledShape::tile16);
 }
 
 TYPED_TEST(GemmTiled, RejectsBadShapesAndSoftmax) {

@@ -55,7 +55,7 @@ namespace portml::kernels {
 
 //! Tile shape of gemm_tiled: C tile rows × columns (outputs per thread = tile / 16 per side).
 enum class GemmTiledShape {
-  automatic,  //!< chosen by gemm_tiled_shape(M, N)
+  automatic,  //!< chosen by gemm_tiled_shape(M, N, K)
   tile16,     //!< 16 × 16, 1 × 1 per thread, BK = 16
   tile64,     //!< 64 × 64, 4 × 4 per thread, BK = 16
   tile128,    //!< 128 × 128, 8 × 8 per thread, BK = 8
@@ -75,16 +75,23 @@ inline const char* gemm_tiled_shape_name(GemmTiledShape s) {
   return "?";
 }
 
-//! Teams a launch should have before a larger tile is worth it: two waves on a GPU of ~128 SMs / CUs.
-inline constexpr index_t gemm_tiled_min_teams = 256;
+//! Teams a launch should have before a larger tile is worth it: one wave on a GPU of ~128 SMs / CUs
+//! for 64 × 64, two for 128 × 128 (one team of it per SM: 165 registers a thread, sm_90).
+inline constexpr index_t gemm_tiled_min_teams = 128;
+//! K from which 128 × 128 beats 64 × 64 when both have enough teams: below it the larger tile's
+//! reuse does not pay for its lower occupancy (H200: 65 536 × 128 × 128 took 196 µs on 128 × 128
+//! and 143 µs on 64 × 64; 2048³ 645 µs and 775 µs; docs/gpu.md, seventh run).
+inline constexpr index_t gemm_tiled_128_min_k = 512;
 
-//! The one dispatch point of `GemmTiledShape::automatic`: the largest tile up to `largest` whose sides
-//! do not exceed M and N (no padding waste beyond the tails) and that still gives at least
-//! gemm_tiled_min_teams teams; otherwise 16 × 16 (most teams, lowest latency). The shape never changes
-//! the bits (file comment).
-inline GemmTiledShape gemm_tiled_shape(index_t m, index_t n, GemmTiledShape largest = GemmTiledShape::tile128) {
+//! The one dispatch point of `GemmTiledShape::automatic`: 128 × 128 for long K (≥ gemm_tiled_128_min_k)
+//! with at least 2·gemm_tiled_min_teams teams; else 64 × 64 with at least gemm_tiled_min_teams teams;
+//! else 16 × 16 (most teams, lowest latency). A tile is taken only if its sides do not exceed M and N
+//! (no padding waste beyond the tails). The shape never changes the bits (file comment).
+inline GemmTiledShape gemm_tiled_shape(index_t m, index_t n, index_t k,
+                                       GemmTiledShape largest = GemmTiledShape::tile128) {
   const auto teams = [&](index_t t) { return ((m + t - 1) / t) * ((n + t - 1) / t); };
-  if (largest == GemmTiledShape::tile128 && m >= 128 && n >= 128 && teams(128) >= gemm_tiled_min_teams) {
+  if (largest == GemmTiledShape::tile128 && m >= 128 && n >= 128 && k >= gemm_tiled_128_min_k &&
+      teams(128) >= 2 * gemm_tiled_min_teams) {
     return GemmTiledShape::tile128;
   }
   if (largest != GemmTiledShape::tile16 && m >= 64 && n >= 64 && teams(64) >= gemm_tiled_min_teams) {
@@ -457,7 +464,7 @@ void launch_tiled_gemm(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> a,
 
 //! C [M, N] = act(A [M, K] · W [K, N] + bias) on backend B, for an element-wise activation.
 //! `bias` points to N values in B's memory, or is nullptr. `shape` forces a tile shape (tests,
-//! benchmarks); the default picks one by gemm_tiled_shape(M, N, gemm_tiled_largest_shape<B, T>()).
+//! benchmarks); the default picks one by gemm_tiled_shape(M, N, K, gemm_tiled_largest_shape<B, T>()).
 //! Every shape gives the same bits.
 //! Throws ShapeError / NotSupported.
 template <Backend B, class T>
@@ -473,7 +480,7 @@ void gemm_tiled(Queue<B>& q, TensorView<const T, 2, memory_space_t<B>> a, Tensor
   }
   using S = memory_space_t<B>;
   if (shape == GemmTiledShape::automatic) {
-    shape = gemm_tiled_shape(c.extent(0), c.extent(1), gemm_tiled_largest_shape<B, T>());
+    shape = gemm_tiled_shape(c.extent(0), c.extent(1), a.extent(1), gemm_tiled_largest_shape<B, T>());
   }
   switch (shape) {
     case GemmTiledShape::tile128:
