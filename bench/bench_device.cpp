@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -80,6 +81,30 @@ Tensor<Index, 1> even_offsets(index_t events, index_t per_event) {
   return off;
 }
 
+//! The GEMM counters of every GEMM case: FLOP/s (2·M·K·N per call) and rows per second.
+void set_gemm_counters(benchmark::State& state, index_t m, index_t k, index_t n) {
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.SetItemsProcessed(state.iterations() * m);
+}
+
+//! The (M, K, N) shapes at which the peers (cuBLAS SGEMM, cuBLASLt) run: those of BM_device_gemm_tiled's
+//! automatic cases and of its forced-shape cases with M = 8192 and 1024.
+[[maybe_unused]] void gemm_peer_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"M", "K", "N"});
+  for (const auto& [m, k, n] : {std::array<index_t, 3>{1, 64, 64},
+                                {1024, 64, 64},
+                                {65536, 64, 64},
+                                {8192, 128, 128},
+                                {65536, 128, 128},
+                                {1024, 1024, 1024},
+                                {2048, 2048, 2048}}) {
+    b->Args({m, k, n});
+  }
+  b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
 //! C [M, N] = relu(A [M, K] · W [K, N] + b): args (M, K, N, shape), shape = GemmTiledShape as an integer
 //! (0 automatic, 1 tile16, 2 tile64, 3 tile128).
 void BM_device_gemm_tiled(benchmark::State& state) {
@@ -97,10 +122,7 @@ void BM_device_gemm_tiled(benchmark::State& state) {
     portml::kernels::gemm_tiled<G, float>(*q, a.view(), w.view(), c.view(), b.data(), act, shape);
     q->wait();
   }
-  state.counters["FLOPS"] =
-      benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
-  state.SetItemsProcessed(state.iterations() * m);
+  set_gemm_counters(state, m, k, n);
   const auto used =
       shape == portml::kernels::GemmTiledShape::automatic
           ? portml::kernels::gemm_tiled_shape(m, n, k, portml::kernels::gemm_tiled_largest_shape<G, float>())
@@ -156,22 +178,9 @@ void BM_device_cublas_sgemm(benchmark::State& state) {
     q->wait();
   }
   cublasDestroy(handle);
-  state.counters["FLOPS"] =
-      benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
-  state.SetItemsProcessed(state.iterations() * m);
+  set_gemm_counters(state, m, k, n);
 }
-BENCHMARK(BM_device_cublas_sgemm)
-    ->ArgNames({"M", "K", "N"})
-    ->Args({1, 64, 64})
-    ->Args({1024, 64, 64})
-    ->Args({65536, 64, 64})
-    ->Args({8192, 128, 128})
-    ->Args({65536, 128, 128})
-    ->Args({1024, 1024, 1024})
-    ->Args({2048, 2048, 2048})
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_device_cublas_sgemm)->Apply(gemm_peer_shapes);
 #endif
 
 //! knn_graph, k = 16, self excluded: args (events, points per event, D, normal, grid workspace).
@@ -626,22 +635,9 @@ void BM_device_cublaslt_gemm(benchmark::State& state) {
     call();
     q->wait();
   }
-  state.counters["FLOPS"] =
-      benchmark::Counter(2.0 * double(m) * double(k) * double(n), benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
-  state.SetItemsProcessed(state.iterations() * m);
+  set_gemm_counters(state, m, k, n);
 }
-BENCHMARK(BM_device_cublaslt_gemm)
-    ->ArgNames({"M", "K", "N"})
-    ->Args({1, 64, 64})
-    ->Args({1024, 64, 64})
-    ->Args({65536, 64, 64})
-    ->Args({8192, 128, 128})
-    ->Args({65536, 128, 128})
-    ->Args({1024, 1024, 1024})
-    ->Args({2048, 2048, 2048})
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_device_cublaslt_gemm)->Apply(gemm_peer_shapes);
 #endif
 
 // ---- GNN blocks and models on the device (the configurations and inputs of bench_gnn.cpp, gnn_cases.hpp) ----
