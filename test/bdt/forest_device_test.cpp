@@ -149,8 +149,11 @@ class BdtDevice : public BackendTest<Case> {
   //! Every fixture of `format` on both layouts and every staging: bit-identical to the host path on
   //! the fixture rows and on the same rows with NaN, zero and infinite entries; bit-identical to the
   //! trainer's margins on the fixture rows when the fixture has them.
+  //! `rows`: which variants (variants()) to run: those that read the input rows directly, or those that
+  //! stage them (the automatic choice included) — two test cases, so that each stays well inside the CI
+  //! time limit per test under AddressSanitizer on the GPU emulation.
   template <class Value>
-  void check_format(const std::string& format) {
+  void check_format(const std::string& format, InputStaging rows) {
     auto q = Case::make_queue();
     const auto fixtures = bdt_fixtures(format);
     ASSERT_FALSE(fixtures.empty()) << format;
@@ -197,6 +200,7 @@ class BdtDevice : public BackendTest<Case> {
             bdt::predict_margins(trees_only, TensorView<const float, 2>(bx.data(), {batch, nf}),
                                  TensorView<Value, 2>(host.data(), {batch, k}));
             for (const Variant& v : variants(df)) {
+              if ((v.input == InputStaging::direct) != (rows == InputStaging::direct)) continue;
               const std::vector<Value> got = device_margins(q, df, bx, batch, v);
               const std::string what = fx.name + " layout " + bdt::to_string(layout) + describe(v) + " batch " +
                                        std::to_string(batch) + (rows == &x ? "" : " with missing values");
@@ -280,11 +284,26 @@ class BdtDevice : public BackendTest<Case> {
 };
 TYPED_TEST_SUITE(BdtDevice, AllCases, CaseNames);
 
-TYPED_TEST(BdtDevice, XGBoostMarginsBitIdentical) { this->template check_format<float>("xgboost-json"); }
+TYPED_TEST(BdtDevice, XGBoostMarginsBitIdentical) {
+  this->template check_format<float>("xgboost-json", InputStaging::direct);
+}
+TYPED_TEST(BdtDevice, XGBoostMarginsBitIdenticalStagedRows) {
+  this->template check_format<float>("xgboost-json", InputStaging::scratch);
+}
 
-TYPED_TEST(BdtDevice, LightGBMMarginsBitIdentical) { this->template check_format<double>("lightgbm-text"); }
+TYPED_TEST(BdtDevice, LightGBMMarginsBitIdentical) {
+  this->template check_format<double>("lightgbm-text", InputStaging::direct);
+}
+TYPED_TEST(BdtDevice, LightGBMMarginsBitIdenticalStagedRows) {
+  this->template check_format<double>("lightgbm-text", InputStaging::scratch);
+}
 
-TYPED_TEST(BdtDevice, TmvaMarginsBitIdentical) { this->template check_format<double>("tmva-xml"); }
+TYPED_TEST(BdtDevice, TmvaMarginsBitIdentical) {
+  this->template check_format<double>("tmva-xml", InputStaging::direct);
+}
+TYPED_TEST(BdtDevice, TmvaMarginsBitIdenticalStagedRows) {
+  this->template check_format<double>("tmva-xml", InputStaging::scratch);
+}
 
 //! Strided inputs (column-major, a row slice at an offset) and a large batch of repeated rows (many
 //! row blocks, more than one per team on a staged launch).
