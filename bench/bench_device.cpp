@@ -105,6 +105,11 @@ void set_gemm_counters(benchmark::State& state, index_t m, index_t k, index_t n)
   b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
+//! The batch sizes of the MLP cases (DeviceMlp and its cuBLASLt peer): args (batch).
+void mlp_batches(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"batch"})->Arg(1)->Arg(1024)->Arg(4096)->Arg(65536)->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
 //! C [M, N] = relu(A [M, K] · W [K, N] + b): args (M, K, N, shape), shape = GemmTiledShape as an integer
 //! (0 automatic, 1 tile16, 2 tile64, 3 tile128).
 void BM_device_gemm_tiled(benchmark::State& state) {
@@ -406,25 +411,11 @@ void run_device_mlp(benchmark::State& state, int net) {
 
 //! The DeepJet-like head (device_mlp_config 0): args (batch).
 void BM_device_mlp_deepjet(benchmark::State& state) { run_device_mlp(state, 0); }
-BENCHMARK(BM_device_mlp_deepjet)
-    ->ArgNames({"batch"})
-    ->Arg(1)
-    ->Arg(1024)
-    ->Arg(4096)
-    ->Arg(65536)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_device_mlp_deepjet)->Apply(mlp_batches);
 
 //! mlp64 (device_mlp_config 1): args (batch).
 void BM_device_mlp_mlp64(benchmark::State& state) { run_device_mlp(state, 1); }
-BENCHMARK(BM_device_mlp_mlp64)
-    ->ArgNames({"batch"})
-    ->Arg(1)
-    ->Arg(1024)
-    ->Arg(4096)
-    ->Arg(65536)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_device_mlp_mlp64)->Apply(mlp_batches);
 
 #if PORTML_BENCH_HAVE_CUBLASLT
 //! The text of a failed cuBLASLt call.
@@ -584,24 +575,10 @@ void run_cublaslt_mlp(benchmark::State& state, int net) {
 }
 
 void BM_device_cublaslt_mlp_deepjet(benchmark::State& state) { run_cublaslt_mlp(state, 0); }
-BENCHMARK(BM_device_cublaslt_mlp_deepjet)
-    ->ArgNames({"batch"})
-    ->Arg(1)
-    ->Arg(1024)
-    ->Arg(4096)
-    ->Arg(65536)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_device_cublaslt_mlp_deepjet)->Apply(mlp_batches);
 
 void BM_device_cublaslt_mlp_mlp64(benchmark::State& state) { run_cublaslt_mlp(state, 1); }
-BENCHMARK(BM_device_cublaslt_mlp_mlp64)
-    ->ArgNames({"batch"})
-    ->Arg(1)
-    ->Arg(1024)
-    ->Arg(4096)
-    ->Arg(65536)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_device_cublaslt_mlp_mlp64)->Apply(mlp_batches);
 
 //! The single GEMM of BM_device_gemm_tiled as one cuBLASLt matmul with the fused RELU_BIAS epilogue
 //! (the same computation as gemm_tiled + bias + ReLU): args (M, K, N).

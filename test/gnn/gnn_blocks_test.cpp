@@ -385,6 +385,16 @@ TEST(GnnBlockDevicePath, AgreesWithHostPathWithinTolerance) {
   }
 }
 
+// Every fifth event of `batch` run alone gives the bits it has in the whole batch (`run`: batch -> output).
+template <class Run>
+void expect_every_fifth_event_alone_same_bits(const Batch& batch, const Run& run) {
+  const Tensor<float, 2> whole = run(batch);
+  for (std::size_t e = 0; e < batch.sizes.size(); e += 5) {
+    const index_t r0 = batch.offsets(static_cast<index_t>(e)), r1 = batch.offsets(static_cast<index_t>(e + 1));
+    EXPECT_TRUE(same_bits(whole, r0, r1, run(reorder(batch, {e})), 0)) << "event " << e << " alone";
+  }
+}
+
 // The device composition keeps the determinism guarantee: an event's bits alone and in a reordered batch.
 TEST(GnnBlockDevicePath, EdgeConvEventBitsIndependentOfBatch) {
   const Fixture fx("block_edgeconv_mean_zero.txt");
@@ -401,11 +411,7 @@ TEST(GnnBlockDevicePath, EdgeConvEventBitsIndependentOfBatch) {
     layers::edgeconv_block<backend::Serial, float>(gpu, block, coords, b.x.view(), b.offsets.view(), y.view(), ws);
     return y;
   };
-  const Tensor<float, 2> whole = run(batch);
-  for (std::size_t e = 0; e < batch.sizes.size(); e += 5) {
-    const index_t r0 = batch.offsets(static_cast<index_t>(e)), r1 = batch.offsets(static_cast<index_t>(e + 1));
-    EXPECT_TRUE(same_bits(whole, r0, r1, run(reorder(batch, {e})), 0)) << "event " << e << " alone";
-  }
+  expect_every_fifth_event_alone_same_bits(batch, run);
 }
 
 // The same for GravNet's device composition (its aggregation kernel reads the neighbours' rows of h).
@@ -423,11 +429,7 @@ TEST(GnnBlockDevicePath, GravNetEventBitsIndependentOfBatch) {
     layers::gravnet_block<backend::Serial, float>(gpu, block, b.x.view(), b.offsets.view(), y.view(), ws);
     return y;
   };
-  const Tensor<float, 2> whole = run(batch);
-  for (std::size_t e = 0; e < batch.sizes.size(); e += 5) {
-    const index_t r0 = batch.offsets(static_cast<index_t>(e)), r1 = batch.offsets(static_cast<index_t>(e + 1));
-    EXPECT_TRUE(same_bits(whole, r0, r1, run(reorder(batch, {e})), 0)) << "event " << e << " alone";
-  }
+  expect_every_fifth_event_alone_same_bits(batch, run);
 }
 
 // The device composition's launches and host synchronisations per call, counted by a GPU-shaped test
