@@ -149,11 +149,11 @@ class BdtDevice : public BackendTest<Case> {
   //! Every fixture of `format` on both layouts and every staging: bit-identical to the host path on
   //! the fixture rows and on the same rows with NaN, zero and infinite entries; bit-identical to the
   //! trainer's margins on the fixture rows when the fixture has them.
-  //! `rows`: which variants (variants()) to run: those that read the input rows directly, or those that
+  //! `staging`: which variants (variants()) to run: those that read the input rows directly, or those that
   //! stage them (the automatic choice included) — two test cases, so that each stays well inside the CI
   //! time limit per test under AddressSanitizer on the GPU emulation.
   template <class Value>
-  void check_format(const std::string& format, InputStaging rows) {
+  void check_format(const std::string& format, InputStaging staging) {
     auto q = Case::make_queue();
     const auto fixtures = bdt_fixtures(format);
     ASSERT_FALSE(fixtures.empty()) << format;
@@ -200,7 +200,7 @@ class BdtDevice : public BackendTest<Case> {
             bdt::predict_margins(trees_only, TensorView<const float, 2>(bx.data(), {batch, nf}),
                                  TensorView<Value, 2>(host.data(), {batch, k}));
             for (const Variant& v : variants(df)) {
-              if ((v.input == InputStaging::direct) != (rows == InputStaging::direct)) continue;
+              if ((v.input == InputStaging::direct) != (staging == InputStaging::direct)) continue;
               const std::vector<Value> got = device_margins(q, df, bx, batch, v);
               const std::string what = fx.name + " layout " + bdt::to_string(layout) + describe(v) + " batch " +
                                        std::to_string(batch) + (rows == &x ? "" : " with missing values");
