@@ -29,7 +29,7 @@ class MlpSession final : public Session {
   MlpSession(const layers::Mlp<float>& model, int threads, index_t max_rows)
       : model_(model),
         queue_(make_host_queue<B>(threads)),
-        workspace_bytes_(model.workspace_bytes(max_rows)),
+        workspace_bytes_(model.workspace_bytes(queue_, max_rows)),  // a block per thread
         workspace_(static_cast<std::byte*>(::operator new (workspace_bytes_, std::align_val_t{64}))),
         y_(static_cast<std::size_t>(max_rows * model.output_size())) {}
   ~MlpSession() override { ::operator delete (workspace_, std::align_val_t{64}); }
@@ -39,7 +39,7 @@ class MlpSession final : public Session {
   void run(TensorView<const float, 2> x, TensorView<double, 2> out) override {
     const index_t rows = x.extent(0), width = model_.output_size();
     const TensorView<float, 2> y(y_.data(), {rows, width});
-    model_.forward(queue_, x, y, std::span<std::byte>(workspace_, model_.workspace_bytes(rows)));
+    model_.forward(queue_, x, y, std::span<std::byte>(workspace_, model_.workspace_bytes(queue_, rows)));
     for (index_t r = 0; r < rows; ++r)
       for (index_t c = 0; c < width; ++c) out(r, c) = y(r, c);
   }
