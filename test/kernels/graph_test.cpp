@@ -175,31 +175,40 @@ TYPED_TEST(Graph, KnnEveryIsaGivesScalarBits) {
           xh(i, st.periodic_dim) = std::fmod(std::abs(xh(i, st.periodic_dim)) * 2.0f, 6.0f);
       }
       const auto x = this->to_device(this->queue(), xh);
+      // The same points with a padded row stride (the SIMD scans special-case packed rows).
+      Tensor<float, 2> xph({n, st.dims + 3});
+      for (index_t i = 0; i < n; ++i) {
+        for (index_t d = 0; d < st.dims; ++d) xph(i, d) = xh(i, d);
+      }
+      const auto xp = this->to_device(this->queue(), xph);
+      const TensorView<const float, 2, S> padded(xp.data(), {n, st.dims}, {st.dims + 3, 1});
       g::KnnOptions<float> opt;
       opt.self_mode = st.mode;
       opt.max_radius2 = st.max_radius2;
       opt.periodic_dim = st.periodic_dim;
       opt.period = 6.0f;
-      const auto run = [&](Isa isa) {
+      const auto run = [&](Isa isa, TensorView<const float, 2, S> xv) {
         opt.isa = isa;
         Tensor<std::int32_t, 2, S> nbr({n, st.k});
         Tensor<float, 2, S> d2({n, st.k});
-        g::knn_graph<B, float, std::int32_t>(this->queue(), x.view(), off.view(), nbr.view(), d2.view(), opt);
+        g::knn_graph<B, float, std::int32_t>(this->queue(), xv, off.view(), nbr.view(), d2.view(), opt);
         // The bipartite search of each event against itself.
         Tensor<std::int32_t, 2, S> nbq({n, st.k});
         Tensor<float, 2, S> d2q({n, st.k});
         g::KnnOptions<float> bopt = opt;
         bopt.self_mode = g::SelfMode::exclude;
-        g::knn<B, float, std::int32_t>(this->queue(), x.view(), off.view(), x.view(), off.view(), nbq.view(),
-                                       d2q.view(), bopt);
+        g::knn<B, float, std::int32_t>(this->queue(), xv, off.view(), xv, off.view(), nbq.view(), d2q.view(), bopt);
         return std::make_tuple(this->host(nbr), this->host(d2), this->host(nbq), this->host(d2q));
       };
-      const auto [wn, wd, wbn, wbd] = run(Isa::scalar);
+      const auto [wn, wd, wbn, wbd] = run(Isa::scalar, x.view());
       for (const Isa isa : available_knn_isas()) {
         SCOPED_TRACE("D " + std::to_string(st.dims) + " k " + std::to_string(st.k) + " " + to_string(isa));
-        const auto [gn, gd, gbn, gbd] = run(isa);
+        const auto [gn, gd, gbn, gbd] = run(isa, x.view());
         expect_same_neighbours(gn, wn, gd, wd, st.k);
         expect_same_neighbours(gbn, wbn, gbd, wbd, st.k, "bipartite row");
+        const auto [pn, pd, pbn, pbd] = run(isa, padded);
+        expect_same_neighbours(pn, wn, pd, wd, st.k, "padded row");
+        expect_same_neighbours(pbn, wbn, pbd, wbd, st.k, "padded bipartite row");
       }
     }
   }

@@ -2,11 +2,11 @@
 //! \file
 //! The x86 SIMD paths of the kNN brute force on host queues (docs/gnn.md): W query rows of one event
 //! (W = 16 with AVX-512, 8 with AVX2) sit in the lanes of one vector per dimension; each candidate's
-//! coordinates are broadcast and give its squared distance to the W queries in one vector, four
-//! candidates at a time; one vector comparison against the queries' current k-th distances (the
-//! `limit` lanes) rejects a candidate for all W queries at once, and only the lanes that pass enter
-//! the search's per-query insertion (KnnBody::take). A partial block repeats its last query in the
-//! unused lanes, whose limit is −inf, so they never pass.
+//! coordinates are broadcast and give its squared distance to the W queries in one vector, eight
+//! candidates at a time (eight independent sums); one vector comparison against the queries' current
+//! k-th distances (the `lim` lanes) rejects a candidate for all W queries at once, and only the lanes
+//! that pass enter the per-query insertion (KnnBody::take, or the AVX-512 path's vector lists). A
+//! partial block repeats its last query in the unused lanes, whose limit is −inf, so they never pass.
 //!
 //! Bits: per (query, candidate) pair the same IEEE operations as KnnBody, in the same order:
 //! t = q_d − r_d, then acc = acc + t·t with the product rounded (never an FMA), dimensions in order,
@@ -15,6 +15,10 @@
 //! AVX-512 path uses the explicit-rounding forms (`_mm512_mul_round_ps`, `_mm512_add_round_ps` with
 //! the current rounding mode), which are never contracted, and the AVX2 path is compiled for "avx2"
 //! alone (no FMA). Host builds must not add FMA-enabling -m flags (neither may the scalar path's).
+//! Two exact rewrites keep the bits: the first dimension's t·t is the sum itself (0 + x = x for the
+//! x ≥ +0 or NaN a square can be), and on AVX-512 every other candidate's difference is computed on
+//! the FMA units as −(r_d · 1) + q_d (one rounding of the exact q_d − r_d, the same value and sign of
+//! zero as the subtraction), so that the subtractions and sums do not all queue on the two adders.
 //! Compiled through function target attributes only and called after isa_available() saw the bits.
 #pragma once
 
@@ -37,11 +41,24 @@ namespace portml::kernels::graph::detail {
 struct KnnAvx512 {
   using V = __m512;
   static constexpr int width = 16;
+  //! Candidates per step of the scan: 8 chains of additions; with D = 16 the 16 query vectors, the
+  //! 8 sums and the temporaries fit in the 32 registers.
+  static constexpr int group = 8;
+  //! The dimension loop unrolled where D is known (16 query vectors stay in registers).
+  static constexpr bool unroll_dims = true;
   PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V load(const float* p) { return _mm512_loadu_ps(p); }
   PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V set1(float x) { return _mm512_set1_ps(x); }
   PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V zero() { return _mm512_setzero_ps(); }
   PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  //! a − b as −(b · 1) + a on the FMA units (the same rounded difference; balances the adders' load).
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V sub_on_fma(V a, V b) {
+    return _mm512_mask3_fnmadd_round_ps(b, _mm512_set1_ps(1.0f), a, 0xFFFF, _MM_FROUND_CUR_DIRECTION);
+  }
+  //! t·t, rounded.
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V square(V t) {
+    return _mm512_mask_mul_round_ps(t, 0xFFFF, t, t, _MM_FROUND_CUR_DIRECTION);
+  }
   //! acc + t·t, product rounded, no FMA.
   PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V add_square(V acc, V t) {
     // The masked forms with all lanes set: the unmasked ones trip GCC 12's -Wmaybe-uninitialized.
@@ -57,17 +74,26 @@ struct KnnAvx512 {
   PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE unsigned less_equal(V a, V b) {
     return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ);
   }
+  //! v with lane q set to x.
+  PORTML_KNN_TARGET_AVX512 static PORTML_KNN_INLINE V set_lane(V v, int q, float x) {
+    return _mm512_mask_mov_ps(v, static_cast<__mmask16>(1u << q), _mm512_set1_ps(x));
+  }
 };
 
 //! 8 float lanes (AVX2; compiled without FMA, so nothing can be contracted).
 struct KnnAvx2 {
   using V = __m256;
   static constexpr int width = 8;
+  static constexpr int group = 8;
+  //! Not unrolled: with 16 registers GCC's schedule of the unrolled loop spills.
+  static constexpr bool unroll_dims = false;
   PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V load(const float* p) { return _mm256_loadu_ps(p); }
   PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V set1(float x) { return _mm256_set1_ps(x); }
   PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V zero() { return _mm256_setzero_ps(); }
   PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V sub_on_fma(V a, V b) { return _mm256_sub_ps(a, b); }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V square(V t) { return _mm256_mul_ps(t, t); }
   PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V add_square(V acc, V t) {
     return _mm256_add_ps(acc, _mm256_mul_ps(t, t));
   }
@@ -77,6 +103,10 @@ struct KnnAvx2 {
   }
   PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE unsigned less_equal(V a, V b) {
     return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LE_OQ)));
+  }
+  PORTML_KNN_TARGET_AVX2 static PORTML_KNN_INLINE V set_lane(V v, int q, float x) {
+    const __m256i lane = _mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(q));
+    return _mm256_blendv_ps(v, _mm256_set1_ps(x), _mm256_castsi256_ps(lane));
   }
 };
 
@@ -193,147 +223,171 @@ struct KnnList16 {
   }
 };
 
+//! The state of one block of W queries in the lane scan: the queries' limits (for the take() path),
+//! cached k-th entries, counts and, on the AVX-512 path with <= 16 free slots, their lists.
+template <int W>
+struct KnnLaneBlock {
+  alignas(64) float list_d[W][KnnList16::width];
+  alignas(64) std::int32_t list_j[W][KnnList16::width];
+  alignas(64) float limit[W];
+  index_t first[W], worst_j[W], count[W];
+  float worst_d[W];
+  bool lists, counting;
+};
+
 //! The block scan of one ISA: the same body for each, compiled with that ISA's target attribute.
 //! `Dims` > 0: D known at compile time (the dimension loops unrolled), 0: D = xq.extent(1).
 //! `s` is a KnnBody<float, ...> (its views, options, start_row and take). Queries [i0, i0 + nq),
-//! 1 <= nq <= W, reference rows [rbegin, rend); at most knn_lanes_max_dims dimensions.
-#define PORTML_KNN_DEFINE_LANE_SCAN(NAME, TARGET, OPS)                                                       \
-  template <int Dims, bool Periodic, class Search>                                                           \
-  TARGET void NAME(const Search& s, index_t i0, index_t nq, index_t rbegin, index_t rend) {                  \
-    using Ops = OPS;                                                                                         \
-    using V = Ops::V;                                                                                        \
-    constexpr int W = Ops::width;                                                                            \
-    constexpr index_t max_dims = knn_lanes_max_dims;                                                         \
-    const index_t dims = Dims > 0 ? Dims : s.xq.extent(1), k = s.nbr.extent(1);                              \
-    const bool counting = !s.found.empty();                                                                  \
-    alignas(64) float lanes[max_dims][W];                                                                    \
-    alignas(64) float limit[W];                                                                              \
-    alignas(64) float acc_out[4][W];                                                                         \
-    /* The AVX-512 path keeps each query's list in vectors (KnnList16) when it has <= 16 free slots. */      \
-    alignas(64) float list_d[W][KnnList16::width];                                                           \
-    alignas(64) std::int32_t list_j[W][KnnList16::width];                                                    \
-    index_t first[W] = {}, worst_j[W] = {}, count[W] = {};                                                   \
-    float worst_d[W] = {};                                                                                   \
-    for (int q = 0; q < W; ++q) {                                                                            \
-      const index_t i = i0 + (q < nq ? q : nq - 1);                                                          \
-      for (index_t d = 0; d < dims; ++d) lanes[d][q] = s.xq(i, d);                                           \
-      limit[q] = -std::numeric_limits<float>::infinity();                                                    \
-      count[q] = 0;                                                                                          \
-      if (q >= nq) continue;                                                                                 \
-      first[q] = s.start_row(i);                                                                             \
-      worst_d[q] = s.d2(i, k - 1);                                                                           \
-      worst_j[q] = s.nbr(i, k - 1);                                                                          \
-      limit[q] = (!counting && worst_d[q] < s.max_radius2) ? worst_d[q] : s.max_radius2;                     \
-    }                                                                                                        \
-    if (first[0] >= k && !counting) return;                                                                  \
-    const index_t slots = k - first[0];                                                                      \
-    const bool lists = W == KnnList16::width && !counting && slots <= KnnList16::width &&                    \
-                       rend <= std::numeric_limits<std::int32_t>::max();                                     \
-    if (lists) {                                                                                             \
-      for (int q = 0; q < W; ++q) {                                                                          \
-        for (index_t l = 0; l < KnnList16::width; ++l) {                                                     \
-          list_d[q][l] = l < KnnList16::width - slots ? -std::numeric_limits<float>::infinity()              \
-                                                      : std::numeric_limits<float>::infinity();              \
-          list_j[q][l] = -1;                                                                                 \
-        }                                                                                                    \
-      }                                                                                                      \
-    }                                                                                                        \
-    V qv[max_dims];                                                                                          \
-    for (index_t d = 0; d < dims; ++d) qv[d] = Ops::load(lanes[d]);                                          \
-    V lim = Ops::load(limit);                                                                                \
-    const V half = Ops::set1(s.period / 2.0f), period = Ops::set1(s.period);                                 \
-    const index_t pd = Periodic ? s.periodic_dim : -1;                                                       \
-    const index_t rs = s.xr.stride(0), cs = s.xr.stride(1);                                                  \
-    const float* xr = s.xr.data();                                                                           \
-    /* Lanes of candidate j's acc that passed: each enters the query's list through take() (scalar work). */ \
-    const auto offer = [&](index_t j, unsigned hit, const float* acc) {                                      \
-      while (hit != 0) {                                                                                     \
-        const int q = __builtin_ctz(hit);                                                                    \
-        hit &= hit - 1;                                                                                      \
-        if (!lists) {                                                                                        \
-          s.take(i0 + q, j, acc[q], first[q], worst_d[q], worst_j[q], count[q], limit[q], counting);         \
-          continue;                                                                                          \
-        }                                                                                                    \
-        /* take()'s steps on the vector list (no count: lists are for knn, not radius_graph). */             \
-        const float a = acc[q];                                                                              \
-        if (!(a <= s.max_radius2) || (s.same_set && j == i0 + q)) continue;                                  \
-        if (!(a < worst_d[q] || (a == worst_d[q] && j < worst_j[q]))) continue;                              \
-        KnnList16::insert(list_d[q], list_j[q], a, static_cast<std::int32_t>(j));                            \
-        worst_d[q] = list_d[q][KnnList16::width - 1];                                                        \
-        worst_j[q] = list_j[q][KnnList16::width - 1];                                                        \
-        limit[q] = worst_d[q] < s.max_radius2 ? worst_d[q] : s.max_radius2;                                  \
-      }                                                                                                      \
-    };                                                                                                       \
-    index_t j = rbegin;                                                                                      \
-    for (; j + 4 <= rend; j += 4) {                                                                          \
-      const float* r0 = xr + j * rs;                                                                         \
-      V a0 = Ops::zero(), a1 = Ops::zero(), a2 = Ops::zero(), a3 = Ops::zero();                              \
-      for (index_t d = 0; d < dims; ++d) {                                                                   \
-        const float* c = r0 + d * cs;                                                                        \
-        V t0 = Ops::sub(qv[d], Ops::set1(c[0])), t1 = Ops::sub(qv[d], Ops::set1(c[rs]));                     \
-        V t2 = Ops::sub(qv[d], Ops::set1(c[2 * rs])), t3 = Ops::sub(qv[d], Ops::set1(c[3 * rs]));            \
-        if (Periodic && d == pd) {                                                                           \
-          t0 = Ops::wrap(t0, half, period);                                                                  \
-          t1 = Ops::wrap(t1, half, period);                                                                  \
-          t2 = Ops::wrap(t2, half, period);                                                                  \
-          t3 = Ops::wrap(t3, half, period);                                                                  \
-        }                                                                                                    \
-        a0 = Ops::add_square(a0, t0);                                                                        \
-        a1 = Ops::add_square(a1, t1);                                                                        \
-        a2 = Ops::add_square(a2, t2);                                                                        \
-        a3 = Ops::add_square(a3, t3);                                                                        \
-      }                                                                                                      \
-      const unsigned h0 = Ops::less_equal(a0, lim), h1 = Ops::less_equal(a1, lim);                           \
-      const unsigned h2 = Ops::less_equal(a2, lim), h3 = Ops::less_equal(a3, lim);                           \
-      if ((h0 | h1 | h2 | h3) == 0) continue; /* the common case */                                          \
-      Ops::store(acc_out[0], a0);                                                                            \
-      Ops::store(acc_out[1], a1);                                                                            \
-      Ops::store(acc_out[2], a2);                                                                            \
-      Ops::store(acc_out[3], a3);                                                                            \
-      /* Candidates in order, each against the limits its predecessors left (a later one is rechecked). */   \
-      if (h0 != 0) {                                                                                         \
-        offer(j, h0, acc_out[0]);                                                                            \
-        lim = Ops::load(limit);                                                                              \
-      }                                                                                                      \
-      const unsigned g1 = Ops::less_equal(a1, lim);                                                          \
-      if (g1 != 0) {                                                                                         \
-        offer(j + 1, g1, acc_out[1]);                                                                        \
-        lim = Ops::load(limit);                                                                              \
-      }                                                                                                      \
-      const unsigned g2 = Ops::less_equal(a2, lim);                                                          \
-      if (g2 != 0) {                                                                                         \
-        offer(j + 2, g2, acc_out[2]);                                                                        \
-        lim = Ops::load(limit);                                                                              \
-      }                                                                                                      \
-      const unsigned g3 = Ops::less_equal(a3, lim);                                                          \
-      if (g3 != 0) offer(j + 3, g3, acc_out[3]);                                                             \
-    }                                                                                                        \
-    for (; j < rend; ++j) {                                                                                  \
-      const float* c = xr + j * rs;                                                                          \
-      V a = Ops::zero();                                                                                     \
-      for (index_t d = 0; d < dims; ++d) {                                                                   \
-        V t = Ops::sub(qv[d], Ops::set1(c[d * cs]));                                                         \
-        if (Periodic && d == pd) t = Ops::wrap(t, half, period);                                             \
-        a = Ops::add_square(a, t);                                                                           \
-      }                                                                                                      \
-      const unsigned h = Ops::less_equal(a, lim);                                                            \
-      if (h == 0) continue;                                                                                  \
-      Ops::store(acc_out[0], a);                                                                             \
-      offer(j, h, acc_out[0]);                                                                               \
-      lim = Ops::load(limit);                                                                                \
-    }                                                                                                        \
-    if (counting) {                                                                                          \
-      for (index_t q = 0; q < nq; ++q) s.found(i0 + q) = static_cast<typename Search::index_type>(count[q]); \
-    }                                                                                                        \
-    if (lists) {                                                                                             \
-      for (index_t q = 0; q < nq; ++q) {                                                                     \
-        for (index_t f = 0; f < slots; ++f) {                                                                \
-          const index_t l = KnnList16::width - slots + f;                                                    \
-          s.nbr(i0 + q, first[q] + f) = static_cast<typename Search::index_type>(list_j[q][l]);              \
-          s.d2(i0 + q, first[q] + f) = list_d[q][l];                                                         \
-        }                                                                                                    \
-      }                                                                                                      \
-    }                                                                                                        \
+//! 1 <= nq <= W, reference rows [rbegin, rend); at most knn_lanes_max_dims dimensions. Candidates are
+//! taken `Ops::group` at a time (that many independent chains of additions), the rest one at a time.
+#define PORTML_KNN_DEFINE_LANE_SCAN(NAME, TARGET, OPS)                                                              \
+  /* Dimension d of G candidates (coordinates c[0], c[rs], ...): a[g] += (q_d - c)^2 in the lanes (a[g] = */        \
+  /* (q_d - c)^2 for the first), every other difference on the FMA units (sub_on_fma, the same bits). */            \
+  template <bool Periodic, bool First, int G>                                                                       \
+  TARGET PORTML_KNN_INLINE void NAME##_add_dim(const OPS::V& q, const float* c, index_t rs, bool wrap, OPS::V half, \
+                                               OPS::V period, OPS::V(&a)[G]) {                                      \
+    for (int g = 0; g < G; ++g) {                                                                                   \
+      OPS::V t = g % 2 == 1 ? OPS::sub_on_fma(q, OPS::set1(c[g * rs])) : OPS::sub(q, OPS::set1(c[g * rs]));         \
+      if (Periodic && wrap) t = OPS::wrap(t, half, period);                                                         \
+      a[g] = First ? OPS::square(t) : OPS::add_square(a[g], t);                                                     \
+    }                                                                                                               \
+  }                                                                                                                 \
+  /* The squared distances of the G candidates at r0, r0 + rs, ... to the W queries (qv[d]). */                     \
+  template <int Dims, bool Periodic, int G>                                                                         \
+  TARGET PORTML_KNN_INLINE void NAME##_distances(const OPS::V* qv, const float* r0, index_t rs, index_t cs,         \
+                                                 index_t dims, index_t pd, OPS::V half, OPS::V period,              \
+                                                 OPS::V(&a)[G]) {                                                   \
+    /* The first dimension's square is the sum so far (0 + x = x for the x >= +0 or NaN it can be). */              \
+    NAME##_add_dim<Periodic, true, G>(qv[0], r0, rs, pd == 0, half, period, a);                                     \
+    if constexpr (Dims > 0 && OPS::unroll_dims) {                                                                   \
+      _Pragma("GCC unroll 16") for (index_t d = 1; d < Dims; ++d) {                                                 \
+        NAME##_add_dim<Periodic, false, G>(qv[d], r0 + d * cs, rs, d == pd, half, period, a);                       \
+      }                                                                                                             \
+    } else {                                                                                                        \
+      for (index_t d = 1; d < dims; ++d) {                                                                          \
+        NAME##_add_dim<Periodic, false, G>(qv[d], r0 + d * cs, rs, d == pd, half, period, a);                       \
+      }                                                                                                             \
+    }                                                                                                               \
+  }                                                                                                                 \
+  /* Lanes `hit` of candidate j's distances `acc` enter their queries' lists (KnnBody::take's steps); */            \
+  /* lim (the queries' limits in the lanes) follows the lists. */                                                   \
+  template <class Search>                                                                                           \
+  TARGET PORTML_KNN_INLINE void NAME##_offer(const Search& s, KnnLaneBlock<OPS::width>& b, index_t i0, index_t j,   \
+                                             unsigned hit, const float* acc, OPS::V& lim) {                         \
+    while (hit != 0) {                                                                                              \
+      const int q = __builtin_ctz(hit);                                                                             \
+      hit &= hit - 1;                                                                                               \
+      if constexpr (OPS::width == KnnList16::width) {                                                               \
+        if (b.lists) {                                                                                              \
+          /* take()'s steps on the vector list (no count: lists are for knn, not radius_graph). */                  \
+          const float a = acc[q];                                                                                   \
+          if (!(a <= s.max_radius2) || (s.same_set && j == i0 + q)) continue;                                       \
+          if (!(a < b.worst_d[q] || (a == b.worst_d[q] && j < b.worst_j[q]))) continue;                             \
+          /* The new last entry is (a, j) or the old next-to-last one, whichever comes later: the */                \
+          /* limit does not wait for the vector insertion. */                                                       \
+          const float pd = b.list_d[q][KnnList16::width - 2];                                                       \
+          const std::int32_t pj = b.list_j[q][KnnList16::width - 2];                                                \
+          KnnList16 l = KnnList16::load(b.list_d[q], b.list_j[q]);                                                  \
+          l.insert(_mm512_set1_ps(a), _mm512_set1_epi32(static_cast<std::int32_t>(j)));                             \
+          l.store(b.list_d[q], b.list_j[q]);                                                                        \
+          const bool last = pd < a || (pd == a && pj < j);                                                          \
+          b.worst_d[q] = last ? a : pd;                                                                             \
+          b.worst_j[q] = last ? j : pj;                                                                             \
+          lim = OPS::set_lane(lim, q, b.worst_d[q] < s.max_radius2 ? b.worst_d[q] : s.max_radius2);                 \
+          continue;                                                                                                 \
+        }                                                                                                           \
+      }                                                                                                             \
+      s.take(i0 + q, j, acc[q], b.first[q], b.worst_d[q], b.worst_j[q], b.count[q], b.limit[q], b.counting);        \
+      lim = OPS::set_lane(lim, q, b.limit[q]);                                                                      \
+    }                                                                                                               \
+  }                                                                                                                 \
+  template <int Dims, bool Periodic, class Search>                                                                  \
+  TARGET void NAME(const Search& s, index_t i0, index_t nq, index_t rbegin, index_t rend) {                         \
+    using Ops = OPS;                                                                                                \
+    using V = Ops::V;                                                                                               \
+    constexpr int W = Ops::width, G = Ops::group;                                                                   \
+    constexpr index_t max_dims = knn_lanes_max_dims;                                                                \
+    const index_t dims = Dims > 0 ? Dims : s.xq.extent(1), k = s.nbr.extent(1);                                     \
+    KnnLaneBlock<W> b;                                                                                              \
+    b.counting = !s.found.empty();                                                                                  \
+    alignas(64) float lanes[max_dims][W];                                                                           \
+    alignas(64) float acc_out[G][W];                                                                                \
+    for (int q = 0; q < W; ++q) {                                                                                   \
+      const index_t i = i0 + (q < nq ? q : nq - 1);                                                                 \
+      for (index_t d = 0; d < dims; ++d) lanes[d][q] = s.xq(i, d);                                                  \
+      b.limit[q] = -std::numeric_limits<float>::infinity();                                                         \
+      b.first[q] = 0;                                                                                               \
+      b.worst_d[q] = 0.0f;                                                                                          \
+      b.worst_j[q] = 0;                                                                                             \
+      b.count[q] = 0;                                                                                               \
+      if (q >= nq) continue;                                                                                        \
+      b.first[q] = s.start_row(i);                                                                                  \
+      b.worst_d[q] = s.d2(i, k - 1);                                                                                \
+      b.worst_j[q] = s.nbr(i, k - 1);                                                                               \
+      b.limit[q] = (!b.counting && b.worst_d[q] < s.max_radius2) ? b.worst_d[q] : s.max_radius2;                    \
+    }                                                                                                               \
+    if (b.first[0] >= k && !b.counting) return;                                                                     \
+    const index_t slots = k - b.first[0];                                                                           \
+    /* The AVX-512 path keeps each query's list in vectors (KnnList16) when it has <= 16 free slots. */             \
+    b.lists = W == KnnList16::width && !b.counting && slots <= KnnList16::width &&                                  \
+              rend <= std::numeric_limits<std::int32_t>::max();                                                     \
+    if (b.lists) {                                                                                                  \
+      for (int q = 0; q < W; ++q) {                                                                                 \
+        for (index_t l = 0; l < KnnList16::width; ++l) {                                                            \
+          b.list_d[q][l] = l < KnnList16::width - slots ? -std::numeric_limits<float>::infinity()                   \
+                                                        : std::numeric_limits<float>::infinity();                   \
+          b.list_j[q][l] = -1;                                                                                      \
+        }                                                                                                           \
+      }                                                                                                             \
+    }                                                                                                               \
+    V qv[max_dims];                                                                                                 \
+    for (index_t d = 0; d < dims; ++d) qv[d] = Ops::load(lanes[d]);                                                 \
+    V lim = Ops::load(b.limit);                                                                                     \
+    const V half = Ops::set1(s.period / 2.0f), period = Ops::set1(s.period);                                        \
+    const index_t pd = Periodic ? s.periodic_dim : -1;                                                              \
+    const index_t rs = s.xr.stride(0), cs = s.xr.stride(1);                                                         \
+    const float* xr = s.xr.data();                                                                                  \
+    /* Rows packed (stride D, unit column stride): with D known every coordinate's offset is a constant. */         \
+    const bool packed = rs == dims && cs == 1;                                                                      \
+    index_t j = rbegin;                                                                                             \
+    for (; j + G <= rend; j += G) {                                                                                 \
+      V a[G];                                                                                                       \
+      if (Dims > 0 && packed) {                                                                                     \
+        NAME##_distances<Dims, Periodic, G>(qv, xr + j * Dims, Dims, 1, dims, pd, half, period, a);                 \
+      } else {                                                                                                      \
+        NAME##_distances<Dims, Periodic, G>(qv, xr + j * rs, rs, cs, dims, pd, half, period, a);                    \
+      }                                                                                                             \
+      unsigned hits = 0; /* bit g: some query may take candidate j + g */                                           \
+      for (int g = 0; g < G; ++g) hits |= (Ops::less_equal(a[g], lim) != 0 ? 1u : 0u) << g;                         \
+      if (hits == 0) continue; /* the common case */                                                                \
+      for (int g = 0; g < G; ++g) Ops::store(acc_out[g], a[g]);                                                     \
+      /* Candidates in order, each against the limits its predecessors left (a later one is rechecked). */          \
+      while (hits != 0) {                                                                                           \
+        const int g = __builtin_ctz(hits);                                                                          \
+        hits &= hits - 1;                                                                                           \
+        NAME##_offer(s, b, i0, j + g, Ops::less_equal(Ops::load(acc_out[g]), lim), acc_out[g], lim);                \
+      }                                                                                                             \
+    }                                                                                                               \
+    for (; j < rend; ++j) {                                                                                         \
+      V a[1];                                                                                                       \
+      NAME##_distances<Dims, Periodic, 1>(qv, xr + j * rs, rs, cs, dims, pd, half, period, a);                      \
+      const unsigned h = Ops::less_equal(a[0], lim);                                                                \
+      if (h == 0) continue;                                                                                         \
+      Ops::store(acc_out[0], a[0]);                                                                                 \
+      NAME##_offer(s, b, i0, j, h, acc_out[0], lim);                                                                \
+    }                                                                                                               \
+    if (b.counting) {                                                                                               \
+      for (index_t q = 0; q < nq; ++q) s.found(i0 + q) = static_cast<typename Search::index_type>(b.count[q]);      \
+    }                                                                                                               \
+    if (b.lists) {                                                                                                  \
+      for (index_t q = 0; q < nq; ++q) {                                                                            \
+        for (index_t f = 0; f < slots; ++f) {                                                                       \
+          const index_t l = KnnList16::width - slots + f;                                                           \
+          s.nbr(i0 + q, b.first[q] + f) = static_cast<typename Search::index_type>(b.list_j[q][l]);                 \
+          s.d2(i0 + q, b.first[q] + f) = b.list_d[q][l];                                                            \
+        }                                                                                                           \
+      }                                                                                                             \
+    }                                                                                                               \
   }
 
 PORTML_KNN_DEFINE_LANE_SCAN(knn_scan_avx512, PORTML_KNN_TARGET_AVX512, KnnAvx512)
