@@ -78,6 +78,59 @@ TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsNarrow) {
   check_batch_invariance<TypeParam, double>(16, 40);
 }
 
+// Long K: rows 4 KiB (K = 1024) and 8 KiB (K = 2048) apart, and K on both sides of the long-K cache
+// block of gemm/blocking.hpp (AVX-512 float: 8 tiles up to K = 1536, 16 from K = 1537). Over two
+// blocks of 16 twelve-row tiles, each row gives the bits of a batch-1 call and of a gathered input.
+template <class Case, class T>
+void check_long_k_blocks(index_t k) {
+  auto q = Case::make_queue();
+  std::mt19937 rng(17);
+  constexpr index_t m = 2 * 16 * 12 + 7, n = 40;
+  Tensor<T, 2> a({m, k}), w({k, n}), full({m, n}), gathered({m, n});
+  fill_uniform(a, rng);
+  fill_uniform(w, rng);
+  const auto bias = uniform_vector<T>(n, rng);
+  const kernels::PackedWeights<T> packed(w.view());
+  const kernels::epilogue::BiasActivation<T> ep{bias.data(), kernels::make_activation(Activation::Relu)};
+  std::vector<index_t> reversed;
+  for (index_t i = m - 1; i >= 0; --i) reversed.push_back(i);
+  for (Isa isa : runnable_isas()) {
+    const kernels::GemmConfig cfg{.isa = isa, .min_parallel_flops = 0.0};
+    kernels::gemm(q, a.view(), packed, full.view(), ep, cfg);
+    kernels::gemm(q, kernels::GatheredRows<T>{a.view(), reversed}, packed, gathered.view(), ep, cfg);
+    for (index_t i = 0; i < m; ++i) {
+      ASSERT_TRUE(same_bits(&gathered(m - 1 - i, 0), &full(i, 0), n))
+          << Case::name << " " << to_string(isa) << " K " << k << ": gathered row " << i;
+    }
+    Queue<backend::Serial> serial;
+    for (index_t i = 0; i < m; ++i) {
+      const bool edge = i % 12 == 0 || i % 12 == 11;  // around tile and block boundaries
+      if (!edge && i % 17 != 5) continue;
+      Tensor<T, 2> one({1, n});
+      kernels::gemm(serial, TensorView<const T, 2>(a.view()).row_slice(i, i + 1), packed, one.view(), ep, cfg);
+      ASSERT_TRUE(same_bits(one.data(), &full(i, 0), n))
+          << Case::name << " " << to_string(isa) << " K " << k << ": row " << i << " differs from a batch of 1";
+    }
+  }
+}
+
+TEST(GemmBlocking, LongKBlockThreshold) {
+  using kernels::gemm_detail::block_tiles;
+  const auto tiles = [](index_t k, index_t rows) {
+    Tensor<float, 2> w({k, 1});
+    return block_tiles(kernels::PackedWeights<float>(w.view()), rows);
+  };
+  EXPECT_EQ(tiles(650, 12), kernels::gemm_detail::tiles_per_block);
+  EXPECT_EQ(tiles(1536, 12), kernels::gemm_detail::tiles_per_block);
+  EXPECT_EQ(tiles(1537, 12), kernels::gemm_detail::long_k_tiles_per_block);
+  EXPECT_EQ(tiles(2048, 12), kernels::gemm_detail::long_k_tiles_per_block);
+}
+
+TYPED_TEST(GemmInvariance, LongKBlocksGiveBatchOneAndGatheredBits) {
+  for (index_t k : {1024, 1536, 1537, 2048}) check_long_k_blocks<TypeParam, float>(k);
+  check_long_k_blocks<TypeParam, double>(1024);
+}
+
 template <class T>
 void check_documented_order(index_t k, index_t n) {
   std::mt19937 rng(23);

@@ -70,6 +70,8 @@ TYPED_TEST(GemmOracle, LongK) {
     check_gemm<TypeParam>(isa, 13, 1100, 40, kernels::make_activation(Activation::Linear), false, false, false, rng);
     check_gemm<TypeParam>(isa, 3, 1537, 70, kernels::make_activation(Activation::Tanh), true, true, true, rng);
     check_gemm<TypeParam>(isa, 30, 2049, 33, kernels::make_activation(Activation::Relu), false, true, true, rng);
+    // K = 2048 (rows 8 KiB apart in float) over more than one long-K block of 16 twelve-row tiles
+    check_gemm<TypeParam>(isa, 200, 2048, 40, kernels::make_activation(Activation::Linear), false, true, false, rng);
   }
 }
 
