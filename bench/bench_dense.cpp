@@ -4,7 +4,10 @@
 // bias/ReLU pass, oneDNN matmul with prepacked weights and fused bias+ReLU. An FMA-throughput kernel in
 // the same executable measures this machine's FP32 peak. Counters: s_per_row (inverted rate), FLOP/s.
 // The libtorch peer (libtorch_f32/<net>/<batch>, bench/peers/libtorch_dense.cpp) is compiled in when
-// CMake finds libtorch; nets, weights and inputs are shared through dense_cases.hpp.
+// CMake finds libtorch; nets, weights and inputs are shared through dense_cases.hpp. In a build with
+// PORTML_ENABLE_OPENBLAS, portml_openblas_f32/<net>/<batch> runs the same Mlp through the OpenBLAS provider
+// (GemmProvider::openblas; run with OPENBLAS_NUM_THREADS=1, else it is refused and the rows report that error),
+// and portml_openblas_panels_f32 the same without the row-major weight copy (one cblas call per panel).
 // Run and summarise: bench/dense_report.sh (see docs/dense.md).
 #include <benchmark/benchmark.h>
 
@@ -69,6 +72,38 @@ void BM_portml(benchmark::State& state, const Net& net) {
                  " threads=" + std::to_string(Threads));
   set_counters(state, net, batch);
 }
+
+#if PORTML_ENABLE_OPENBLAS
+// ---- portml's Mlp with the OpenBLAS provider: cblas_sgemm (cblas_sgemv at batch 1), then portml's epilogue ----
+// `built_for`: GemmProvider::openblas keeps each layer's W row-major (one cblas call per layer, what a model built
+// for OpenBLAS does); GemmProvider::portml leaves only the packed panels (one cblas call per 32-column panel).
+void BM_portml_openblas(benchmark::State& state, const Net& net, portml::kernels::GemmProvider built_for) {
+  const index_t batch = state.range(0);
+  const portml::layers::Mlp<float> model(mlp_config(net), built_for);
+  auto x = input<float>(batch, net.widths.front());
+  std::vector<float> y(std::size_t(batch * net.widths.back()));
+  std::vector<std::byte> ws(model.workspace_bytes(batch) + 64);
+  const portml::TensorView<const float, 2> xv(x.data(), {batch, net.widths.front()});
+  const portml::TensorView<float, 2> yv(y.data(), {batch, net.widths.back()});
+  portml::Queue<portml::backend::Serial> q;
+  const portml::kernels::GemmConfig cfg{.provider = portml::kernels::GemmProvider::openblas};
+  try {
+    model.forward(q, xv, yv, ws, cfg);
+  } catch (const portml::NotSupported& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  for (auto _ : state) {
+    model.forward(q, xv, yv, ws, cfg);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(std::string("openblas 0.3.21 core=") + openblas_get_corename() +
+                 " threads=" + std::to_string(openblas_get_num_threads()) +
+                 (built_for == portml::kernels::GemmProvider::openblas ? " W row-major" : " W panels"));
+  set_counters(state, net, batch);
+}
+#endif
 
 #if PORTML_BENCH_HAVE_EIGEN
 // ---- Eigen, per row, as lwtnn (a GEMV, then a bias layer, then an activation layer; new vectors) ----
@@ -329,6 +364,15 @@ int register_all() {
     };
     reg("portml_f32", BM_portml<float>);
     reg("portml_f64", BM_portml<double>);
+#if PORTML_ENABLE_OPENBLAS
+    reg("portml_openblas_f32",
+        [](benchmark::State& s, const Net& n) { BM_portml_openblas(s, n, portml::kernels::GemmProvider::openblas); });
+    if (std::string(net.name) == "mlp64" || std::string(net.name) == "deepjet_head") {
+      auto* b = benchmark::RegisterBenchmark((std::string("portml_openblas_panels_f32/") + net.name).c_str(),
+                                             BM_portml_openblas, net, portml::kernels::GemmProvider::portml);
+      for (int64_t batch : {1, 64, 4096}) b->Arg(batch);
+    }
+#endif
 #if PORTML_BENCH_HAVE_EIGEN
     reg("eigen_rowwise_f32", BM_eigen_rowwise<float>);
     reg("eigen_rowwise_f64", BM_eigen_rowwise<double>);

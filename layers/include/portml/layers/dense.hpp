@@ -21,8 +21,11 @@ class Dense {
 
   //! \param weights  outputs × inputs, row-major (the PyTorch / ONNX Gemm(transB=1) / lwtnn layout)
   //! \param bias     outputs values, or empty for none
+  //! \param provider the GEMM provider the layer is built for: GemmProvider::openblas also keeps W
+  //!                 row-major for cblas (NotSupported in a build without PORTML_ENABLE_OPENBLAS); which
+  //!                 provider runs is chosen per call (GemmConfig::provider of forward)
   Dense(index_t inputs, index_t outputs, std::span<const double> weights, std::span<const double> bias,
-        const kernels::ActivationSpec& activation)
+        const kernels::ActivationSpec& activation, kernels::GemmProvider provider = kernels::GemmProvider::portml)
       : activation_(activation) {
     if (inputs < 0 || outputs < 0 || weights.size() != static_cast<std::size_t>(inputs * outputs)) {
       throw ShapeError("portml::layers::Dense: " + std::to_string(weights.size()) + " weights for " +
@@ -32,10 +35,13 @@ class Dense {
       throw ShapeError("portml::layers::Dense: " + std::to_string(bias.size()) + " biases for " +
                        std::to_string(outputs) + " outputs");
     }
+    if (provider == kernels::GemmProvider::openblas && !PORTML_ENABLE_OPENBLAS) {
+      throw NotSupported(kernels::gemm_detail::openblas_not_built("portml::layers::Dense"));
+    }
     Tensor<T, 2> w({inputs, outputs});
     for (index_t o = 0; o < outputs; ++o)
       for (index_t i = 0; i < inputs; ++i) w(i, o) = static_cast<T>(weights[static_cast<std::size_t>(o * inputs + i)]);
-    weights_ = kernels::PackedWeights<T>(w.view());
+    weights_ = kernels::PackedWeights<T>(w.view(), provider == kernels::GemmProvider::openblas);
     for (const double b : bias) bias_.push_back(static_cast<T>(b));
     ep_ = epilogue_params();
   }

@@ -24,8 +24,14 @@ template <class T>
 class Mlp {
  public:
   //! Validates the shapes, folds and fuses, and packs every Dense. Throws ShapeError naming the layer.
-  explicit Mlp(const MlpConfig& config)
+  //! `provider`: the GEMM provider the model is built for. GemmProvider::openblas also keeps each
+  //! Dense's weights row-major for cblas (twice their memory; NotSupported in a build without
+  //! PORTML_ENABLE_OPENBLAS); forward still runs portml's kernels unless its GemmConfig asks for OpenBLAS.
+  explicit Mlp(const MlpConfig& config, kernels::GemmProvider provider = kernels::GemmProvider::portml)
       : inputs_(config.inputs), output_name_(config.output_name), output_labels_(config.output_labels) {
+    if (provider == kernels::GemmProvider::openblas && !PORTML_ENABLE_OPENBLAS) {
+      throw NotSupported(kernels::gemm_detail::openblas_not_built("portml::layers::Mlp"));
+    }
     for (const auto& in : inputs_) input_size_ += in.size;
     index_t width = input_size_;
     std::vector<LayerConfig> plan;  // after BatchNorm → Affine, folding and fusing
@@ -63,7 +69,7 @@ class Mlp {
             throw ShapeError("portml::layers::Mlp: layer '" + layer.name + "' takes " + std::to_string(layer.inputs) +
                              " inputs but receives " + std::to_string(width));
           }
-          s.dense = Dense<T>(layer.inputs, layer.outputs, layer.weights, layer.bias, layer.activation);
+          s.dense = Dense<T>(layer.inputs, layer.outputs, layer.weights, layer.bias, layer.activation, provider);
           flops_per_row_ += 2.0 * static_cast<double>(layer.inputs) * static_cast<double>(layer.outputs);
           width = layer.outputs;
           break;
@@ -231,6 +237,7 @@ class Mlp {
     // rejects: a Dense writing it goes through the checked call, which throws the GEMM's error (on the
     // calling thread: such an output takes no threads).
     const Isa isa = kernels::resolve_isa(cfg.isa);
+    if (cfg.provider == kernels::GemmProvider::openblas) check_openblas(x, y);
     const bool y_unit_columns = y.extent(1) <= 1 || y.stride(1) == 1;
     const index_t batch = x.extent(0);
     const int threads = kernels::gemm_detail::host_concurrency(q);
@@ -252,6 +259,30 @@ class Mlp {
       run_rows(serial, x, y, batch * c / chunks, batch * (c + 1) / chunks, space.data() + share * c, capacity, true,
                isa, cfg);
     });
+  }
+
+  //! GemmProvider::openblas: the checks its GEMMs make, made once here on the calling thread (an
+  //! exception must not leave a parallel region): the build option and OpenBLAS's threads, and whether
+  //! cblas can read x (when the first step is a Dense) and write y (when the last one is). The layers
+  //! in between read and write the contiguous buffers of the workspace; a thread's rows are a row
+  //! range of x and y, which cblas reads and writes whenever it can for all the rows.
+  void check_openblas(const TensorView<const T, 2>& x, const TensorView<T, 2>& y) const {
+    kernels::gemm_detail::require_openblas("portml::layers::Mlp::forward");
+#if PORTML_ENABLE_OPENBLAS
+    const index_t batch = x.extent(0);
+    const bool one = steps_.size() == 1;
+    const Step& first = steps_.front();
+    const Step& last = steps_.back();
+    if (first.kind == LayerConfig::Kind::Dense) {
+      kernels::gemm_detail::openblas_call(x.stride(0), x.stride(1), batch, first.dense.weights(),
+                                          one ? y.stride(0) : first.outputs);
+    }
+    if (!one && last.kind == LayerConfig::Kind::Dense) {
+      kernels::gemm_detail::openblas_call(last.inputs, index_t{1}, batch, last.dense.weights(), y.stride(0));
+    }
+#else
+    (void)x, (void)y;
+#endif
   }
 
   //! Rows [row_begin, row_end) through all the layers, in blocks of nearly equal size (no short last

@@ -36,6 +36,17 @@ class PackedWeights {
     }
   }
 
+  //! Packs W as above and, with `keep_row_major`, also keeps it as one row-major [K, N] matrix
+  //! (row_major()): the operand the OpenBLAS provider (GemmProvider::openblas, gemm/openblas.hpp) hands
+  //! to cblas in one call per GEMM instead of one per panel. It doubles the memory of W, so a model
+  //! keeps it only when it is built for that provider. portml's microkernels never read it.
+  PackedWeights(TensorView<const T, 2> w, bool keep_row_major) : PackedWeights(w) {
+    if (!keep_row_major) return;
+    row_major_ = Tensor<T, 1>({rows_ * cols_});
+    for (index_t k = 0; k < rows_; ++k)
+      for (index_t j = 0; j < cols_; ++j) row_major_.data()[k * cols_ + j] = w(k, j);
+  }
+
   //! K: the input features.
   index_t rows() const { return rows_; }
   //! N: the output features.
@@ -48,12 +59,16 @@ class PackedWeights {
   //! W(k, j), read back from the packed layout.
   T operator()(index_t k, index_t j) const { return panel(j / panel_width)[k * panel_width + j % panel_width]; }
 
+  //! W as a row-major [K, N] matrix (row k at row_major() + k · N), or nullptr when it was not kept.
+  const T* row_major() const { return row_major_.size() > 0 ? row_major_.data() : nullptr; }
+
   static index_t panel_count(index_t n) { return (n + panel_width - 1) / panel_width; }
 
  private:
   index_t rows_ = 0;
   index_t cols_ = 0;
   Tensor<T, 1> data_;
+  Tensor<T, 1> row_major_;  //!< empty unless kept (the OpenBLAS provider's operand)
 };
 
 }  // namespace portml::kernels
