@@ -723,22 +723,23 @@ def zoo_section(data, plots):
 WHY = [
     ("dense", "ONNX Runtime", "batch 1: the weights stream from L2 (470 KB per row for mlp64, 800 KB for the "
      "DeepJet head); more accumulator chains did not change it (dense.md §6)"),
-    ("dense", "batch 4096: ≥ 1× oneDNN", "large K: A is not packed; oneDNN's brgemm reorders both operands "
-     "(dense.md §6)"),
+    ("dense", "batch 4096: ≥ 1× oneDNN", "A is read in place, not packed into L1-sized K blocks; oneDNN's brgemm "
+     "reorders both operands (dense.md §6)"),
     ("dense", "oneDNN", "narrow layers round up to 32-column panels; oneDNN's brgemm reorders both operands "
      "(dense.md §6)"),
     ("dense", "fixed cost", "argument checks, tile setup and view copies per layer call (dense.md §6)"),
     ("dense", "16→64→32→32→5", "per-layer call cost and the FMA latency of one-row tiles (dense.md §6)"),
-    ("dense", "of the measured FP32 peak", "large K: A is not packed, the rows of a tile share L1 sets; narrow "
-     "layers hit panel padding (dense.md §6)"),
-    ("dense", "OpenBLAS", "large K: A is not packed (dense.md §6)"),
+    ("dense", "of the measured FP32 peak", "each weight panel is re-read from beyond L2 once per block of row "
+     "tiles and A is not packed into L1-sized K blocks (copies of A and chunk-boundary K blocks measured slower, "
+     "dense.md §5b); narrow layers hit panel padding (dense.md §6)"),
+    ("dense", "OpenBLAS", "A is not packed into L1-sized K blocks (dense.md §5b, §6)"),
     ("bdt", "XGBoost", "see docs/bdt.md, Benchmarks (the NaN path needs two compares per node; XGBoost's own "
      "per-call cost shrinks with the batch)"),
     ("bdt", "GBRForest", "see docs/bdt.md, Benchmarks"),
     ("gnn", "kNN, 10 000 points, 3-D", "at the noise edge (47–54× over repeated runs); lane-by-lane insertions "
      "into the top-16 lists are ~40 % of the grid's time (gnn.md, kNN on the CPU with the SIMD paths)"),
-    ("gnn", "kNN, 10 000 points, 16-D", "the distance loop is at 3 vector operations per dimension, the floor "
-     "for the exact, unfused distance bits (gnn.md, kNN on the CPU with the SIMD paths)"),
+    ("gnn", "kNN, 10 000 points, 16-D", "the distance loop needs 3 vector operations per dimension for the "
+     "exact, unfused distance bits, and ~45 % of the time is insertions (gnn.md, 16-D brute force)"),
     ("gnn", "EdgeConv", "the small-event kNN selection is 38 % of the time (gnn.md, Measured)"),
     ("gnn", "ParticleNet", "kNN per block and narrow first layers (gnn.md, Measured)"),
     ("gnn", "GravNet", "kNN in the learned space is 56 % of the time (gnn.md, Measured)"),
