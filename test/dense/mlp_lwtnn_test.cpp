@@ -14,11 +14,8 @@
 #include <portml/layers/mlp.hpp>
 
 #include "allocation_counter.hpp"
+#include "dense_fixtures.hpp"
 #include "dense_test_util.hpp"
-
-#ifndef PORTML_DENSE_DATA_DIR
-#error "PORTML_DENSE_DATA_DIR must name test/data/dense"
-#endif
 
 namespace portml::test {
 namespace {
@@ -27,21 +24,12 @@ struct Reference {
   Tensor<double, 2> inputs, output_float, output_double, output_ort;
 };
 
-Tensor<double, 2> matrix(const nlohmann::json& rows) {
-  Tensor<double, 2> t({static_cast<index_t>(rows.size()), static_cast<index_t>(rows.at(0).size())});
-  for (index_t i = 0; i < t.extent(0); ++i)
-    for (index_t j = 0; j < t.extent(1); ++j) t(i, j) = rows.at(i).at(j).get<double>();
-  return t;
-}
-
 Reference load_reference(const std::string& model) {
-  std::ifstream f(std::string(PORTML_DENSE_DATA_DIR) + "/" + model + ".ref.json");
+  std::ifstream f(fixture(model + ".ref.json"));
   const auto j = nlohmann::json::parse(f);
   return {matrix(j.at("inputs")), matrix(j.at("output_float")), matrix(j.at("output_double")),
           matrix(j.at("output_onnxruntime"))};
 }
-
-std::string fixture(const std::string& name) { return std::string(PORTML_DENSE_DATA_DIR) + "/" + name; }
 
 template <class T>
 Tensor<T, 2> cast(const Tensor<double, 2>& x) {

@@ -14,23 +14,11 @@
 #include <portml/io/onnx.hpp>
 #include <portml/layers/mlp.hpp>
 
+#include "dense_fixtures.hpp"
 #include "dense_test_util.hpp"
-
-#ifndef PORTML_DENSE_DATA_DIR
-#error "PORTML_DENSE_DATA_DIR must name test/data/dense"
-#endif
 
 namespace portml::test {
 namespace {
-
-std::string fixture(const std::string& name) { return std::string(PORTML_DENSE_DATA_DIR) + "/" + name; }
-
-Tensor<double, 2> matrix(const nlohmann::json& rows) {
-  Tensor<double, 2> t({static_cast<index_t>(rows.size()), static_cast<index_t>(rows.at(0).size())});
-  for (index_t i = 0; i < t.extent(0); ++i)
-    for (index_t j = 0; j < t.extent(1); ++j) t(i, j) = rows.at(i).at(j).get<double>();
-  return t;
-}
 
 // Tolerances (see mlp_lwtnn_test.cpp for the float argument): float 2e-5·(1 + |y|) against the float64
 // reference, twice that against float32 outputs. Double: 1e-12, except where the ONNX file stores an
