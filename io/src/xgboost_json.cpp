@@ -117,6 +117,30 @@ class Reader {
     fail(where, "expected an integer, got " + j.dump());
   }
 
+  //! An entry of an integer array as T: a JSON integer in T's range, or a number with an integral value
+  //! in that range (never a cast of an out-of-range value, which would be undefined behaviour).
+  template <class T>
+  T integer_entry(const Json& v, const char* key, const std::string& where) const {
+    constexpr auto lo = static_cast<double>(std::numeric_limits<T>::min());
+    constexpr auto hi = static_cast<double>(std::numeric_limits<T>::max());
+    if (v.is_number_unsigned()) {
+      const std::uint64_t u = v.get<std::uint64_t>();
+      if (u <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(u);
+    } else if (v.is_number_integer()) {
+      const std::int64_t i = v.get<std::int64_t>();
+      if (i >= std::numeric_limits<T>::min() && i <= std::numeric_limits<T>::max()) return static_cast<T>(i);
+    } else {
+      // T's max converts to hi rounded up for 64-bit T, so the upper bound is exclusive there.
+      const double d = v.get<double>();
+      if (std::isfinite(d) && d == std::trunc(d) && d >= lo && (sizeof(T) < 8 ? d <= hi : d < hi)) {
+        return static_cast<T>(d);
+      }
+    }
+    fail(where, std::string("\"") + key + "\" holds " + v.dump() + ", not an integer in [" +
+                    std::to_string(std::numeric_limits<T>::min()) + ", " +
+                    std::to_string(std::numeric_limits<T>::max()) + "]");
+  }
+
   //! `null_as_nan`: a null (a NaN in the text, see nan_literals_as_null) is read as NaN.
   template <class T>
   std::vector<T> numbers(const Json& tree, const char* key, const std::string& where, bool null_as_nan = false) const {
@@ -135,7 +159,7 @@ class Reader {
       if constexpr (std::is_same_v<T, double>) {
         out.push_back(v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>());
       } else {
-        out.push_back(v.is_boolean() ? T(v.get<bool>()) : v.get<T>());
+        out.push_back(v.is_boolean() ? T(v.get<bool>()) : integer_entry<T>(v, key, where));
       }
     }
     return out;
@@ -377,7 +401,9 @@ bdt::ForestConfig config_from_document(const Json& doc, const std::string& name)
   config.source = "xgboost";
   if (doc.contains("version") && doc["version"].is_array()) {
     for (std::size_t i = 0; i < doc["version"].size(); ++i) {
-      config.source += (i == 0 ? " " : ".") + std::to_string(doc["version"][i].get<std::int64_t>());
+      const Json& v = doc["version"][i];
+      config.source +=
+          (i == 0 ? " " : ".") + (v.is_number_integer() ? std::to_string(v.get<std::int64_t>()) : v.dump());
     }
   }
   config.split_rule = bdt::SplitRule::left_if_less;

@@ -81,6 +81,29 @@ TEST(ForestLoaderErrors, XGBoostCategoricalSplitNamesTreeNodeAndFeature) {
             "stump.json: tree 0: node arrays of different lengths");
 }
 
+//! Integer arrays holding numbers outside the index type (a fuzzer's 8.88889e+105 reached an undefined
+//! float-to-int conversion) or fractions: a FormatError naming the array; integral floats are read.
+TEST(ForestLoaderErrors, XGBoostIntegerArraysOutOfRange) {
+  const std::string stump = fixture("xgb1_stump.json");
+  const auto error = [](const std::string& text) {
+    return error_of([&] { (void)parse_xgboost_json(text, "stump.json"); });
+  };
+  ASSERT_NO_THROW((void)parse_xgboost_json(
+      replaced(stump, "\"left_children\":[1,-1,-1]", "\"left_children\":[1.0,-1,-1e0]"), "stump.json"));
+  EXPECT_EQ(error(replaced(stump, "\"left_children\":[1,-1,-1]", "\"left_children\":[8.88889e+105,-1,-1]")),
+            "stump.json: tree 0: \"left_children\" holds 8.88889e+105, not an integer in [-2147483648, 2147483647]");
+  EXPECT_EQ(error(replaced(stump, "\"split_indices\":[5,0,0]", "\"split_indices\":[5.5,0,0]")),
+            "stump.json: tree 0: \"split_indices\" holds 5.5, not an integer in [-2147483648, 2147483647]");
+  EXPECT_EQ(error(replaced(stump, "\"split_indices\":[5,0,0]", "\"split_indices\":[4294967296,0,0]")),
+            "stump.json: tree 0: \"split_indices\" holds 4294967296, not an integer in [-2147483648, 2147483647]");
+  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[1e300]", "[0]", "[0]", "[1]")),
+            "stump.json: tree 0: \"categories\" holds 1e+300, not an integer in [-9223372036854775808, "
+            "9223372036854775807]");
+  // A version entry that is not an integer is kept as written, never converted.
+  ASSERT_NO_THROW(
+      (void)parse_xgboost_json(replaced(stump, "\"version\":[1,7,4]", "\"version\":[1,7,1e300]"), "stump.json"));
+}
+
 TEST(ForestLoaderErrors, LightGBMCategoricalSplitBeforeV4IsNamed) {
   const std::string v4 = fixture("lgb_categorical.txt");
   ASSERT_NO_THROW((void)parse_lightgbm_text(v4, "cat.txt"));

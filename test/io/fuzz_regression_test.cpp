@@ -9,6 +9,7 @@
 #include <string>
 
 #include <portml/io/error.hpp>
+#include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
 #include <portml/io/lwtnn.hpp>
 #include <portml/io/onnx.hpp>
@@ -24,6 +25,7 @@ TEST(FuzzRegressions, EveryReproducerIsAFormatError) {
       {"fuzz_onnx", [](const std::string& bytes) { const layers::Mlp<float> m(parse_onnx(bytes, "r.onnx")); }},
       {"fuzz_lwtnn_json",
        [](const std::string& bytes) { const layers::Mlp<float> m(parse_lwtnn_json(bytes, "r.json")); }},
+      {"fuzz_xgboost_json", [](const std::string& bytes) { (void)parse_xgboost_json(bytes, "r.json"); }},
   };
   int checked = 0;
   for (const auto& dir : std::filesystem::directory_iterator(PORTML_TEST_DATA "/../fuzz/corpus")) {
@@ -36,7 +38,7 @@ TEST(FuzzRegressions, EveryReproducerIsAFormatError) {
       ++checked;
     }
   }
-  EXPECT_GE(checked, 3);
+  EXPECT_GE(checked, 4);
 }
 
 }  // namespace
