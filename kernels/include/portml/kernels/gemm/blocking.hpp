@@ -101,15 +101,8 @@ void row_tile(const Problem<T>& p, index_t i0, index_t p_begin, index_t p_end) {
     t.scale = p.ep.scale != nullptr ? p.ep.scale + j0 : nullptr;
     t.bias = p.ep.bias != nullptr ? p.ep.bias + j0 : nullptr;
     call_kernel<Isa, T, MR, np>(panels_here, t);
-    if (post || (p.ep.has_residual() && !fused_residual)) {
-      for (int r = 0; r < MR; ++r) {
-        T* c = t.c[r];
-        for (index_t j = 0; j < t.n; ++j) {
-          T v = apply_activation(p.ep.post, c[j]);
-          if (p.ep.has_residual()) v = v + p.ep.residual(i0 + r, j0 + j);
-          c[j] = v;
-        }
-      }
+    if (post) {  // (without a post activation the residual was fused into the microkernel's store)
+      for (int r = 0; r < MR; ++r) post_store_row(p.ep, t.c[r], i0 + r, j0, t.n);
     }
     pb += panels_here;
   }

@@ -37,6 +37,46 @@ struct EpilogueParams {
   bool has_residual() const { return residual.data() != nullptr; }
 };
 
+//! c[j] = apply_activation(a, c[j]) for j < n, with a.kind the compile-time `Kind`: the switch in
+//! apply_activation folds away and the loop vectorises (ReLU, LeakyReLU).
+template <Activation Kind, class T>
+void activation_pass(const ActivationSpec& a, T* c, index_t n) {
+  const ActivationSpec known{Kind, a.alpha, a.beta};
+  for (index_t j = 0; j < n; ++j) c[j] = apply_activation(known, c[j]);
+}
+
+//! c[j] = apply_activation(a, c[j]) for j < n.
+template <class T>
+void activation_pass(const ActivationSpec& a, T* c, index_t n) {
+  switch (a.kind) {
+    case Activation::Linear:
+      return;
+    case Activation::Relu:
+      activation_pass<Activation::Relu>(a, c, n);
+      return;
+    case Activation::LeakyRelu:
+      activation_pass<Activation::LeakyRelu>(a, c, n);
+      return;
+    default:  // the others call into libm per element: the switch costs nothing next to them
+      for (index_t j = 0; j < n; ++j) c[j] = apply_activation(a, c[j]);
+      return;
+  }
+}
+
+//! The post-store steps of the epilogue on C(i, j0 .. j0 + n), stored at c[0, n) with acc, scale, bias
+//! and the register clamp already applied: c = post(c), then c = c + residual(i, j0 + j), each a separate
+//! IEEE operation. The one definition the blocking layer (per tile, while the tile is in L1) and the
+//! BLAS provider (per row) both run.
+template <class T>
+void post_store_row(const EpilogueParams<T>& ep, T* c, index_t i, index_t j0, index_t n) {
+  activation_pass(ep.post, c, n);
+  if (ep.has_residual()) {
+    const T* const r = &ep.residual(i, j0);
+    const index_t rs = ep.residual.stride(1);
+    for (index_t j = 0; j < n; ++j) c[j] = c[j] + r[j * rs];
+  }
+}
+
 //! Splits an element-wise activation into the register clamp or the post-store pass.
 template <class T>
 EpilogueParams<T> make_epilogue_params(const T* scale, const T* bias, const ActivationSpec& act,

@@ -63,32 +63,6 @@ inline void require_openblas([[maybe_unused]] const char* who) {
 #endif
 }
 
-//! c[j] = apply_activation(a, c[j]) for j < n, with a.kind the compile-time `Kind`: the switch in
-//! apply_activation folds away and the loop vectorises (ReLU, LeakyReLU).
-template <Activation Kind, class T>
-void activation_pass(const ActivationSpec& a, T* c, index_t n) {
-  const ActivationSpec known{Kind, a.alpha, a.beta};
-  for (index_t j = 0; j < n; ++j) c[j] = apply_activation(known, c[j]);
-}
-
-//! c[j] = apply_activation(a, c[j]) for j < n.
-template <class T>
-void activation_pass(const ActivationSpec& a, T* c, index_t n) {
-  switch (a.kind) {
-    case Activation::Linear:
-      return;
-    case Activation::Relu:
-      activation_pass<Activation::Relu>(a, c, n);
-      return;
-    case Activation::LeakyRelu:
-      activation_pass<Activation::LeakyRelu>(a, c, n);
-      return;
-    default:  // the others call into libm per element: the switch costs nothing next to them
-      for (index_t j = 0; j < n; ++j) c[j] = apply_activation(a, c[j]);
-      return;
-  }
-}
-
 //! The element-wise epilogue, after a product computed elsewhere (the BLAS provider): for rows
 //! [row_begin, row_end) of C, which hold acc = A · W,
 //!   C(i, j) = post(clamp(scale_j · acc(i, j) + bias_j)) + residual(i, j)
@@ -104,8 +78,6 @@ void apply_epilogue_rows(const Problem<T>& p, index_t row_begin, index_t row_end
   ActivationSpec clamp{};
   if (p.ep.clamp == RegisterClamp::Relu) clamp = {Activation::Relu, 0.0, 0.0};
   if (p.ep.clamp == RegisterClamp::LeakyRelu) clamp = {Activation::LeakyRelu, static_cast<double>(p.ep.slope), 0.0};
-  const ActivationSpec post = p.ep.post;
-  const bool residual = p.ep.has_residual();
   for (index_t i = row_begin; i < row_end; ++i) {
     T* const c = p.c + i * p.c_row_stride;
     if (scale != nullptr)
@@ -113,12 +85,7 @@ void apply_epilogue_rows(const Problem<T>& p, index_t row_begin, index_t row_end
     if (bias != nullptr)
       for (index_t j = 0; j < n; ++j) c[j] = c[j] + bias[j];
     activation_pass(clamp, c, n);
-    activation_pass(post, c, n);
-    if (residual) {
-      const T* const r = &p.ep.residual(i, 0);
-      const index_t rs = p.ep.residual.stride(1);
-      for (index_t j = 0; j < n; ++j) c[j] = c[j] + r[j * rs];
-    }
+    post_store_row(p.ep, c, i, 0, n);
   }
 }
 
