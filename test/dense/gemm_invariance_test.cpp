@@ -78,6 +78,11 @@ TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsNarrow) {
   check_batch_invariance<TypeParam, double>(16, 40);
 }
 
+// A narrow last panel (gemm/blocking.hpp): 16 of 32 columns in the last of 7 float panels.
+TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsNarrowLastPanel) {
+  check_batch_invariance<TypeParam, float>(70, 208);
+}
+
 // Long K: rows 4 KiB (K = 1024) and 8 KiB (K = 2048) apart, and K on both sides of the long-K cache
 // block of gemm/blocking.hpp (AVX-512 float: 8 tiles up to K = 1536, 16 from K = 1537). Over two
 // blocks of 16 twelve-row tiles, each row gives the bits of a batch-1 call and of a gathered input.
@@ -131,10 +136,11 @@ TYPED_TEST(GemmInvariance, LongKBlocksGiveBatchOneAndGatheredBits) {
   check_long_k_blocks<TypeParam, double>(1024);
 }
 
+// m = 14: tiles of 7 rows on AVX-512, 3 (and 2) on AVX2, 4 (and 2) on the scalar kernel; m = 24: two
+// 12-row tiles on AVX-512.
 template <class T>
-void check_documented_order(index_t k, index_t n) {
+void check_documented_order(index_t k, index_t n, index_t m = 14) {
   std::mt19937 rng(23);
-  constexpr index_t m = 14;  // tiles of 7 rows on AVX-512, 3 (and 2) on AVX2, 4 (and 2) on the scalar kernel
   Tensor<T, 2> a({m, k}), w({k, n}), c({m, n});
   fill_uniform(a, rng);
   fill_uniform(w, rng);
@@ -161,6 +167,21 @@ TEST(GemmOrder, EveryIsaSumsInTheDocumentedOrder) {
   for (auto [k, n] : {std::array<index_t, 2>{1, 3}, {15, 33}, {16, 32}, {31, 5}, {32, 64}, {35, 20}, {130, 100}}) {
     check_documented_order<float>(k, n);
     check_documented_order<double>(k, n);
+  }
+}
+
+// A narrow last panel (N mod NR in 1 … NR/2: NR = 32 floats, 16 doubles) is computed without its padding
+// half (gemm/blocking.hpp); the other columns and the K order stay. N on both sides of half a panel
+// (float 48 / 49, double 24 / 25), a last panel of 8 columns after 6 full ones (N = 200, the DeepJet
+// head: at batch 1 the AVX-512 kernel runs it as 4 + 3 panels) and a one-panel layer of 6 columns.
+TEST(GemmOrder, NarrowLastPanelSumsInTheDocumentedOrder) {
+  for (auto [k, n] : {std::array<index_t, 2>{40, 6}, {40, 48}, {37, 49}, {33, 200}}) {
+    check_documented_order<float>(k, n);
+    check_documented_order<float>(k, n, 24);
+  }
+  for (auto [k, n] : {std::array<index_t, 2>{40, 8}, {40, 24}, {37, 25}, {33, 200}}) {
+    check_documented_order<double>(k, n);
+    check_documented_order<double>(k, n, 24);
   }
 }
 

@@ -55,14 +55,19 @@ index_t block_tiles(const PackedWeights<T>& w, index_t tile_rows) {
   return rows_bytes + panel_bytes > block_l2_bytes ? long_k_tiles_per_block : tiles_per_block;
 }
 
-//! The MR-row microkernel of `isa` for exactly `panels` (1 ≤ panels ≤ NP) panels.
+//! The MR-row microkernel of `isa` for exactly `panels` (1 ≤ panels ≤ NP) panels; `half`: the last of
+//! them is a narrow last panel (at most NR / 2 columns of t.n fall in it; the microkernel's HALF).
 template <class Isa, class T, int MR, int NP>
-void call_kernel(index_t panels, const MicroTile<T, MR>& t) {
+void call_kernel(index_t panels, bool half, const MicroTile<T, MR>& t) {
   if constexpr (NP >= 1) {
     if (panels == NP) {
-      Isa::template kernel<T, MR, NP>(t);
+      if (half) {
+        Isa::template kernel<T, MR, NP, true>(t);
+      } else {
+        Isa::template kernel<T, MR, NP, false>(t);
+      }
     } else {
-      call_kernel<Isa, T, MR, NP - 1>(panels, t);
+      call_kernel<Isa, T, MR, NP - 1>(panels, half, t);
     }
   }
 }
@@ -100,7 +105,9 @@ void row_tile(const Problem<T>& p, index_t i0, index_t p_begin, index_t p_end) {
     }
     t.scale = p.ep.scale != nullptr ? p.ep.scale + j0 : nullptr;
     t.bias = p.ep.bias != nullptr ? p.ep.bias + j0 : nullptr;
-    call_kernel<Isa, T, MR, np>(panels_here, t);
+    // Only the call holding the layer's last panel can have t.n short of its panels; when that panel
+    // has at most NR / 2 real columns (N mod NR in 1 … NR/2), its padding half is not computed.
+    call_kernel<Isa, T, MR, np>(panels_here, t.n <= panels_here * nr - nr / 2, t);
     if (post) {  // (without a post activation the residual was fused into the microkernel's store)
       for (int r = 0; r < MR; ++r) post_store_row(p.ep, t.c[r], i0 + r, j0, t.n);
     }

@@ -2,9 +2,14 @@
 //! \file
 //! The microkernel contract shared by every ISA (BLIS style; see docs/dense.md, "Microkernel contract").
 //!
-//! A microkernel `kernel<T, MR, NP>(const MicroTile<T, MR>& t)` computes one MR × (NP · NR) tile
+//! A microkernel `kernel<T, MR, NP, HALF>(const MicroTile<T, MR>& t)` computes one MR × (NP · NR) tile
+//! (NR = PackedWeights<T>::panel_width), or with HALF one MR × ((NP − ½) · NR) tile,
 //!   C(r, j0 + j) = clamp(scale_{j0+j} · Σ_k A(r, k) · W(k, j0 + j) + bias_{j0+j}) [+ residual(r, j0 + j)]
-//! for r < MR and j < t.n (t.n ≤ NP · NR, NR = PackedWeights<T>::panel_width), where
+//! for r < MR and j < t.n (t.n ≤ NP · NR; with HALF t.n ≤ (NP − 1) · NR + NR / 2), where
+//!  * HALF (a narrow last panel: the layer's last panel holds at most NR / 2 real columns) computes only
+//!    the first NR / 2 columns of the last of the NP panels, so no multiply-add is spent on its padding
+//!    half (AVX-512 float: one zmm per row instead of two). It skips columns, nothing else: the K order
+//!    below is the same;
 //!  * A(r, k) = t.a[r][k · t.a_col_stride]: any row pointers (gathered or strided rows), any column stride;
 //!  * W is NP consecutive packed panels starting at t.b, t.panel_stride elements apart;
 //!  * the K terms of every element are summed in the order of gemm/k_chunks.hpp, which depends on K
@@ -37,12 +42,16 @@ struct MicroTile {
   index_t panel_stride = 0;  //!< elements between panels (K · NR)
   T* c[MR];                  //!< row r of C at column j0
   const T* r[MR];            //!< row r of the residual at column j0, or nullptr
-  index_t n = 0;             //!< valid columns, 1 ≤ n ≤ NP · NR
+  index_t n = 0;             //!< valid columns, 1 ≤ n ≤ NP · NR (with HALF ≤ (NP − 1) · NR + NR / 2)
   const T* scale = nullptr;  //!< at column j0, or nullptr
   const T* bias = nullptr;   //!< at column j0, or nullptr
   RegisterClamp clamp = RegisterClamp::None;
   T slope = T(0);
 };
+
+//! Vectors of `per_panel` registers per panel that one row of an NP-panel tile occupies: NP · per_panel,
+//! less half a panel's worth with HALF (the narrow last panel of the contract above).
+constexpr int tile_vectors(int per_panel, int np, bool half) { return np * per_panel - (half ? per_panel / 2 : 0); }
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PORTML_ALWAYS_INLINE inline __attribute__((always_inline))

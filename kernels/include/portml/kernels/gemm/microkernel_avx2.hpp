@@ -62,41 +62,39 @@ struct Avx2<double> {
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE void store(double* p, V v, Mask m) { _mm256_maskstore_pd(p, m, v); }
 };
 
-//! acc += A(·, k) · W(k, ·) for the MR rows and NP panels of a tile (W read as memory operands).
+//! acc += A(·, k) · W(k, ·) for the MR rows and NV vectors of a tile (W read as memory operands).
+//! Vector v is register v % per_panel of panel v / per_panel (NV < NP · per_panel: the narrow last panel).
 //! `b` is line k of the first panel, `ko` = k · a_col_stride.
-template <class T, int MR, int NP>
-PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(
-    typename Avx2<T>::V (&acc)[MR][NP * PackedWeights<T>::panel_width / Avx2<T>::width], const T* const (&a_rows)[MR],
-    const T* b, index_t panel_stride, index_t ko) {
+template <class T, int MR, int NV>
+PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(typename Avx2<T>::V (&acc)[MR][NV],
+                                                            const T* const (&a_rows)[MR], const T* b,
+                                                            index_t panel_stride, index_t ko) {
   using S = Avx2<T>;
   using V = typename S::V;
   constexpr int per_panel = static_cast<int>(PackedWeights<T>::panel_width) / S::width;
   PORTML_UNROLL for (int r = 0; r < MR; ++r) {
     const V a = S::broadcast(a_rows[r] + ko);
-    PORTML_UNROLL for (int p = 0; p < NP; ++p) {
-      PORTML_UNROLL for (int u = 0; u < per_panel; ++u) {
-        const V w = S::load_aligned(b + p * panel_stride + u * S::width);
-        acc[r][p * per_panel + u] = S::fmadd(a, w, acc[r][p * per_panel + u]);
-      }
+    PORTML_UNROLL for (int v = 0; v < NV; ++v) {
+      const V w = S::load_aligned(b + (v / per_panel) * panel_stride + (v % per_panel) * S::width);
+      acc[r][v] = S::fmadd(a, w, acc[r][v]);
     }
   }
 }
 
-//! MR × (NP · NR) tile: NP · 4 ymm accumulators per row and chunk (`gemm_avx2_3x32` for float at
-//! MR = 3, NP = 1). CC of the K chunks (gemm/k_chunks.hpp) run at once as independent chains; groups
+//! MR rows × NV vectors: NV ymm accumulators per row and chunk (NP panels of 4 ymm, the narrow last
+//! panel 2). CC of the K chunks (gemm/k_chunks.hpp) run at once as independent chains; groups
 //! of CC chunks run one after another, the running sum kept in `part` between groups.
 // `part` is written by group 0 before any later group reads it; GCC 12 cannot see that.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-template <class T, int MR, int NP, int CC>
+template <class T, int MR, int NV, int CC>
 PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
   using S = Avx2<T>;
   using V = typename S::V;
   constexpr index_t nr = PackedWeights<T>::panel_width;
-  constexpr int per_panel = static_cast<int>(nr) / S::width;
-  constexpr int nv = NP * per_panel;
+  constexpr int nv = NV;
   const int groups = gemm_k_chunks(t.k) / CC;  // CC divides S (both powers of two, CC ≤ S)
   const index_t q = gemm_k_chunk_length(t.k);  // terms per chunk; the last chunk takes the rest
   const T* a_rows[MR];
@@ -116,18 +114,18 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
       const T* b = t.b + k0 * nr;
       const index_t k_end = last ? t.k : k0 + q;
       for (index_t kk = k0; kk < k_end; ++kk, b += nr) {
-        gemm_avx2_step<T, MR, NP>(acc[0], a_rows, b, t.panel_stride, kk * cs);
+        gemm_avx2_step<T, MR, NV>(acc[0], a_rows, b, t.panel_stride, kk * cs);
       }
     } else {  // CC chunks of q terms side by side, then the last chunk's K − S·q extra terms
       for (index_t j = 0; j < q; ++j) {
         PORTML_UNROLL for (int c = 0; c < CC; ++c) {
           const index_t kk = k0 + c * q + j;
-          gemm_avx2_step<T, MR, NP>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+          gemm_avx2_step<T, MR, NV>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
         }
       }
       if (last) {
         for (index_t kk = k0 + CC * q; kk < t.k; ++kk) {
-          gemm_avx2_step<T, MR, NP>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+          gemm_avx2_step<T, MR, NV>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
         }
       }
     }
@@ -169,19 +167,21 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
 #endif
 
 //! Tile shapes: 16 ymm registers hold at most 12 accumulators, so up to 3 rows of one panel, or one
-//! row of 3 panels. A one-row, one-panel tile (N ≤ 32 at batch 1) runs 2 K chunks at once (8 chains).
+//! row of 3 panels. A one-row, one-panel tile (N ≤ 32 at batch 1) runs 2 K chunks at once (8 chains;
+//! 4 with a narrow last panel, which takes 2 ymm per row).
 struct IsaAvx2 {
   static constexpr int mr_max = 3;
   template <class T>
   static constexpr int np(int mr) {
     return mr == 1 ? 3 : 1;
   }
-  template <class T, int MR, int NP>
+  template <class T, int MR, int NP, bool HALF>
   static void kernel(const MicroTile<T, MR>& t) {
+    constexpr int nv = tile_vectors(static_cast<int>(PackedWeights<T>::panel_width) / Avx2<T>::width, NP, HALF);
     if constexpr (MR * NP == 1) {
-      if (gemm_k_chunks(t.k) >= 2) return gemm_avx2_kernel<T, MR, NP, 2>(t);
+      if (gemm_k_chunks(t.k) >= 2) return gemm_avx2_kernel<T, MR, nv, 2>(t);
     }
-    gemm_avx2_kernel<T, MR, NP, 1>(t);
+    gemm_avx2_kernel<T, MR, nv, 1>(t);
   }
 };
 

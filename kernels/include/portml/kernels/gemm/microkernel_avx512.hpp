@@ -67,24 +67,22 @@ struct Avx512<double> {
   }
 };
 
-//! acc += A(·, k) · W(k, ·) for the MR rows and NP panels of a tile: one multiply-add per register.
+//! acc += A(·, k) · W(k, ·) for the MR rows and NV vectors of a tile: one multiply-add per register.
+//! Vector v is register v % per_panel of panel v / per_panel (NV < NP · per_panel: the narrow last panel).
 //! `b` is line k of the first panel, `ko` = k · a_col_stride.
-template <class T, int MR, int NP>
-PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void gemm_avx512_step(
-    typename Avx512<T>::V (&acc)[MR][NP * PackedWeights<T>::panel_width / Avx512<T>::width],
-    const T* const (&a_rows)[MR], const T* b, index_t panel_stride, index_t ko) {
+template <class T, int MR, int NV>
+PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void gemm_avx512_step(typename Avx512<T>::V (&acc)[MR][NV],
+                                                                const T* const (&a_rows)[MR], const T* b,
+                                                                index_t panel_stride, index_t ko) {
   using S = Avx512<T>;
   using V = typename S::V;
   constexpr int per_panel = static_cast<int>(PackedWeights<T>::panel_width) / S::width;
-  constexpr int nv = NP * per_panel;
-  V w[nv];
-  PORTML_UNROLL for (int p = 0; p < NP; ++p) {
-    PORTML_UNROLL for (int u = 0; u < per_panel; ++u) w[p * per_panel + u] =
-        S::load_aligned(b + p * panel_stride + u * S::width);
-  }
+  V w[NV];
+  PORTML_UNROLL for (int v = 0; v < NV; ++v) w[v] =
+      S::load_aligned(b + (v / per_panel) * panel_stride + (v % per_panel) * S::width);
   PORTML_UNROLL for (int r = 0; r < MR; ++r) {
     const V a = S::broadcast(a_rows[r] + ko);
-    PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[r][v] = S::fmadd(a, w[v], acc[r][v]);
+    PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(a, w[v], acc[r][v]);
   }
 }
 
@@ -93,13 +91,15 @@ PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void gemm_avx512_step(
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-template <class T, int MR, int NP, int CC>
+//! MR rows × NV vectors (NV / per_panel panels, rounded up); CC of the K chunks (gemm/k_chunks.hpp) run
+//! at once as independent chains; groups of CC chunks run one after another, the running sum kept in
+//! `part` between groups.
+template <class T, int MR, int NV, int CC>
 PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
   using S = Avx512<T>;
   using V = typename S::V;
   constexpr index_t nr = PackedWeights<T>::panel_width;
-  constexpr int per_panel = static_cast<int>(nr) / S::width;
-  constexpr int nv = NP * per_panel;
+  constexpr int nv = NV;
   const int groups = gemm_k_chunks(t.k) / CC;  // CC divides S (both powers of two, CC ≤ S)
   const index_t q = gemm_k_chunk_length(t.k);  // terms per chunk; the last chunk takes the rest
   const T* a_rows[MR];
@@ -119,18 +119,18 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
       const T* b = t.b + k0 * nr;
       const index_t k_end = last ? t.k : k0 + q;
       for (index_t kk = k0; kk < k_end; ++kk, b += nr) {
-        gemm_avx512_step<T, MR, NP>(acc[0], a_rows, b, t.panel_stride, kk * cs);
+        gemm_avx512_step<T, MR, NV>(acc[0], a_rows, b, t.panel_stride, kk * cs);
       }
     } else {  // CC chunks of q terms side by side, then the last chunk's K − S·q extra terms
       for (index_t j = 0; j < q; ++j) {
         PORTML_UNROLL for (int c = 0; c < CC; ++c) {
           const index_t kk = k0 + c * q + j;
-          gemm_avx512_step<T, MR, NP>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+          gemm_avx512_step<T, MR, NV>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
         }
       }
       if (last) {
         for (index_t kk = k0 + CC * q; kk < t.k; ++kk) {
-          gemm_avx512_step<T, MR, NP>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+          gemm_avx512_step<T, MR, NV>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
         }
       }
     }
@@ -175,7 +175,7 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
 //! Tile shapes: up to 12 rows (24 accumulators); fewer rows take more panels so that at least 8
 //! independent accumulators hide the FMA latency (the small-M paths: 1, 2, 4, 8 rows and the rest).
 //! Tiles with fewer than 8 accumulators per chunk (1 row of 1–3 panels, 2 rows of 1 panel: N ≤ 96 at
-//! batch 1–2) run 2 or 4 K chunks at once instead.
+//! batch 1–2) run 2 or 4 K chunks at once instead. A narrow last panel (HALF) takes one zmm per row.
 struct IsaAvx512 {
   static constexpr int mr_max = 12;
   template <class T>
@@ -183,22 +183,23 @@ struct IsaAvx512 {
     const int budget = 24 / (mr * 2);
     return budget < 1 ? 1 : (budget > 6 ? 6 : budget);
   }
-  //! K chunks run at once by an MR × NP tile (2 zmm per panel and row).
-  static constexpr int chunks_at_once(int mr, int np) {
-    const int chains = mr * np * 2;
+  //! K chunks run at once by a tile of MR rows × NV zmm.
+  static constexpr int chunks_at_once(int mr, int nv) {
+    const int chains = mr * nv;
     return chains >= 8 ? 1 : (chains >= 4 ? 2 : 4);
   }
-  template <class T, int MR, int NP>
+  template <class T, int MR, int NP, bool HALF>
   static void kernel(const MicroTile<T, MR>& t) {
-    constexpr int cc = chunks_at_once(MR, NP);
+    constexpr int nv = tile_vectors(static_cast<int>(PackedWeights<T>::panel_width) / Avx512<T>::width, NP, HALF);
+    constexpr int cc = chunks_at_once(MR, nv);
     const int s = gemm_k_chunks(t.k);
     if constexpr (cc >= 4) {
-      if (s >= 4) return gemm_avx512_kernel<T, MR, NP, 4>(t);
+      if (s >= 4) return gemm_avx512_kernel<T, MR, nv, 4>(t);
     }
     if constexpr (cc >= 2) {
-      if (s >= 2) return gemm_avx512_kernel<T, MR, NP, 2>(t);
+      if (s >= 2) return gemm_avx512_kernel<T, MR, nv, 2>(t);
     }
-    gemm_avx512_kernel<T, MR, NP, 1>(t);
+    gemm_avx512_kernel<T, MR, nv, 1>(t);
   }
 };
 

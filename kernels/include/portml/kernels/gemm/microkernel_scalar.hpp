@@ -10,8 +10,9 @@
 namespace portml::kernels::gemm_detail {
 
 //! MR × (NP · NR) tile with `acc += a · w` (separate multiply and add), the K chunks of
-//! gemm/k_chunks.hpp one after another, each folded into `sum` as it ends.
-template <class T, int MR, int NP>
+//! gemm/k_chunks.hpp one after another, each folded into `sum` as it ends. With HALF the last panel's
+//! second half (padding) is skipped.
+template <class T, int MR, int NP, bool HALF>
 void gemm_scalar_kernel(const MicroTile<T, MR>& t) {
   constexpr index_t nr = PackedWeights<T>::panel_width;
   const int chunks = gemm_k_chunks(t.k);
@@ -25,7 +26,8 @@ void gemm_scalar_kernel(const MicroTile<T, MR>& t) {
         const T a = t.a[r][ko];
         PORTML_UNROLL for (int p = 0; p < NP; ++p) {
           const T* w = t.b + p * t.panel_stride + k * nr;
-          for (index_t j = 0; j < nr; ++j) {
+          const index_t cols = HALF && p + 1 == NP ? nr / 2 : nr;
+          for (index_t j = 0; j < cols; ++j) {
             const T prod = a * w[j];
             acc[r][p * nr + j] = acc[r][p * nr + j] + prod;
           }
@@ -61,9 +63,9 @@ struct IsaScalar {
   static constexpr int np(int) {
     return 1;
   }
-  template <class T, int MR, int NP>
+  template <class T, int MR, int NP, bool HALF>
   static void kernel(const MicroTile<T, MR>& t) {
-    gemm_scalar_kernel<T, MR, NP>(t);
+    gemm_scalar_kernel<T, MR, NP, HALF>(t);
   }
 };
 
