@@ -295,8 +295,8 @@ BENCHMARK(BM_device_segment_reduce)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-//! Unsorted COO on every call: args (op, mode), mode 0 = ScatterMode::sorted (deterministic: the parallel
-//! merge sort + segment fold), 1 = ScatterMode::atomic (opt-in: atomics, no sort).
+//! Unsorted COO on every call: args (op, mode), mode 0 = ScatterMode::sorted (deterministic: the stable
+//! LSD radix sort + segment fold), 1 = ScatterMode::atomic (opt-in: atomics, no sort).
 void BM_device_scatter_reduce(benchmark::State& state) {
   auto q = device_queue(state);
   if (!q) return;
@@ -319,6 +319,30 @@ BENCHMARK(BM_device_scatter_reduce)
     ->Args({static_cast<int>(g::Reduce::max), 0})
     ->Args({static_cast<int>(g::Reduce::sum), 1})
     ->Args({static_cast<int>(g::Reduce::max), 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+//! One feature instead of 64: the fold is then negligible, so the sorted mode's time is its index
+//! check and its stable sort by destination (args: mode, 0 sorted, 1 atomic).
+void BM_device_scatter_reduce_one_feature(benchmark::State& state) {
+  auto q = device_queue(state);
+  if (!q) return;
+  const auto& d = edge_data();
+  const auto mode = state.range(0) == 0 ? g::ScatterMode::sorted : g::ScatterMode::atomic;
+  const auto m = to_device(*q, random_matrix(d.e, 1, 5, true));
+  const auto dst = to_device(*q, d.dst_shuffled);
+  Tensor<float, 2, S> y({d.n, 1});
+  Tensor<Index, 1, S> ws({g::scatter_reduce_workspace_size(d.n, d.e)});
+  for (auto _ : state) {
+    g::scatter_reduce<G, float, Index>(*q, m.view(), dst.view(), y.view(), g::Reduce::sum, ws.view(), mode);
+    q->wait();
+  }
+  state.SetLabel(g::scatter_mode_name(mode));
+}
+BENCHMARK(BM_device_scatter_reduce_one_feature)
+    ->ArgName("mode")
+    ->Arg(0)
+    ->Arg(1)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iostream>
 #include <limits>
 #include <optional>
 #include <random>
@@ -18,6 +19,7 @@
 #include <portml/kernels/graph.hpp>
 
 #include "../common/backend_cases.hpp"
+#include "../gnn/counting_queue.hpp"
 #include "graph_fixture.hpp"
 
 namespace portml::test {
@@ -870,6 +872,164 @@ TYPED_TEST(Graph, ScatterReduceChecks) {
   }
 }
 
+//! One destination pattern of the sort cases below.
+enum class DstPattern { random, one_node, sorted, reversed };
+
+//! dst [E] in [0, N) of a pattern (random: uniform, seeded).
+template <class Index>
+Tensor<Index, 1> destinations(index_t n, index_t e, DstPattern pattern, unsigned seed) {
+  Tensor<Index, 1> dst({e});
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<index_t> node(0, n - 1);
+  for (index_t k = 0; k < e; ++k) {
+    switch (pattern) {
+      case DstPattern::random:
+        dst(k) = static_cast<Index>(node(rng));
+        break;
+      case DstPattern::one_node:
+        dst(k) = static_cast<Index>(n - 1);
+        break;
+      case DstPattern::sorted:
+        dst(k) = static_cast<Index>(k * n / e);
+        break;
+      case DstPattern::reversed:
+        dst(k) = static_cast<Index>((e - 1 - k) * n / e);
+        break;
+    }
+  }
+  return dst;
+}
+
+//! scatter_reduce (sum, mean) of E random rows to dst on queue q, against the stable order and the fold
+//! computed here: indptr and perm (the workspace's first N + 1 + E elements) equal to a std::stable_sort
+//! of the edge ids by destination, Y bit-equal to a sequential float loop in ascending edge order. The
+//! workspace is exactly scatter_reduce_workspace_size(N, E) followed by guard elements that must stay
+//! untouched; where the GPU path's radix sort needs more scratch than the host's cursor, its last
+//! element must be used (the size is not larger than needed).
+template <class B, class Index>
+void check_scatter_sort_case(Queue<B>& q, index_t n, index_t e, index_t f, DstPattern pattern, unsigned seed) {
+  using S = memory_space_t<B>;
+  SCOPED_TRACE("N = " + std::to_string(n) + ", E = " + std::to_string(e) + ", F = " + std::to_string(f) + ", pattern " +
+               std::to_string(static_cast<int>(pattern)));
+  const index_t guard = 16;
+  const auto dh = destinations<Index>(n, e, pattern, seed);
+  Tensor<float, 2> mh({e, f});
+  std::mt19937 rng(seed + 1);
+  std::normal_distribution<float> normal;
+  for (index_t i = 0; i < mh.size(); ++i) mh.data()[i] = normal(rng);
+  const index_t size = g::scatter_reduce_workspace_size(n, e);
+  constexpr Index sentinel = -7;
+  Tensor<Index, 1> wh({size + guard});
+  for (index_t i = 0; i < wh.size(); ++i) wh(i) = sentinel;
+  Tensor<float, 2, S> m({e, f}), y({n, f});
+  Tensor<Index, 1, S> dst({e}), ws({size + guard});
+  deep_copy(q, m.view(), mh.view());
+  deep_copy(q, dst.view(), dh.view());
+  deep_copy(q, ws.view(), wh.view());
+  g::scatter_reduce<B, float, Index>(q, m.view(), dst.view(), y.view(), g::Reduce::sum, ws.view().row_slice(0, size));
+  Tensor<float, 2> got({n, f});
+  Tensor<Index, 1> wgot({size + guard});
+  deep_copy(q, got.view(), y.view());
+  deep_copy(q, wgot.view(), ws.view());
+  q.wait();
+
+  std::vector<Index> perm(static_cast<std::size_t>(e));
+  for (index_t k = 0; k < e; ++k) perm[static_cast<std::size_t>(k)] = static_cast<Index>(k);
+  std::stable_sort(perm.begin(), perm.end(), [&](Index a, Index b) { return dh(a) < dh(b); });
+  std::vector<Index> indptr(static_cast<std::size_t>(n + 1), 0);
+  for (index_t k = 0; k < e; ++k) ++indptr[static_cast<std::size_t>(dh(k)) + 1];
+  for (index_t i = 0; i < n; ++i) indptr[static_cast<std::size_t>(i + 1)] += indptr[static_cast<std::size_t>(i)];
+  for (index_t i = 0; i <= n; ++i) ASSERT_EQ(wgot(i), indptr[static_cast<std::size_t>(i)]) << "indptr " << i;
+  for (index_t k = 0; k < e; ++k) ASSERT_EQ(wgot(n + 1 + k), perm[static_cast<std::size_t>(k)]) << "perm " << k;
+  for (index_t i = size; i < size + guard; ++i) ASSERT_EQ(wgot(i), sentinel) << "guard " << i - size;
+  if (runs_gpu_teams(q) && g::detail::radix_sort_scratch_size(n, e) > n) {
+    EXPECT_NE(wgot(size - 1), sentinel) << "the workspace's last element is not used";
+  }
+  Tensor<float, 2> seq({n, f});
+  for (index_t k = 0; k < e; ++k)
+    for (index_t j = 0; j < f; ++j) seq(dh(k), j) += mh(k, j);
+  for (index_t i = 0; i < seq.size(); ++i) ASSERT_EQ(got.data()[i], seq.data()[i]) << i;
+  // The mean: the same sum divided by the edge count (0 for an empty destination).
+  g::scatter_reduce<B, float, Index>(q, m.view(), dst.view(), y.view(), g::Reduce::mean, ws.view().row_slice(0, size));
+  deep_copy(q, got.view(), y.view());
+  q.wait();
+  for (index_t i = 0; i < n; ++i) {
+    const auto count =
+        static_cast<float>(indptr[static_cast<std::size_t>(i + 1)] - indptr[static_cast<std::size_t>(i)]);
+    for (index_t j = 0; j < f; ++j) ASSERT_EQ(got(i, j), count > 0 ? seq(i, j) / count : 0.0f) << i << "," << j;
+  }
+}
+
+// The sort of scatter_reduce at its edges, on every backend (the host's counting sort; the radix sort
+// on GPU queues and the GPU-emulating Serial queue): one pass or none (N = 1, 2^8 − 1, 2^8), the pass
+// count's steps (2^8 + 1: two passes of 5 bits; 2^16: two of 8, 256 buckets; 70 000: three of 6), no
+// edge, one edge, E not a multiple of the 2048-key tile, every edge to one node (also the longest run of
+// empty destinations), already sorted and reversed destinations, int64_t indices; F = 1 as well (the
+// segment fold's one-feature path, which GPUs take for every F).
+TYPED_TEST(Graph, ScatterReduceSortEdgeCases) {
+  using B = typename TypeParam::backend;
+  struct Case {
+    index_t n, e, f;
+    DstPattern pattern;
+  };
+  const Case cases[] = {{1, 300, 3, DstPattern::random},       {1, 0, 3, DstPattern::random},
+                        {5, 0, 1, DstPattern::random},         {7, 1, 3, DstPattern::random},
+                        {255, 5000, 1, DstPattern::random},    {256, 2048, 3, DstPattern::random},
+                        {257, 4097, 3, DstPattern::random},    {65536, 3000, 1, DstPattern::random},
+                        {70000, 30001, 3, DstPattern::random}, {10000, 160000, 1, DstPattern::random},
+                        {1000, 5000, 3, DstPattern::one_node}, {3000, 9000, 3, DstPattern::sorted},
+                        {3000, 9000, 1, DstPattern::reversed}, {40000, 4095, 3, DstPattern::reversed},
+                        {129, 100, 3, DstPattern::one_node}};
+  unsigned seed = 11;
+  for (const Case& c : cases) {
+    ASSERT_NO_FATAL_FAILURE(
+        (check_scatter_sort_case<B, std::int32_t>(this->queue(), c.n, c.e, c.f, c.pattern, ++seed)));
+  }
+  ASSERT_NO_FATAL_FAILURE(
+      (check_scatter_sort_case<B, std::int64_t>(this->queue(), 70000, 9000, 3, DstPattern::random, 99)));
+}
+
+//! The shape of the GPU path's sort: passes and digit widths from N, the table from E.
+TEST(GraphScatterSort, RadixShape) {
+  struct Want {
+    index_t n, passes, digit_bits, team;
+  };
+  for (const Want& w :
+       {Want{0, 0, 0, 128}, Want{1, 0, 0, 128}, Want{2, 1, 1, 128}, Want{256, 1, 8, 64}, Want{257, 2, 5, 128},
+        Want{10000, 2, 7, 128}, Want{65536, 2, 8, 64}, Want{65537, 3, 6, 128}, Want{70000, 3, 6, 128}}) {
+    const auto shape = g::detail::radix_sort_shape(w.n, 160000);
+    EXPECT_EQ(shape.passes, w.passes) << w.n;
+    EXPECT_EQ(shape.digit_bits, w.digit_bits) << w.n;
+    EXPECT_EQ(shape.team, w.team) << w.n;
+    EXPECT_EQ(shape.tiles, 79) << w.n;
+  }
+  // N = 10 000, E = 160 000: indptr, perm, then 3 E + 128 · 79 of radix scratch.
+  EXPECT_EQ(g::scatter_reduce_workspace_size(10000, 160000), 10001 + 160000 + 3 * 160000 + 128 * 79);
+  // One pass: its keys and the table; no pass: the host's cursor.
+  EXPECT_EQ(g::scatter_reduce_workspace_size(200, 5000), 201 + 5000 + 5000 + 256 * 3);
+  EXPECT_EQ(g::scatter_reduce_workspace_size(1, 5000), 2 + 5000 + 1);
+}
+
+// Launches and host synchronisations of one sorted scatter_reduce on a GPU-shaped queue (the counting
+// test backend of the GNN tests): the index check (one reduction: the only synchronisation), three
+// kernels per radix pass, the indptr kernel and the segment fold. E = 160 000, N = 10 000 (two passes):
+// 8 launches; the merge sort it replaced took 21 (1 + 18 passes + indptr + fold).
+TEST(GraphScatterSort, LaunchesAndSynchronisations) {
+  const index_t n = 10000, e = 160000, f = 4;
+  const auto dh = destinations<std::int32_t>(n, e, DstPattern::random, 3);
+  Tensor<float, 2> m({e, f}), y({n, f});
+  Tensor<std::int32_t, 1> ws({g::scatter_reduce_workspace_size(n, e)});
+  Queue<CountingGpu> q;
+  g::scatter_reduce<CountingGpu, float, std::int32_t>(q, m.view(), dh.view(), y.view(), g::Reduce::sum, ws.view());
+  std::cout << "  scatter_reduce sorted, E = " << e << ", N = " << n << ": " << q.counts.gpu_kernels()
+            << " GPU kernels (" << q.counts.kernels << " launches + " << q.counts.reductions << " reductions), "
+            << q.counts.syncs() << " host synchronisations\n";
+  EXPECT_EQ(q.counts.kernels, 8);
+  EXPECT_EQ(q.counts.reductions, 1);
+  EXPECT_EQ(q.counts.syncs(), 1);
+  EXPECT_EQ(q.counts.copies, 0);
+}
+
 TYPED_TEST(Graph, SegmentSoftmaxMatchesFixture) {
   using B = typename TypeParam::backend;
   const Fixture fx("segment_softmax.txt");
@@ -1003,7 +1163,7 @@ TEST(GraphDeterminism, OpenMPThreadCountsGiveSerialBits) {
     EXPECT_TRUE(same(got.nbrg, want.nbrg)) << threads;
     EXPECT_TRUE(same(got.d2g, want.d2g)) << threads;
   }
-  // The GPU code paths (scatter_reduce's parallel merge sort instead of the counting sort) on the
+  // The GPU code paths (scatter_reduce's radix sort instead of the counting sort) on the
   // Serial queue that emulates a GPU: the same bits.
   Queue<backend::Serial> emulated(Queue<backend::Serial>::Options{.gpu_emulation = true});
   const Result got = run(emulated);
