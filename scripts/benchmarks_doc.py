@@ -199,8 +199,9 @@ DENSE_PEERS = [  # (case prefix, column title, run key); run key "unset": OpenBL
     ("eigen_rowwise_f32", "Eigen row-wise f32 (lwtnn-style)", "env"), ("eigen_gemm_f32", "Eigen GEMM f32", "env"),
     ("openblas_f32", "OpenBLAS [CORETYPE as set]", "env"), ("openblas_f32", "OpenBLAS [CORETYPE unset]", "unset"),
     ("onednn_f32", "oneDNN matmul", "env"), ("libtorch_f32", "libtorch", "env")]
-DENSE_NETS = [("mlp64", "16 → 64 → 64 → 64 → 6"), ("deepjet_head", "DeepJet-like head"),
-              ("l1_jet", "L1 jet tagger"), ("fixed_cost_5x1", "five 1-wide layers: the fixed cost per layer")]
+DENSE_NETS = [("mlp64", "64 → 256 → 256 → 128 → 10"), ("deepjet_head", "DeepJet-like head, 650 → 200 → 100 → 100 → 100 → 6"),
+              ("l1_jet", "L1 jet tagger, 16 → 64 → 32 → 32 → 5"),
+              ("fixed_cost_5x1", "five 1-wide layers: the fixed cost per layer")]
 DENSE_BATCHES = [1, 2, 4, 8, 16, 64, 100, 256, 1024, 4096]
 
 
