@@ -99,18 +99,17 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
   using S = Avx512<T>;
   using V = typename S::V;
   constexpr index_t nr = PackedWeights<T>::panel_width;
-  constexpr int nv = NV;
   const int groups = gemm_k_chunks(t.k) / CC;  // CC divides S (both powers of two, CC ≤ S)
   const index_t q = gemm_k_chunk_length(t.k);  // terms per chunk; the last chunk takes the rest
   const T* a_rows[MR];
   PORTML_UNROLL for (int r = 0; r < MR; ++r) a_rows[r] = t.a[r];
   const index_t cs = t.a_col_stride;
-  V acc[CC][MR][nv];
-  alignas(64) T part[MR][nv * S::width];
+  V acc[CC][MR][NV];
+  alignas(64) T part[MR][NV * S::width];
   for (int g = 0; g < groups; ++g) {
     PORTML_UNROLL for (int c = 0; c < CC; ++c) {
       PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-        PORTML_UNROLL for (int v = 0; v < nv; ++v) acc[c][r][v] = S::zero();
+        PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[c][r][v] = S::zero();
       }
     }
     const index_t k0 = static_cast<index_t>(g) * CC * q;
@@ -136,7 +135,7 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
     }
     // Fold left to right into acc[0]: ((running + c_0) + c_1) + …
     PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-      PORTML_UNROLL for (int v = 0; v < nv; ++v) {
+      PORTML_UNROLL for (int v = 0; v < NV; ++v) {
         V x = acc[0][r][v];
         if (g > 0) x = S::add(S::load_aligned(&part[r][v * S::width]), x);
         PORTML_UNROLL for (int c = 1; c < CC; ++c) x = S::add(x, acc[c][r][v]);
@@ -146,7 +145,7 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
     }
   }
   // Epilogue in registers, per vector of columns [v·width, v·width + width).
-  PORTML_UNROLL for (int v = 0; v < nv; ++v) {
+  PORTML_UNROLL for (int v = 0; v < NV; ++v) {
     const index_t col = static_cast<index_t>(v) * S::width;
     if (col >= t.n) break;
     const auto m = S::lanes(t.n - col);

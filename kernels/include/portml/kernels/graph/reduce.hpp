@@ -307,13 +307,12 @@ struct RadixTile {
     sub_run(team, begin, end);
     // The keys in groups of radix_sort_load_group: the loads of a group are independent of the counts,
     // so a GPU thread waits for memory once per group, not once per key.
-    for (index_t p = begin; p < end; p += radix_sort_load_group) {
-      index_t d[radix_sort_load_group];
-      for (index_t j = 0; j < radix_sort_load_group; ++j) d[j] = p + j < end ? digit(keys(p + j)) : -1;
-      for (index_t j = 0; j < radix_sort_load_group; ++j) {
-        if (d[j] < 0) break;
-        own[d[j]] = static_cast<std::uint16_t>(own[d[j]] + 1);
-      }
+    constexpr index_t group = radix_sort_load_group;
+    for (index_t p = begin; p < end; p += group) {
+      index_t d[group] = {};
+      for (index_t j = 0; j < group; ++j)
+        if (p + j < end) d[j] = digit(keys(p + j));
+      for (index_t j = 0; j < group && p + j < end; ++j) own[d[j]] = static_cast<std::uint16_t>(own[d[j]] + 1);
     }
     team.barrier();
     return rows;
