@@ -105,6 +105,11 @@ class Reader {
     return j.at(key);
   }
 
+  std::string string(const Json& j, const std::string& where) const {
+    if (!j.is_string()) fail(where, std::string("expected a string, got ") + j.type_name());
+    return j.get<std::string>();
+  }
+
   //! An integer written as a JSON number or as a string ("3"), as XGBoost does for model parameters.
   std::int64_t integer(const Json& j, const std::string& where) const {
     if (j.is_number_integer()) return j.get<std::int64_t>();
@@ -114,7 +119,7 @@ class Reader {
       const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
       if (ec == std::errc() && end == s.data() + s.size()) return v;
     }
-    fail(where, "expected an integer, got " + j.dump());
+    fail(where, "expected an integer, got " + text(j));
   }
 
   //! An entry of an integer array as T: a JSON integer in T's range, or a number with an integral value
@@ -136,7 +141,7 @@ class Reader {
         return static_cast<T>(d);
       }
     }
-    fail(where, std::string("\"") + key + "\" holds " + v.dump() + ", not an integer in [" +
+    fail(where, std::string("\"") + key + "\" holds " + text(v) + ", not an integer in [" +
                     std::to_string(std::numeric_limits<T>::min()) + ", " +
                     std::to_string(std::numeric_limits<T>::max()) + "]");
   }
@@ -166,6 +171,10 @@ class Reader {
   }
 
   const std::string& name() const { return name_; }
+
+  //! `j` as JSON text for a message: a UBJSON string may hold bytes that are not UTF-8, which nlohmann's
+  //! default dump refuses with an exception; they are shown as U+FFFD instead.
+  static std::string text(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
  private:
   std::string name_;
@@ -388,13 +397,14 @@ bdt::ForestConfig config_from_document(const Json& doc, const std::string& name)
   const Json& learner = rd.member(doc, "learner", "");
   const Json& param = rd.member(learner, "learner_model_param", "learner");
   const Json& booster = rd.member(learner, "gradient_booster", "learner");
-  const std::string booster_name = rd.member(booster, "name", "learner.gradient_booster").get<std::string>();
+  const std::string booster_name =
+      rd.string(rd.member(booster, "name", "learner.gradient_booster"), "learner.gradient_booster.name");
   if (booster_name != "gbtree") {
     rd.fail("learner.gradient_booster", "booster \"" + booster_name + "\" is not supported (gbtree only)");
   }
   const Json& model = rd.member(booster, "model", "learner.gradient_booster");
-  const std::string objective =
-      rd.member(rd.member(learner, "objective", "learner"), "name", "learner.objective").get<std::string>();
+  const std::string objective = rd.string(
+      rd.member(rd.member(learner, "objective", "learner"), "name", "learner.objective"), "learner.objective.name");
   const ObjectiveInfo info = objective_info(rd, objective);
 
   bdt::ForestConfig config;
@@ -403,7 +413,7 @@ bdt::ForestConfig config_from_document(const Json& doc, const std::string& name)
     for (std::size_t i = 0; i < doc["version"].size(); ++i) {
       const Json& v = doc["version"][i];
       config.source +=
-          (i == 0 ? " " : ".") + (v.is_number_integer() ? std::to_string(v.get<std::int64_t>()) : v.dump());
+          (i == 0 ? " " : ".") + (v.is_number_integer() ? std::to_string(v.get<std::int64_t>()) : Reader::text(v));
     }
   }
   config.split_rule = bdt::SplitRule::left_if_less;
@@ -420,7 +430,8 @@ bdt::ForestConfig config_from_document(const Json& doc, const std::string& name)
   config.num_outputs = static_cast<std::int32_t>(std::max<std::int64_t>(1, num_class));
 
   // base_score: one value for every output, or (XGBoost >= 3.1) a list with one per output.
-  const std::string base_score_text = rd.member(param, "base_score", "learner_model_param").get<std::string>();
+  const std::string base_score_text =
+      rd.string(rd.member(param, "base_score", "learner_model_param"), "learner_model_param.base_score");
   std::vector<float> base_score = parse_base_score(rd, base_score_text);
   if (base_score.size() == 1) base_score.resize(static_cast<std::size_t>(config.num_outputs), base_score[0]);
   if (base_score.size() != static_cast<std::size_t>(config.num_outputs)) {
@@ -430,7 +441,10 @@ bdt::ForestConfig config_from_document(const Json& doc, const std::string& name)
   for (const float b : base_score) config.base_margin.push_back(static_cast<double>(to_margin(info.link, b)));
 
   if (learner.contains("feature_names") && learner["feature_names"].is_array()) {
-    for (const Json& f : learner["feature_names"]) config.feature_names.push_back(f.get<std::string>());
+    for (const Json& f : learner["feature_names"]) {
+      config.feature_names.push_back(
+          rd.string(f, "learner.feature_names[" + std::to_string(config.feature_names.size()) + "]"));
+    }
     if (!config.feature_names.empty() && config.feature_names.size() != static_cast<std::size_t>(config.num_features)) {
       rd.fail("learner.feature_names", std::to_string(config.feature_names.size()) + " names for " +
                                            std::to_string(config.num_features) + " features");

@@ -104,6 +104,23 @@ TEST(ForestLoaderErrors, XGBoostIntegerArraysOutOfRange) {
       (void)parse_xgboost_json(replaced(stump, "\"version\":[1,7,4]", "\"version\":[1,7,1e300]"), "stump.json"));
 }
 
+//! Fields that XGBoost writes as strings, given as other types: a FormatError naming the field, never
+//! the JSON library's own exception (a fuzzer found this; test/fuzz/corpus/fuzz_xgboost_*/regression-*).
+TEST(ForestLoaderErrors, XGBoostStringFieldsOfAnotherTypeAreNamed) {
+  const std::string stump = fixture("xgb1_stump.json");
+  const auto error = [](const std::string& text) {
+    return error_of([&] { (void)parse_xgboost_json(text, "stump.json"); });
+  };
+  EXPECT_EQ(error(replaced(stump, "\"name\":\"gbtree\"", "\"name\":5")),
+            "stump.json: learner.gradient_booster.name: expected a string, got number");
+  EXPECT_EQ(error(replaced(stump, "\"name\":\"reg:squarederror\"", "\"name\":[]")),
+            "stump.json: learner.objective.name: expected a string, got array");
+  EXPECT_EQ(error(replaced(stump, "\"base_score\":\"5E-1\"", "\"base_score\":0.5")),
+            "stump.json: learner_model_param.base_score: expected a string, got number");
+  EXPECT_EQ(error(replaced(stump, "\"feature_names\":[]", "\"feature_names\":[\"a\",null]")),
+            "stump.json: learner.feature_names[1]: expected a string, got null");
+}
+
 TEST(ForestLoaderErrors, LightGBMCategoricalSplitBeforeV4IsNamed) {
   const std::string v4 = fixture("lgb_categorical.txt");
   ASSERT_NO_THROW((void)parse_lightgbm_text(v4, "cat.txt"));

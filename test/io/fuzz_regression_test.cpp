@@ -26,6 +26,7 @@ TEST(FuzzRegressions, EveryReproducerIsAFormatError) {
       {"fuzz_lwtnn_json",
        [](const std::string& bytes) { const layers::Mlp<float> m(parse_lwtnn_json(bytes, "r.json")); }},
       {"fuzz_xgboost_json", [](const std::string& bytes) { (void)parse_xgboost_json(bytes, "r.json"); }},
+      {"fuzz_xgboost_ubjson", [](const std::string& bytes) { (void)parse_xgboost_ubjson(bytes, "r.ubj"); }},
   };
   int checked = 0;
   for (const auto& dir : std::filesystem::directory_iterator(PORTML_TEST_DATA "/../fuzz/corpus")) {
@@ -38,7 +39,7 @@ TEST(FuzzRegressions, EveryReproducerIsAFormatError) {
       ++checked;
     }
   }
-  EXPECT_GE(checked, 4);
+  EXPECT_GE(checked, 8);
 }
 
 }  // namespace
