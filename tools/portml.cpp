@@ -36,10 +36,11 @@ void print_usage(std::FILE* out) {
                "  info                      version, compiled backends, devices, CPU features, model formats\n"
                "  selfcheck [--backend B]   run the reference kernel on every compiled backend (or on B)\n"
                "  predict --model FILE --input FILE --output FILE [--backend B] [--threads N] [--margin]\n"
+               "          [--gemm portml|openblas]\n"
                "  validate --model FILE --input FILE --reference FILE [--rtol R] [--atol A] [--backend B]\n"
-               "           [--threads N] [--margin]\n"
+               "           [--threads N] [--margin] [--gemm portml|openblas]\n"
                "  bench --model FILE [--input FILE] [--backend all|B] [--batch 1,16,1024] [--threads 1,2]\n"
-               "        [--format table|json] [--min-time SECONDS] [--margin]\n"
+               "        [--format table|json] [--min-time SECONDS] [--margin] [--gemm portml,openblas]\n"
                "tables: .csv (no header, comma-separated, nan or empty = missing) or .npy (2-D float32/float64)\n"
                "graph models (portml GNN JSON): --input is a .csv whose first column is an integer event id (the\n"
                "  rows of one event contiguous) or an .npz with x [nodes, inputs] and offsets [events + 1]; the\n"
@@ -47,7 +48,9 @@ void print_usage(std::FILE* out) {
                "  events (random events of 50 nodes without --input)\n"
                "backends: serial, openmp, kokkos, cuda, hip (as compiled into this build); cuda and hip run on\n"
                "  device 0 and copy each batch in and its outputs out (bench's GPU times include the copies);\n"
-               "  bench --backend all skips a GPU backend without a device\n");
+               "  bench --backend all skips a GPU backend without a device\n"
+               "--gemm (MLPs): who computes the products on a host backend: portml's kernels (default) or OpenBLAS\n"
+               "  (builds with PORTML_ENABLE_OPENBLAS; run with OPENBLAS_NUM_THREADS=1); bench takes a list\n");
 }
 
 std::string backend_list() {
@@ -66,7 +69,8 @@ int cmd_info() {
 #if PORTML_ENABLE_OPENMP
   std::printf("openmp: available; portml uses 1 thread unless the caller asks for more\n");
 #endif
-  std::printf("blas: %s\n", PORTML_ENABLE_OPENBLAS ? "openblas" : "none (native kernels)");
+  std::printf("blas: %s\n", PORTML_ENABLE_OPENBLAS ? "openblas (MLPs: --gemm openblas; portml's kernels by default)"
+                                                   : "none (native kernels)");
   std::string formats;
   for (const auto f : portml::cli::supported_formats())
     formats += (formats.empty() ? "" : ", ") + std::string(portml::io::to_string(f));

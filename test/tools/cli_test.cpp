@@ -24,6 +24,7 @@
 
 #include <portml/bdt/forest.hpp>
 #include <portml/bdt/predict.hpp>
+#include <portml/config.hpp>
 #include <portml/io/forest_loaders.hpp>
 #include <portml/io/format.hpp>
 #include <portml/io/table.hpp>
@@ -53,10 +54,11 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-//! Runs the tool with `args` (a shell-quoted string).
-Result run(const std::string& args) {
+//! Runs the tool with `args` (a shell-quoted string), with `env` ("NAME=value ...") added to its environment.
+Result run(const std::string& args, const std::string& env = "") {
   const std::string out = temp("stdout.txt"), err = temp("stderr.txt");
-  const int rc = std::system((tool + " " + args + " >" + out + " 2>" + err).c_str());
+  const int rc =
+      std::system(((env.empty() ? "" : "env " + env + " ") + tool + " " + args + " >" + out + " 2>" + err).c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
 }
 
@@ -446,6 +448,108 @@ TEST(Cli, GraphErrorPaths) {
   EXPECT_EQ(ok.status, 0) << ok.err;
   EXPECT_EQ(io::read_csv(out).rows, 4);
   std::remove(out.c_str());
+}
+
+// ---- the GEMM provider of MLPs (--gemm portml|openblas) -----------------------------------------------------
+
+// info's "blas:" line says whether this build has the OpenBLAS provider.
+TEST(Cli, InfoSaysWhetherTheBuildHasOpenBlas) {
+  const Result r = run("info");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string want = PORTML_ENABLE_OPENBLAS ? "\nblas: openblas (MLPs: --gemm openblas" : "\nblas: none";
+  EXPECT_NE(r.out.find(want), std::string::npos) << r.out;
+}
+
+// The lwtnn and ONNX fixtures through the OpenBLAS provider, against PyTorch and ONNX Runtime at the tool's
+// default tolerances (as Cli.ValidateMlpsAgainstPyTorchAndOnnxRuntime with portml's kernels), one and two
+// OpenMP threads.
+TEST(Cli, ValidateMlpsWithOpenBlas) {
+  if (!PORTML_ENABLE_OPENBLAS) {
+    GTEST_SKIP() << "built without PORTML_ENABLE_OPENBLAS: --gemm openblas is a usage error here "
+                    "(Cli.GemmUsageErrors checks that)";
+  }
+  const std::string dense = PORTML_TEST_DATA "/dense/";
+  for (const auto& [model, ref] :
+       std::vector<std::pair<std::string, std::string>>{{"l1_mlp.onnx", "l1_mlp"},
+                                                        {"batchnorm.onnx", "batchnorm"},
+                                                        {"onnx_ops.onnx", "onnx_ops"},
+                                                        {"l1_mlp.lwtnn.json", "l1_mlp"},
+                                                        {"activations.lwtnn.json", "activations"}}) {
+    const nlohmann::json j = nlohmann::json::parse(slurp(dense + ref + ".ref.json"));
+    io::write_npy(temp("mlp.x.npy"), json_table(j.at("inputs")), io::DType::float32);
+    for (const char* which : {"output_float", "output_onnxruntime"}) {
+      io::write_npy(temp("mlp.ref.npy"), json_table(j.at(which)), io::DType::float64);
+      for (const std::string backend : {"serial", "openmp --threads 2"}) {
+        const Result r = run("validate --gemm openblas --model " + dense + model + " --input " + temp("mlp.x.npy") +
+                             " --reference " + temp("mlp.ref.npy") + " --backend " + backend);
+        if (backend != "serial" && r.status == 2 && r.err.find("unknown or unavailable backend") != std::string::npos)
+          continue;  // a build without OpenMP
+        EXPECT_EQ(r.status, 0) << model << " vs " << which << " on " << backend << "\n" << r.out << r.err;
+      }
+    }
+  }
+}
+
+// Each mistake with --gemm: exit status 2, the message naming the option on stderr, no output file.
+TEST(Cli, GemmUsageErrors) {
+  const Fixture& f = fixtures[0];
+  write_inputs(f);
+  const std::string forest = bdt_data + f.model, mlp = zoo + "mlp_tagger.onnx", out = temp("never.csv");
+  std::remove(out.c_str());
+  const std::string mlp_io = " --input " + zoo + "mlp_tagger.input.npy --output " + out;
+  expect_error("predict --model " + mlp + mlp_io + " --gemm mkl", "portml: --gemm: unknown GEMM provider 'mkl'", out);
+  expect_error("bench --model " + mlp + " --gemm portml,mkl", "portml: --gemm: unknown GEMM provider 'mkl'");
+  expect_error("validate --model " + mlp + " --input " + zoo + "mlp_tagger.input.npy --reference " + zoo +
+                   "mlp_tagger.reference.npy --gemm portml,openblas",
+               "portml: --gemm: one provider here (portml or openblas)");
+  // Not an MLP: a forest, a graph model.
+  const std::string not_mlp = "portml: --gemm openblas: the OpenBLAS provider is for MLP models (ONNX, lwtnn) only";
+  expect_error(
+      "predict --model " + forest + " --input " + temp(f.name + ".x.csv") + " --output " + out + " --gemm openblas",
+      not_mlp + ", not for this forest", out);
+  expect_error("bench --model " + zoo + "gravnet.json --gemm portml,openblas",
+               not_mlp + ", not for this portml GNN JSON, GravNet");
+  if (!PORTML_ENABLE_OPENBLAS) {
+    const std::string no_build =
+        "portml: --gemm openblas: this build has no OpenBLAS provider: configure with -DPORTML_ENABLE_OPENBLAS=ON\n";
+    expect_error("predict --model " + mlp + mlp_io + " --gemm openblas", no_build, out);
+    expect_error("bench --model " + mlp + " --gemm portml,openblas", no_build);
+  }
+}
+
+// What the provider refuses at run time is the library's own message (exit status 2, one line, no usage
+// text, no output file): here OpenBLAS's threads, with OPENBLAS_NUM_THREADS=2 in the tool's environment
+// (skips, saying so, where OpenBLAS runs one thread anyway: its serial build, one CPU).
+TEST(Cli, OpenBlasThreadsAreTheLibrarysError) {
+  if (!PORTML_ENABLE_OPENBLAS) GTEST_SKIP() << "built without PORTML_ENABLE_OPENBLAS";
+  const std::string out = temp("blas.csv"), mlp = zoo + "mlp_tagger.onnx";
+  std::remove(out.c_str());
+  const std::string refusal = "portml: portml::kernels::gemm: OpenBLAS would run the product on 2 threads";
+  for (const std::string backend : {"serial", "openmp --threads 2"}) {
+    const Result r = run("predict --gemm openblas --model " + mlp + " --input " + zoo +
+                             "mlp_tagger.input.npy --output " + out + " --backend " + backend,
+                         "OPENBLAS_NUM_THREADS=2");
+    if (backend != "serial" && r.status == 2 && r.err.find("unknown or unavailable backend") != std::string::npos)
+      continue;  // a build without OpenMP
+    if (r.status == 0) {
+      std::remove(out.c_str());
+      GTEST_SKIP() << "OpenBLAS runs one thread here even with OPENBLAS_NUM_THREADS=2: no refusal to show";
+    }
+    EXPECT_EQ(r.status, 2) << backend << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind(refusal, 0), 0u) << backend << "\n" << r.err;
+    EXPECT_NE(r.err.find("OPENBLAS_NUM_THREADS=1"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line, no usage text:\n" << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << out;
+  }
+  const Result b = run("bench --gemm portml,openblas --backend serial --batch 4 --min-time 0.001 --model " + mlp,
+                       "OPENBLAS_NUM_THREADS=2");
+  EXPECT_EQ(b.status, 2) << b.err;
+  EXPECT_EQ(b.err.rfind(refusal, 0), 0u) << b.err;
+  // The same commands under OPENBLAS_NUM_THREADS=1 (ctest's environment) run.
+  const Result ok = run("bench --gemm portml,openblas --backend serial --batch 4 --min-time 0.001 --model " + mlp,
+                        "OPENBLAS_NUM_THREADS=1");
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  EXPECT_NE(ok.out.find("serial   openblas"), std::string::npos) << ok.out;
 }
 
 }  // namespace

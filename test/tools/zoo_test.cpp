@@ -22,12 +22,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <portml/config.hpp>
 #include <portml/io/table.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/device_backends.hpp"
 #include "cli/host_backends.hpp"
 #include "cli/model_runner.hpp"
+#include "cli/options.hpp"
 
 namespace portml::test {
 namespace {
@@ -145,10 +147,10 @@ TEST(Zoo, OneRowAtATimeEqualsTheWholeBatch) {
     const index_t width = model->output_width(false);
     for (const auto& backend : cli::host_backend_names()) {
       std::vector<double> batch(static_cast<std::size_t>(in.rows * width)), row(static_cast<std::size_t>(width));
-      model->session(backend, 1, in.rows, false)
+      model->session(backend, 1, in.rows, false, "portml")
           ->run(TensorView<const float, 2>(x.data(), {in.rows, in.cols}),
                 TensorView<double, 2>(batch.data(), {in.rows, width}));
-      const auto one = model->session(backend, 1, 1, false);
+      const auto one = model->session(backend, 1, 1, false, "portml");
       for (index_t r = 0; r < in.rows; ++r) {
         one->run(TensorView<const float, 2>(x.data() + r * in.cols, {1, in.cols}),
                  TensorView<double, 2>(row.data(), {1, width}));
@@ -216,6 +218,210 @@ TEST(Zoo, BenchRunsEveryModelOnEveryBackend) {
     for (const auto& r : records) {
       EXPECT_GT(r.at("ns_per_row").get<double>(), 0) << e.at("name");
       EXPECT_GT(r.at("rows_per_second").get<double>(), 0) << e.at("name");
+    }
+  }
+}
+
+// ---- the GEMM provider of MLPs (--gemm portml|openblas) -----------------------------------------------------
+
+//! The committed zoo entries that are MLPs (ONNX, lwtnn): the models with a GEMM provider to choose.
+std::vector<nlohmann::json> committed_mlps() {
+  register_runners();
+  std::vector<nlohmann::json> out;
+  for (const auto& e : committed())
+    if (!cli::load_model(file(e, "model"))->gemm_providers().empty()) out.push_back(e);
+  return out;
+}
+
+#define PORTML_SKIP_WITHOUT_OPENBLAS()                                                                         \
+  if (!PORTML_ENABLE_OPENBLAS) {                                                                               \
+    GTEST_SKIP() << "built without PORTML_ENABLE_OPENBLAS: --gemm openblas is a usage error here "             \
+                    "(ZooGemm.OpenBlasWithoutTheBuildOptionIsAUsageError and Cli.GemmUsageErrors check that)"; \
+  }
+
+// validate --gemm openblas: the training framework's outputs within the zoo's tolerances, on every host
+// backend (OpenMP with 1 and 2 threads: each thread's rows through its own cblas calls).
+TEST(ZooGemm, ValidateWithOpenBlasMatchesTheFramework) {
+  PORTML_SKIP_WITHOUT_OPENBLAS();
+  const auto mlps = committed_mlps();
+  ASSERT_FALSE(mlps.empty()) << "the zoo's MLP tagger";
+  for (const auto& e : mlps) {
+    for (const auto& backend : cli::host_backend_names()) {
+      for (const int threads : {1, 2}) {
+        if (threads > 1 && backend != "openmp") continue;
+        ::testing::internal::CaptureStdout();
+        const int status =
+            call(cli::cmd_validate, {"validate", "--model", file(e, "model"), "--input", file(e, "input"),
+                                     "--reference", file(e, "reference"), "--backend", backend, "--threads",
+                                     std::to_string(threads), "--gemm", "openblas", "--rtol",
+                                     number(e.at("rtol").get<double>()), "--atol", number(e.at("atol").get<double>())});
+        const std::string report = ::testing::internal::GetCapturedStdout();
+        EXPECT_EQ(status, 0) << e.at("name") << " on " << backend << " with " << threads << " threads\n" << report;
+        EXPECT_NE(report.find("rows: " + std::to_string(io::read_table(file(e, "reference")).rows)), std::string::npos)
+            << report;
+      }
+    }
+  }
+}
+
+//! predict's outputs for a zoo entry with `--gemm gemm` on `backend`.
+io::Table predict_gemm(const nlohmann::json& e, const std::string& backend, const std::string& gemm) {
+  const std::string out =
+      ::testing::TempDir() + "portml_zoo_" + e.at("name").get<std::string>() + "_" + backend + "_" + gemm + ".npy";
+  EXPECT_EQ(call(cli::cmd_predict, {"predict", "--model", file(e, "model"), "--input", file(e, "input"), "--output",
+                                    out, "--backend", backend, "--gemm", gemm}),
+            0)
+      << e.at("name") << " on " << backend << " with --gemm " << gemm;
+  io::Table t = io::read_table(out);
+  std::remove(out.c_str());
+  return t;
+}
+
+// predict --gemm openblas gives predict's (portml's) outputs within the zoo's tolerances (not bit for bit:
+// OpenBLAS sums in its own order), and --gemm portml is predict's default bit for bit.
+TEST(ZooGemm, PredictWithOpenBlasEqualsPortml) {
+  PORTML_SKIP_WITHOUT_OPENBLAS();
+  for (const auto& e : committed_mlps()) {
+    for (const auto& backend : cli::host_backend_names()) {
+      const io::Table portml = predict_gemm(e, backend, "portml"), blas = predict_gemm(e, backend, "openblas");
+      ASSERT_EQ(blas.rows, portml.rows) << e.at("name");
+      ASSERT_EQ(blas.cols, portml.cols) << e.at("name");
+      const double rtol = e.at("rtol"), atol = e.at("atol");
+      for (std::size_t i = 0; i < blas.values.size(); ++i) {
+        ASSERT_LE(std::abs(blas.values[i] - portml.values[i]), atol + rtol * std::abs(portml.values[i]))
+            << e.at("name") << " on " << backend << ", value " << i;
+      }
+    }
+  }
+}
+
+TEST(ZooGemm, PortmlIsTheDefault) {
+  for (const auto& e : committed_mlps()) {
+    const std::string out = ::testing::TempDir() + "portml_zoo_default_" + e.at("name").get<std::string>() + ".npy";
+    ASSERT_EQ(
+        call(cli::cmd_predict, {"predict", "--model", file(e, "model"), "--input", file(e, "input"), "--output", out}),
+        0);
+    const io::Table by_default = io::read_table(out), portml = predict_gemm(e, "serial", "portml");
+    std::remove(out.c_str());
+    EXPECT_EQ(by_default.values, portml.values) << e.at("name");
+  }
+}
+
+// bench --gemm portml,openblas: both providers at each backend, thread count and batch, one after the other,
+// each record naming its provider; an MLP's records always name it (portml by default).
+TEST(ZooGemm, BenchTimesBothProvidersSideBySide) {
+  for (const auto& e : committed_mlps()) {
+    std::vector<std::string> gemms = {"portml"};
+    if (PORTML_ENABLE_OPENBLAS) gemms.push_back("openblas");
+    const std::string list = gemms.size() == 2 ? "portml,openblas" : "portml";
+    ::testing::internal::CaptureStdout();
+    const int status = call(cli::cmd_bench, {"bench", "--model", file(e, "model"), "--backend", "serial", "--batch",
+                                             "1,3", "--min-time", "0.0005", "--format", "json", "--gemm", list});
+    const std::string out = ::testing::internal::GetCapturedStdout();
+    ASSERT_EQ(status, 0) << e.at("name");
+    const auto records = nlohmann::json::parse(out);
+    ASSERT_EQ(records.size(), 2 * gemms.size()) << out;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      EXPECT_EQ(records[i].at("gemm"), gemms[i % gemms.size()]) << out;
+      EXPECT_EQ(records[i].at("batch"), i < gemms.size() ? 1 : 3) << out;
+      EXPECT_GT(records[i].at("ns_per_row").get<double>(), 0) << out;
+    }
+    // The table: a gemm column, and with both providers each row's time over portml's.
+    ::testing::internal::CaptureStdout();
+    ASSERT_EQ(call(cli::cmd_bench, {"bench", "--model", file(e, "model"), "--backend", "serial", "--batch", "2",
+                                    "--min-time", "0.0005", "--gemm", list}),
+              0);
+    const std::string table = ::testing::internal::GetCapturedStdout();
+    EXPECT_NE(table.find("gemm"), std::string::npos) << table;
+    for (const auto& g : gemms) EXPECT_NE(table.find("serial   " + g), std::string::npos) << table;
+    if (gemms.size() == 2) {
+      EXPECT_NE(table.find("/ portml"), std::string::npos) << table;
+    }
+  }
+  // Models without a GEMM provider: no gemm field.
+  ::testing::internal::CaptureStdout();
+  const auto forest = committed().at(1);
+  ASSERT_EQ(forest.at("pillar"), "bdt");
+  ASSERT_EQ(call(cli::cmd_bench, {"bench", "--model", file(forest, "model"), "--backend", "serial", "--batch", "2",
+                                  "--min-time", "0.0005", "--format", "json"}),
+            0);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(out.find("gemm"), std::string::npos) << out;
+}
+
+//! Runs `args` in-process and returns the UsageError's message ("" and a test failure if none is thrown).
+std::string usage_error(const std::vector<std::string>& args) {
+  try {
+    call(args[0] == "predict" ? cli::cmd_predict : args[0] == "validate" ? cli::cmd_validate : cli::cmd_bench, args);
+  } catch (const cli::UsageError& err) {
+    return err.what();
+  }
+  ADD_FAILURE() << args[0] << " did not fail with a usage error";
+  return "";
+}
+
+//! predict, validate and bench of zoo entry `e` with `extra` options.
+std::vector<std::vector<std::string>> every_command(const nlohmann::json& e, const std::vector<std::string>& extra) {
+  const std::string out = ::testing::TempDir() + "portml_zoo_gemm_never.csv";
+  std::vector<std::vector<std::string>> commands = {
+      {"predict", "--model", file(e, "model"), "--input", file(e, "input"), "--output", out},
+      {"validate", "--model", file(e, "model"), "--input", file(e, "input"), "--reference", file(e, "reference")},
+      {"bench", "--model", file(e, "model"), "--batch", "1", "--min-time", "0.0005"}};
+  for (auto& c : commands) c.insert(c.end(), extra.begin(), extra.end());
+  return commands;
+}
+
+// Each mistake with --gemm is a UsageError (exit status 2) naming the option, before any input is read.
+TEST(ZooGemm, UsageErrors) {
+  const auto mlps = committed_mlps();
+  ASSERT_FALSE(mlps.empty());
+  for (const auto& args : every_command(mlps.front(), {"--gemm", "mkl"}))
+    EXPECT_EQ(usage_error(args).rfind("--gemm: unknown GEMM provider 'mkl' (portml or openblas", 0), 0u) << args[0];
+  EXPECT_EQ(usage_error(every_command(mlps.front(), {"--gemm", "portml,openblas"})[0]),
+            "--gemm: one provider here (portml or openblas), got 'portml,openblas'");
+  EXPECT_EQ(usage_error(every_command(mlps.front(), {"--gemm", "portml,portml"})[2]), "--gemm: 'portml' given twice");
+  // Models that are not MLPs: forests and graph models (said before the build option: rebuilding would not help).
+  std::size_t others = 0;
+  for (const auto& e : committed()) {
+    if (e.at("pillar") == "dense") continue;
+    ++others;
+    for (const auto& args : every_command(e, {"--gemm", "openblas"})) {
+      EXPECT_NE(usage_error(args).find("--gemm openblas: the OpenBLAS provider is for MLP models (ONNX, lwtnn) only"),
+                std::string::npos)
+          << e.at("name") << " " << args[0];
+    }
+    // portml is what every model runs on.
+    ::testing::internal::CaptureStdout();
+    EXPECT_EQ(call(cli::cmd_bench, {"bench", "--model", file(e, "model"), "--backend", "serial", "--batch", "1",
+                                    "--min-time", "0.0005", "--gemm", "portml"}),
+              0);
+    ::testing::internal::GetCapturedStdout();
+  }
+  EXPECT_GE(others, 5u) << "the zoo's forests and graph models";
+}
+
+TEST(ZooGemm, OpenBlasWithoutTheBuildOptionIsAUsageError) {
+  if (PORTML_ENABLE_OPENBLAS) GTEST_SKIP() << "built with PORTML_ENABLE_OPENBLAS: --gemm openblas runs here";
+  for (const auto& e : committed_mlps()) {
+    for (const auto& args : every_command(e, {"--gemm", "openblas"})) {
+      EXPECT_EQ(usage_error(args),
+                "--gemm openblas: this build has no OpenBLAS provider: configure with -DPORTML_ENABLE_OPENBLAS=ON")
+          << args[0];
+    }
+  }
+}
+
+// The OpenBLAS provider is host only: --backend cuda (hip) with it is a usage error, said before the device
+// is looked for; bench --backend all times the GPU backend with portml only.
+TEST(ZooGemm, OpenBlasOnAGpuBackendIsAUsageError) {
+  if (cli::device_backend_names().empty()) GTEST_SKIP() << "no GPU backend compiled into this build";
+  for (const auto& e : committed_mlps()) {
+    for (const auto& b : cli::device_backend_names()) {
+      for (const auto& args : every_command(e, {"--gemm", "openblas", "--backend", b})) {
+        EXPECT_EQ(usage_error(args),
+                  "--gemm openblas: the OpenBLAS provider runs on the host backends only, not on --backend " + b)
+            << args[0];
+      }
     }
   }
 }
@@ -294,9 +500,9 @@ TEST_P(ZooGpu, ForestMarginsEqualTheHosts) {
     const index_t k = model->output_width(true);
     std::vector<double> host(static_cast<std::size_t>(in.rows * k)), device(host.size()), row(host.size());
     const TensorView<const float, 2> xv(x.data(), {in.rows, in.cols});
-    model->session("serial", 1, in.rows, true)->run(xv, TensorView<double, 2>(host.data(), {in.rows, k}));
-    model->session(GetParam(), 1, in.rows, true)->run(xv, TensorView<double, 2>(device.data(), {in.rows, k}));
-    const auto one = model->session(GetParam(), 1, 1, true);
+    model->session("serial", 1, in.rows, true, "portml")->run(xv, TensorView<double, 2>(host.data(), {in.rows, k}));
+    model->session(GetParam(), 1, in.rows, true, "portml")->run(xv, TensorView<double, 2>(device.data(), {in.rows, k}));
+    const auto one = model->session(GetParam(), 1, 1, true, "portml");
     for (index_t r = 0; r < in.rows; ++r) {
       one->run(xv.row_slice(r, r + 1), TensorView<double, 2>(row.data() + r * k, {1, k}));
     }
@@ -305,7 +511,7 @@ TEST_P(ZooGpu, ForestMarginsEqualTheHosts) {
     for (index_t r = 0; r < in.rows; ++r)
       for (index_t c = 0; c < in.cols; ++c) xc[static_cast<std::size_t>(c * in.rows + r)] = xv(r, c);
     std::vector<double> strided(host.size());
-    model->session(GetParam(), 1, in.rows, true)
+    model->session(GetParam(), 1, in.rows, true, "portml")
         ->run(TensorView<const float, 2>::col_major(xc.data(), {in.rows, in.cols}),
               TensorView<double, 2>(strided.data(), {in.rows, k}));
     for (std::size_t i = 0; i < host.size(); ++i) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <portml/config.hpp>
 #include <portml/io/error.hpp>
 #include <portml/io/table.hpp>
 
@@ -57,6 +58,53 @@ std::string checked_backend(const ModelRunner& model, const std::string& name) {
   return name;
 }
 
+//! Whether `name` is a GPU backend of this build (cuda, hip).
+bool is_device_backend(const std::string& name) {
+  const auto gpus = device_backend_names();
+  return std::find(gpus.begin(), gpus.end(), name) != gpus.end();
+}
+
+//! The GEMM providers named by --gemm (default "portml"; a comma-separated list where `list`, for bench),
+//! checked in this order, each a UsageError naming the option: a known name, given once; "openblas" only
+//! for a model that has it among its providers (MLPs), only with a host backend (`backend` when it names
+//! one, else `backend` = "all" and the GPU backends are left out for it), and only in a build with
+//! OpenBLAS. What cannot be fixed by rebuilding is said first. "portml" is accepted for every model: it
+//! is what every model runs on.
+std::vector<std::string> checked_gemm(const Options& opts, const ModelRunner& model, const std::string& backend,
+                                      bool list) {
+  const std::string value = opts.get("gemm", "portml");
+  std::vector<std::string> names;
+  for (std::size_t pos = 0; pos <= value.size();) {
+    const std::size_t comma = std::min(value.find(',', pos), value.size());
+    const std::string name = value.substr(pos, comma - pos);
+    if (name != "portml" && name != "openblas") {
+      throw UsageError("--gemm: unknown GEMM provider '" + name + "' (portml or openblas" +
+                       (list ? ", or both: portml,openblas)" : ")"));
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end())
+      throw UsageError("--gemm: '" + name + "' given twice");
+    names.push_back(name);
+    pos = comma + 1;
+  }
+  if (names.size() > 1 && !list)
+    throw UsageError("--gemm: one provider here (portml or openblas), got '" + value + "'");
+  if (std::find(names.begin(), names.end(), "openblas") == names.end()) return names;
+  if (model.gemm_providers().empty()) {
+    const std::string what = model.describe();
+    throw UsageError("--gemm openblas: the OpenBLAS provider is for MLP models (ONNX, lwtnn) only, not for this " +
+                     what.substr(0, what.find(':')));
+  }
+  if (is_device_backend(backend)) {
+    throw UsageError("--gemm openblas: the OpenBLAS provider runs on the host backends only, not on --backend " +
+                     backend);
+  }
+  if (!PORTML_ENABLE_OPENBLAS) {
+    throw UsageError(
+        "--gemm openblas: this build has no OpenBLAS provider: configure with -DPORTML_ENABLE_OPENBLAS=ON");
+  }
+  return names;
+}
+
 //! The input rows as float32, checked against the model's width.
 std::vector<float> input_rows(const io::Table& in, const ModelRunner& model, const std::string& file) {
   if (in.cols != model.input_width()) {
@@ -71,14 +119,15 @@ std::vector<float> input_rows(const io::Table& in, const ModelRunner& model, con
 
 //! Evaluates every row of `in` on one backend, in batches of at most `batch` rows.
 io::Table evaluate(const ModelRunner& model, const io::Table& in, const std::string& file, const std::string& backend,
-                   int threads, bool margin) {
+                   int threads, bool margin, const std::string& gemm) {
   const std::vector<float> x = input_rows(in, model, file);
   io::Table out;
   out.rows = in.rows;
   out.cols = model.output_width(margin);
   out.values.assign(static_cast<std::size_t>(out.rows * out.cols), 0.0);
   constexpr index_t batch = 1 << 16;
-  const auto session = model.session(backend, threads, std::min<index_t>(batch, std::max<index_t>(in.rows, 1)), margin);
+  const auto session =
+      model.session(backend, threads, std::min<index_t>(batch, std::max<index_t>(in.rows, 1)), margin, gemm);
   for (index_t begin = 0; begin < in.rows; begin += batch) {
     const index_t rows = std::min(batch, in.rows - begin);
     session->run(TensorView<const float, 2>(x.data() + begin * in.cols, {rows, in.cols}),
@@ -153,6 +202,7 @@ io::Table evaluate_graph(const ModelRunner& model, const GraphRows& g, const std
 struct Common {
   std::unique_ptr<ModelRunner> model;
   std::string backend;
+  std::string gemm;
   int threads;
   bool margin;
 };
@@ -161,6 +211,7 @@ Common common(const Options& opts) {
   Common c;
   c.model = load_model(opts.required("model"));
   c.backend = checked_backend(*c.model, opts.get("backend", "serial"));
+  c.gemm = checked_gemm(opts, *c.model, c.backend, false).front();
   require_device(c.backend);  // before any input is read or output written
   c.threads = opts.integer("threads", 1, 1);
   c.margin = opts.has("margin");
@@ -171,13 +222,13 @@ Common common(const Options& opts) {
 //! The model's outputs for the input file: rows, or events (graph models).
 io::Table evaluate_file(const Common& c, const std::string& input) {
   if (c.model->is_graph()) return evaluate_graph(*c.model, graph_rows(input, *c.model), c.backend, c.threads);
-  return evaluate(*c.model, io::read_table(input), input, c.backend, c.threads, c.margin);
+  return evaluate(*c.model, io::read_table(input), input, c.backend, c.threads, c.margin, c.gemm);
 }
 
 }  // namespace
 
 int cmd_predict(int argc, char** argv) {
-  const Options opts(argc, argv, 2, {"model", "input", "output", "backend", "threads"}, {"margin"}, "predict");
+  const Options opts(argc, argv, 2, {"model", "input", "output", "backend", "threads", "gemm"}, {"margin"}, "predict");
   const Common c = common(opts);
   const std::string& input = opts.required("input");
   const std::string& output = opts.required("output");
@@ -188,8 +239,8 @@ int cmd_predict(int argc, char** argv) {
 }
 
 int cmd_validate(int argc, char** argv) {
-  const Options opts(argc, argv, 2, {"model", "input", "reference", "backend", "threads", "rtol", "atol"}, {"margin"},
-                     "validate");
+  const Options opts(argc, argv, 2, {"model", "input", "reference", "backend", "threads", "rtol", "atol", "gemm"},
+                     {"margin"}, "validate");
   const Common c = common(opts);
   const std::string& input = opts.required("input");
   const std::string& reference = opts.required("reference");
@@ -273,8 +324,8 @@ GraphRows cycle_events(const GraphRows& pool, index_t events, index_t width) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  const Options opts(argc, argv, 2, {"model", "input", "backend", "batch", "threads", "format", "min-time"}, {"margin"},
-                     "bench");
+  const Options opts(argc, argv, 2, {"model", "input", "backend", "batch", "threads", "format", "min-time", "gemm"},
+                     {"margin"}, "bench");
   const std::string model_path = opts.required("model");
   const auto model = load_model(model_path);
   const bool graph = model->is_graph();
@@ -284,6 +335,10 @@ int cmd_bench(int argc, char** argv) {
   if (format != "table" && format != "json") throw UsageError("bench: --format is table or json, got '" + format + "'");
   std::vector<std::string> backends;
   const std::string backend_opt = opts.get("backend", "all");
+  if (backend_opt != "all") checked_backend(*model, backend_opt);
+  const std::vector<std::string> gemms = checked_gemm(opts, *model, backend_opt, true);
+  // MLPs: each record names the provider that computed its products.
+  const bool show_gemm = !model->gemm_providers().empty();
   if (backend_opt == "all") {  // every backend of the build that can run here
     for (const auto& b : model->backends()) {
       const std::string why = missing_device(b);
@@ -294,8 +349,13 @@ int cmd_bench(int argc, char** argv) {
       }
     }
   } else {
-    backends = {checked_backend(*model, backend_opt)};
+    backends = {backend_opt};  // checked above
     require_device(backend_opt);
+  }
+  if (std::find(gemms.begin(), gemms.end(), "openblas") != gemms.end()) {
+    for (const auto& b : backends) {
+      if (is_device_backend(b)) std::fprintf(stderr, "bench: --gemm openblas: host backends only, not %s\n", b.c_str());
+    }
   }
   const auto batches = opts.int_list("batch", "1,16,1024");
   const auto thread_counts = opts.int_list("threads", "1");
@@ -331,7 +391,7 @@ int cmd_bench(int argc, char** argv) {
   }
 
   struct Record {
-    std::string backend;
+    std::string backend, gemm;
     int threads;
     long batch;
     double ns_per_row, rows_per_second;
@@ -339,41 +399,48 @@ int cmd_bench(int argc, char** argv) {
   };
   std::vector<Record> records;
   const auto start = std::chrono::steady_clock::now();
-  const std::size_t total = backends.size() * batches.size() * thread_counts.size();
+  const std::size_t total = backends.size() * batches.size() * thread_counts.size() * gemms.size();
   std::size_t done = 0;
   const index_t out_width = model->output_width(margin);
   for (const auto& backend : backends) {
     for (const long threads : thread_counts) {
       if (threads > 1 && backend != "openmp") {
-        done += batches.size();
+        done += batches.size() * gemms.size();
         continue;  // only the OpenMP backend has a thread count
       }
       for (const long batch : batches) {
-        double seconds = 0;
-        index_t nodes = 0;
-        if (graph) {  // batch = events
-          const GraphRows b = cycle_events(graph_pool, batch, width);
-          nodes = b.nodes;
-          std::vector<double> out(static_cast<std::size_t>((model->per_event() ? batch : b.nodes) * out_width));
-          const auto session = model->graph_session(backend, static_cast<int>(threads), b.nodes, batch);
-          const TensorView<const float, 2> xv(b.x.data(), {b.nodes, width});
-          const TensorView<double, 2> ov(out.data(), {model->per_event() ? batch : b.nodes, out_width});
-          seconds = time_call([&] { session->run(xv, b.offsets, ov); }, min_time);
-        } else {
-          std::vector<float> x(static_cast<std::size_t>(batch * width));
-          for (long r = 0; r < batch; ++r) {
-            std::copy_n(pool.begin() + (r % pool_rows) * width, width, x.begin() + r * width);
+        for (const auto& gemm : gemms) {  // side by side: the providers one after the other at each batch
+          if (gemm == "openblas" && is_device_backend(backend)) {
+            ++done;
+            continue;  // --backend all: the OpenBLAS provider is host only (said once, above)
           }
-          std::vector<double> out(static_cast<std::size_t>(batch * out_width));
-          const auto session = model->session(backend, static_cast<int>(threads), batch, margin);
-          const TensorView<const float, 2> xv(x.data(), {batch, width});
-          const TensorView<double, 2> ov(out.data(), {batch, out_width});
-          seconds = time_call([&] { session->run(xv, ov); }, min_time);
+          double seconds = 0;
+          index_t nodes = 0;
+          if (graph) {  // batch = events
+            const GraphRows b = cycle_events(graph_pool, batch, width);
+            nodes = b.nodes;
+            std::vector<double> out(static_cast<std::size_t>((model->per_event() ? batch : b.nodes) * out_width));
+            const auto session = model->graph_session(backend, static_cast<int>(threads), b.nodes, batch);
+            const TensorView<const float, 2> xv(b.x.data(), {b.nodes, width});
+            const TensorView<double, 2> ov(out.data(), {model->per_event() ? batch : b.nodes, out_width});
+            seconds = time_call([&] { session->run(xv, b.offsets, ov); }, min_time);
+          } else {
+            std::vector<float> x(static_cast<std::size_t>(batch * width));
+            for (long r = 0; r < batch; ++r) {
+              std::copy_n(pool.begin() + (r % pool_rows) * width, width, x.begin() + r * width);
+            }
+            std::vector<double> out(static_cast<std::size_t>(batch * out_width));
+            const auto session = model->session(backend, static_cast<int>(threads), batch, margin, gemm);
+            const TensorView<const float, 2> xv(x.data(), {batch, width});
+            const TensorView<double, 2> ov(out.data(), {batch, out_width});
+            seconds = time_call([&] { session->run(xv, ov); }, min_time);
+          }
+          records.push_back(
+              {backend, gemm, static_cast<int>(threads), batch, seconds * 1e9 / batch, batch / seconds, nodes});
+          ++done;
+          const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          if (elapsed > 3) std::fprintf(stderr, "bench: %zu/%zu done (%.0f s)\n", done, total, elapsed);
         }
-        records.push_back({backend, static_cast<int>(threads), batch, seconds * 1e9 / batch, batch / seconds, nodes});
-        ++done;
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (elapsed > 3) std::fprintf(stderr, "bench: %zu/%zu done (%.0f s)\n", done, total, elapsed);
       }
     }
   }
@@ -382,13 +449,14 @@ int cmd_bench(int argc, char** argv) {
     std::printf("[\n");
     for (std::size_t i = 0; i < records.size(); ++i) {
       const Record& r = records[i];
-      std::string graph_fields;
+      std::string gemm_field, graph_fields;
+      if (show_gemm) gemm_field = ", \"gemm\": \"" + r.gemm + "\"";
       if (graph) graph_fields = ", \"unit\": \"event\", \"nodes\": " + std::to_string(r.nodes);
       std::printf(
-          "  {\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"batch\": %ld, \"ns_per_row\": %.6g, "
+          "  {\"model\": \"%s\", \"backend\": \"%s\"%s, \"threads\": %d, \"batch\": %ld, \"ns_per_row\": %.6g, "
           "\"rows_per_second\": %.6g%s}%s\n",
-          json_escape(model_path).c_str(), r.backend.c_str(), r.threads, r.batch, r.ns_per_row, r.rows_per_second,
-          graph_fields.c_str(), i + 1 < records.size() ? "," : "");
+          json_escape(model_path).c_str(), r.backend.c_str(), gemm_field.c_str(), r.threads, r.batch, r.ns_per_row,
+          r.rows_per_second, graph_fields.c_str(), i + 1 < records.size() ? "," : "");
     }
     std::printf("]\n");
   } else {
@@ -408,11 +476,24 @@ int cmd_bench(int argc, char** argv) {
                     b.c_str());
       }
     }
-    std::printf("%-8s %7s %7s %14s %16s %14s\n", "backend", "threads", graph ? "events" : "batch",
-                graph ? "ns/event" : "ns/row", graph ? "events/s" : "rows/s", "us/batch");
+    // MLPs: the GEMM provider of each row; with several, each row's time over portml's in the same run.
+    const bool ratio = show_gemm && gemms.size() > 1;
+    std::printf("%-8s %s%7s %7s %14s %16s %14s%s\n", "backend", show_gemm ? "gemm     " : "", "threads",
+                graph ? "events" : "batch", graph ? "ns/event" : "ns/row", graph ? "events/s" : "rows/s", "us/batch",
+                ratio ? "   / portml" : "");
     for (const Record& r : records) {
-      std::printf("%-8s %7d %7ld %14.1f %16.4g %14.2f\n", r.backend.c_str(), r.threads, r.batch, r.ns_per_row,
-                  r.rows_per_second, r.ns_per_row * r.batch / 1e3);
+      std::string gemm_column, ratio_column;
+      if (show_gemm) gemm_column = r.gemm + std::string(r.gemm.size() < 9 ? 9 - r.gemm.size() : 1, ' ');
+      if (ratio) {
+        const auto base = std::find_if(records.begin(), records.end(), [&](const Record& p) {
+          return p.gemm == "portml" && p.backend == r.backend && p.threads == r.threads && p.batch == r.batch;
+        });
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " %11.2f", base == records.end() ? NAN : r.ns_per_row / base->ns_per_row);
+        ratio_column = buf;
+      }
+      std::printf("%-8s %s%7d %7ld %14.1f %16.4g %14.2f%s\n", r.backend.c_str(), gemm_column.c_str(), r.threads,
+                  r.batch, r.ns_per_row, r.rows_per_second, r.ns_per_row * r.batch / 1e3, ratio_column.c_str());
     }
   }
   return 0;

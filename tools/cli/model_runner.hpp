@@ -57,9 +57,14 @@ class ModelRunner {
   virtual io::DType output_dtype() const { return io::DType::float32; }
   //! Backends of this build that this model runs on.
   virtual std::vector<std::string> backends() const = 0;
-  //! A session for `backend` with `threads` host threads, for batches of up to `max_rows` rows.
-  virtual std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows,
-                                           bool margin) const = 0;
+  //! The GEMM providers (`--gemm`) this model can run its products on, on the host backends: for MLPs
+  //! "portml", and "openblas" in builds with PORTML_ENABLE_OPENBLAS; empty for the other models (forests
+  //! have no GEMM, and the graph models run portml's).
+  virtual std::vector<std::string> gemm_providers() const { return {}; }
+  //! A session for `backend` with `threads` host threads, for batches of up to `max_rows` rows, its
+  //! products on GEMM provider `gemm` ("portml", or one of gemm_providers(); checked by the caller).
+  virtual std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows, bool margin,
+                                           const std::string& gemm) const = 0;
   //! Graph models: a session for `backend` with `threads` host threads, for batches of up to `max_nodes`
   //! nodes in `max_events` events. Throws UsageError for the other models.
   virtual std::unique_ptr<GraphSession> graph_session(const std::string& backend, int threads, index_t max_nodes,

@@ -137,8 +137,8 @@ class ForestRunner final : public ModelRunner {
   }
   std::vector<std::string> backends() const override { return all_backend_names(); }
 
-  std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows,
-                                   bool margin) const override {
+  std::unique_ptr<Session> session(const std::string& backend, int threads, index_t max_rows, bool margin,
+                                   const std::string&) const override {  // no GEMM
     std::unique_ptr<Session> s;
     with_host_backend(
         backend, [&]<class B>() { s = std::make_unique<ForestSession<Value, B>>(forest_, threads, max_rows, margin); });

@@ -255,7 +255,7 @@ class GnnRunner final : public ModelRunner {
   bool per_event() const override { return particlenet; }
   std::vector<std::string> backends() const override { return all_backend_names(); }
 
-  std::unique_ptr<Session> session(const std::string&, int, index_t, bool) const override {
+  std::unique_ptr<Session> session(const std::string&, int, index_t, bool, const std::string&) const override {
     throw UsageError("a graph model takes events (node rows with offsets), not rows");
   }
 
