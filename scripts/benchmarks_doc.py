@@ -734,8 +734,8 @@ def zoo_section(data, plots):
 
 # Why a target is missed, from the pillar documents' analysis (shown only when the data says "not met").
 WHY = [
-    ("dense", "ONNX Runtime", "batch 1: the weights stream from L2 (470 KB per row for mlp64, 800 KB for the "
-     "DeepJet head); more accumulator chains did not change it (dense.md §6)"),
+    ("dense", "ONNX Runtime", "batch 1: the weights stream from L2 (470 KB per row for mlp64, 726 KB for the "
+     "DeepJet head); more accumulator chains and software prefetch did not help (dense.md §5d, §6)"),
     ("dense", "batch 4096: ≥ 1× oneDNN", "A is read in place, not packed into L1-sized K blocks; oneDNN's brgemm "
      "reorders both operands (dense.md §6)"),
     ("dense", "oneDNN", "narrow layers round up to 32-column panels; oneDNN's brgemm reorders both operands "

@@ -121,8 +121,20 @@ TEST(Gemm, PackedWeightsRoundTrip) {
   EXPECT_EQ(packed.panels(), 3);
   for (index_t k = 0; k < 13; ++k)
     for (index_t j = 0; j < 70; ++j) ASSERT_EQ(packed(k, j), w(k, j));
-  // padding columns are zero
-  EXPECT_EQ(packed.panel(2)[12 * 32 + 31], 0.0f);
+  // 70 = 2 · 32 + 6: the last panel is narrow, packed 16 wide (its padding columns 6 … 15 zero)
+  EXPECT_EQ(packed.line_width(1), 32);
+  EXPECT_EQ(packed.line_width(2), 16);
+  EXPECT_EQ(packed.panel(2) - packed.panel(0), 2 * 13 * 32);
+  EXPECT_EQ(packed.panel(2)[12 * 16 + 5], w(12, 69));
+  EXPECT_EQ(packed.panel(2)[12 * 16 + 15], 0.0f);
+  // 90 = 2 · 32 + 26: a last panel of more than 16 columns is packed 32 wide, zero-padded
+  Tensor<float, 2> w90({13, 90});
+  fill_uniform(w90, rng);
+  const kernels::PackedWeights<float> packed90(w90.view());
+  EXPECT_EQ(packed90.line_width(2), 32);
+  for (index_t k = 0; k < 13; ++k)
+    for (index_t j = 0; j < 90; ++j) ASSERT_EQ(packed90(k, j), w90(k, j));
+  EXPECT_EQ(packed90.panel(2)[12 * 32 + 31], 0.0f);
   // a [N, K] weight packs through its transposed view
   const kernels::PackedWeights<float> from_t(TensorView<const float, 2>(w.view()).transposed());
   EXPECT_EQ(from_t.rows(), 70);

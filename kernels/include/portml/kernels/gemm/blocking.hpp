@@ -82,6 +82,8 @@ void row_tile(const Problem<T>& p, index_t i0, index_t p_begin, index_t p_end) {
   const index_t n = w.cols();
   const bool post = p.ep.post.kind != Activation::Linear;
   const bool fused_residual = p.ep.has_residual() && !post;
+  const bool narrow_last = w.narrow_last_panel();
+  const index_t panels = w.panels();
   MicroTile<T, MR> t;
   for (int r = 0; r < MR; ++r) t.a[r] = p.a_row(i0 + r);
   t.a_col_stride = p.a_col_stride;
@@ -105,9 +107,9 @@ void row_tile(const Problem<T>& p, index_t i0, index_t p_begin, index_t p_end) {
     }
     t.scale = p.ep.scale != nullptr ? p.ep.scale + j0 : nullptr;
     t.bias = p.ep.bias != nullptr ? p.ep.bias + j0 : nullptr;
-    // Only the call holding the layer's last panel can have t.n short of its panels; when that panel
-    // has at most NR / 2 real columns (N mod NR in 1 … NR/2), its padding half is not computed.
-    call_kernel<Isa, T, MR, np>(panels_here, t.n <= panels_here * nr - nr / 2, t);
+    // The call holding the layer's last panel runs the HALF form when that panel is narrow (at most
+    // NR / 2 real columns, packed NR / 2 wide): its padding half is neither read nor computed.
+    call_kernel<Isa, T, MR, np>(panels_here, narrow_last && pb + panels_here == panels, t);
     if (post) {  // (without a post activation the residual was fused into the microkernel's store)
       for (int r = 0; r < MR; ++r) post_store_row(p.ep, t.c[r], i0 + r, j0, t.n);
     }

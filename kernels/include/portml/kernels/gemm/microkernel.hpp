@@ -8,10 +8,11 @@
 //! for r < MR and j < t.n (t.n ≤ NP · NR; with HALF t.n ≤ (NP − 1) · NR + NR / 2), where
 //!  * HALF (a narrow last panel: the layer's last panel holds at most NR / 2 real columns) computes only
 //!    the first NR / 2 columns of the last of the NP panels, so no multiply-add is spent on its padding
-//!    half (AVX-512 float: one zmm per row instead of two). It skips columns, nothing else: the K order
-//!    below is the same;
+//!    half (AVX-512 float: one zmm per row instead of two), whose lines are packed NR / 2 elements wide
+//!    (PackedWeights' narrow last panel). It skips columns, nothing else: the K order below is the same;
 //!  * A(r, k) = t.a[r][k · t.a_col_stride]: any row pointers (gathered or strided rows), any column stride;
-//!  * W is NP consecutive packed panels starting at t.b, t.panel_stride elements apart;
+//!  * W is NP consecutive packed panels starting at t.b, t.panel_stride elements apart, line k of panel
+//!    p at t.b + p · t.panel_stride + k · NR (k · NR / 2 for the narrow last panel of HALF);
 //!  * the K terms of every element are summed in the order of gemm/k_chunks.hpp, which depends on K
 //!    only: K is cut into S = gemm_k_chunks(K) contiguous chunks (S = 4 for K ≥ 32, 2 for 16 ≤ K < 32,
 //!    else 1; chunk s starts at s·q with q = 8·⌊K/(8S)⌋, the last one ends at K), each chunk is one chain from 0 in
@@ -52,6 +53,15 @@ struct MicroTile {
 //! Vectors of `per_panel` registers per panel that one row of an NP-panel tile occupies: NP · per_panel,
 //! less half a panel's worth with HALF (the narrow last panel of the contract above).
 constexpr int tile_vectors(int per_panel, int np, bool half) { return np * per_panel - (half ? per_panel / 2 : 0); }
+
+//! Vector v (`width` elements) of line k of a tile's packed panels, `per_panel` vectors to a panel's line:
+//! register v % per_panel of panel v / per_panel, from `b` (line k of the first panel) for the whole
+//! panels, from `h` (line k of the narrow last panel, NR / 2 wide) for the vectors after them.
+template <int NV, int per_panel, int width, class T>
+constexpr const T* panel_vector(const T* b, const T* h, index_t panel_stride, int v) {
+  constexpr int whole = NV / per_panel * per_panel;
+  return v < whole ? b + (v / per_panel) * panel_stride + (v % per_panel) * width : h + (v - whole) * width;
+}
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PORTML_ALWAYS_INLINE inline __attribute__((always_inline))

@@ -64,18 +64,19 @@ struct Avx2<double> {
 
 //! acc += A(·, k) · W(k, ·) for the MR rows and NV vectors of a tile (W read as memory operands).
 //! Vector v is register v % per_panel of panel v / per_panel (NV < NP · per_panel: the narrow last panel).
-//! `b` is line k of the first panel, `ko` = k · a_col_stride.
+//! `b` is line k of the first panel, `h` line k of the narrow last panel (its lines are NR / 2 wide; unused
+//! when NV is a whole number of panels), `ko` = k · a_col_stride.
 template <class T, int MR, int NV>
 PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(typename Avx2<T>::V (&acc)[MR][NV],
                                                             const T* const (&a_rows)[MR], const T* b,
-                                                            index_t panel_stride, index_t ko) {
+                                                            index_t panel_stride, const T* h, index_t ko) {
   using S = Avx2<T>;
   using V = typename S::V;
   constexpr int per_panel = static_cast<int>(PackedWeights<T>::panel_width) / S::width;
   PORTML_UNROLL for (int r = 0; r < MR; ++r) {
     const V a = S::broadcast(a_rows[r] + ko);
     PORTML_UNROLL for (int v = 0; v < NV; ++v) {
-      const V w = S::load_aligned(b + (v / per_panel) * panel_stride + (v % per_panel) * S::width);
+      const V w = S::load_aligned(panel_vector<NV, per_panel, S::width>(b, h, panel_stride, v));
       acc[r][v] = S::fmadd(a, w, acc[r][v]);
     }
   }
@@ -99,6 +100,10 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
   const T* a_rows[MR];
   PORTML_UNROLL for (int r = 0; r < MR; ++r) a_rows[r] = t.a[r];
   const index_t cs = t.a_col_stride;
+  // The narrow last panel (HALF: NV not a whole number of panels) follows the whole ones (without one,
+  // `narrow` is never read and stays inside the first panel).
+  constexpr int per_panel = static_cast<int>(nr) / S::width;
+  const T* const narrow = NV % per_panel != 0 ? t.b + (NV / per_panel) * t.panel_stride : t.b;
   V acc[CC][MR][NV];
   alignas(32) T part[MR][NV * S::width];
   for (int g = 0; g < groups; ++g) {
@@ -111,20 +116,22 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
     const bool last = g + 1 == groups;
     if constexpr (CC == 1) {  // one chunk: [k0, k0 + q), the last one to K
       const T* b = t.b + k0 * nr;
+      const T* h = narrow + k0 * (nr / 2);
       const index_t k_end = last ? t.k : k0 + q;
-      for (index_t kk = k0; kk < k_end; ++kk, b += nr) {
-        gemm_avx2_step<T, MR, NV>(acc[0], a_rows, b, t.panel_stride, kk * cs);
+      for (index_t kk = k0; kk < k_end; ++kk, b += nr, h += nr / 2) {
+        gemm_avx2_step<T, MR, NV>(acc[0], a_rows, b, t.panel_stride, h, kk * cs);
       }
     } else {  // CC chunks of q terms side by side, then the last chunk's K − S·q extra terms
       for (index_t j = 0; j < q; ++j) {
         PORTML_UNROLL for (int c = 0; c < CC; ++c) {
           const index_t kk = k0 + c * q + j;
-          gemm_avx2_step<T, MR, NV>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+          gemm_avx2_step<T, MR, NV>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2), kk * cs);
         }
       }
       if (last) {
         for (index_t kk = k0 + CC * q; kk < t.k; ++kk) {
-          gemm_avx2_step<T, MR, NV>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, kk * cs);
+          gemm_avx2_step<T, MR, NV>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2),
+                                    kk * cs);
         }
       }
     }

@@ -10,8 +10,8 @@
 namespace portml::kernels::gemm_detail {
 
 //! MR × (NP · NR) tile with `acc += a · w` (separate multiply and add), the K chunks of
-//! gemm/k_chunks.hpp one after another, each folded into `sum` as it ends. With HALF the last panel's
-//! second half (padding) is skipped.
+//! gemm/k_chunks.hpp one after another, each folded into `sum` as it ends. With HALF the last panel is
+//! narrow: lines of NR / 2 elements, its padding half neither stored nor computed.
 template <class T, int MR, int NP, bool HALF>
 void gemm_scalar_kernel(const MicroTile<T, MR>& t) {
   constexpr index_t nr = PackedWeights<T>::panel_width;
@@ -25,8 +25,8 @@ void gemm_scalar_kernel(const MicroTile<T, MR>& t) {
       PORTML_UNROLL for (int r = 0; r < MR; ++r) {
         const T a = t.a[r][ko];
         PORTML_UNROLL for (int p = 0; p < NP; ++p) {
-          const T* w = t.b + p * t.panel_stride + k * nr;
-          const index_t cols = HALF && p + 1 == NP ? nr / 2 : nr;
+          const index_t cols = HALF && p + 1 == NP ? nr / 2 : nr;  // the narrow last panel's line width
+          const T* w = t.b + p * t.panel_stride + k * cols;
           for (index_t j = 0; j < cols; ++j) {
             const T prod = a * w[j];
             acc[r][p * nr + j] = acc[r][p * nr + j] + prod;

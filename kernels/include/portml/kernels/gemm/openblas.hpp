@@ -99,7 +99,7 @@ struct OpenBlasCall {
   blasint incx = 1;           //!< one row of A as a vector (cblas_?gemv): its column stride
   blasint ldc = 1;
   const T* b = nullptr;      //!< W: the row-major copy, or the first packed panel
-  blasint ldb = 1;           //!< N for the row-major copy, the panel width for panels
+  blasint ldb = 1;           //!< N for the row-major copy (panels: each panel's PackedWeights::line_width)
   index_t panel_cols = 0;    //!< columns per cblas call: N, or the panel width
   index_t panel_stride = 0;  //!< elements between the panels' first elements
   index_t panels = 0;        //!< cblas calls per row range: 1, or the panel count
@@ -153,7 +153,6 @@ OpenBlasCall<T> openblas_call(index_t a_row_stride, index_t a_col_stride, index_
     call.panels = 1;
   } else {
     call.b = w.panel(0);
-    call.ldb = static_cast<blasint>(PackedWeights<T>::panel_width);
     call.panel_cols = PackedWeights<T>::panel_width;
     call.panel_stride = w.panel_stride();
     call.panels = w.panels();
@@ -175,13 +174,14 @@ void openblas_rows(const Problem<T>& p, const OpenBlasCall<T>& call, index_t row
     const index_t j0 = panel * call.panel_cols;
     const auto cols = static_cast<blasint>(std::min(call.panel_cols, n - j0));
     const T* b = call.b + panel * call.panel_stride;
+    const blasint ldb = call.b == p.w->row_major() ? call.ldb : static_cast<blasint>(p.w->line_width(panel));
     T* c = p.c + row_begin * p.c_row_stride + j0;
     if (rows == 1) {  // y = Wᵀ x: W is [K, cols] row-major, ld = ldb
       if constexpr (std::is_same_v<T, float>) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(k), cols, 1.0f, b, call.ldb, p.a_row(row_begin),
+        cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(k), cols, 1.0f, b, ldb, p.a_row(row_begin),
                     call.incx, 0.0f, c, 1);
       } else {
-        cblas_dgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(k), cols, 1.0, b, call.ldb, p.a_row(row_begin),
+        cblas_dgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(k), cols, 1.0, b, ldb, p.a_row(row_begin),
                     call.incx, 0.0, c, 1);
       }
       continue;
@@ -190,10 +190,10 @@ void openblas_rows(const Problem<T>& p, const OpenBlasCall<T>& call, index_t row
     const auto ta = call.a_transposed ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, float>) {
       cblas_sgemm(CblasRowMajor, ta, CblasNoTrans, static_cast<blasint>(rows), cols, static_cast<blasint>(k), 1.0f, a,
-                  call.lda, b, call.ldb, 0.0f, c, call.ldc);
+                  call.lda, b, ldb, 0.0f, c, call.ldc);
     } else {
       cblas_dgemm(CblasRowMajor, ta, CblasNoTrans, static_cast<blasint>(rows), cols, static_cast<blasint>(k), 1.0, a,
-                  call.lda, b, call.ldb, 0.0, c, call.ldc);
+                  call.lda, b, ldb, 0.0, c, call.ldc);
     }
   }
   apply_epilogue_rows(p, row_begin, row_end);
