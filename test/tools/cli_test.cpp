@@ -124,14 +124,16 @@ io::Table json_table(const nlohmann::json& rows) {
   return t;
 }
 
+//! The committed lwtnn and ONNX MLP fixtures (test/data/dense/) and the stem of their reference file.
+const std::vector<std::pair<std::string, std::string>> mlp_fixtures = {{"l1_mlp.onnx", "l1_mlp"},
+                                                                       {"batchnorm.onnx", "batchnorm"},
+                                                                       {"onnx_ops.onnx", "onnx_ops"},
+                                                                       {"l1_mlp.lwtnn.json", "l1_mlp"},
+                                                                       {"activations.lwtnn.json", "activations"}};
+
 TEST(Cli, ValidateMlpsAgainstPyTorchAndOnnxRuntime) {
   const std::string dense = PORTML_TEST_DATA "/dense/";
-  for (const auto& [model, ref] :
-       std::vector<std::pair<std::string, std::string>>{{"l1_mlp.onnx", "l1_mlp"},
-                                                        {"batchnorm.onnx", "batchnorm"},
-                                                        {"onnx_ops.onnx", "onnx_ops"},
-                                                        {"l1_mlp.lwtnn.json", "l1_mlp"},
-                                                        {"activations.lwtnn.json", "activations"}}) {
+  for (const auto& [model, ref] : mlp_fixtures) {
     const nlohmann::json j = nlohmann::json::parse(slurp(dense + ref + ".ref.json"));
     io::write_npy(temp("mlp.x.npy"), json_table(j.at("inputs")), io::DType::float32);
     for (const char* which : {"output_float", "output_onnxruntime"}) {  // PyTorch float32, ONNX Runtime
@@ -469,12 +471,7 @@ TEST(Cli, ValidateMlpsWithOpenBlas) {
                     "(Cli.GemmUsageErrors checks that)";
   }
   const std::string dense = PORTML_TEST_DATA "/dense/";
-  for (const auto& [model, ref] :
-       std::vector<std::pair<std::string, std::string>>{{"l1_mlp.onnx", "l1_mlp"},
-                                                        {"batchnorm.onnx", "batchnorm"},
-                                                        {"onnx_ops.onnx", "onnx_ops"},
-                                                        {"l1_mlp.lwtnn.json", "l1_mlp"},
-                                                        {"activations.lwtnn.json", "activations"}}) {
+  for (const auto& [model, ref] : mlp_fixtures) {
     const nlohmann::json j = nlohmann::json::parse(slurp(dense + ref + ".ref.json"));
     io::write_npy(temp("mlp.x.npy"), json_table(j.at("inputs")), io::DType::float32);
     for (const char* which : {"output_float", "output_onnxruntime"}) {
