@@ -35,6 +35,11 @@ std::string error_of(F&& f) {
   return "no FormatError";
 }
 
+//! The FormatError message of an XGBoost JSON text read as "stump.json".
+std::string xgboost_error(const std::string& text) {
+  return error_of([&] { (void)parse_xgboost_json(text, "stump.json"); });
+}
+
 //! The stump fixture (one split on feature 5, NaN right) with its split made categorical: split_type
 //! and the four category arrays replaced.
 std::string categorical_stump(const std::string& split_type, const std::string& categories, const std::string& nodes,
@@ -51,33 +56,30 @@ TEST(ForestLoaderErrors, XGBoostCategoricalSplitNamesTreeNodeAndFeature) {
   const std::string stump = fixture("xgb1_stump.json");
   ASSERT_NO_THROW((void)parse_xgboost_json(stump, "stump.json"));
   ASSERT_NO_THROW((void)parse_xgboost_json(categorical_stump("[1,0,0]", "[3]", "[0]", "[0]", "[1]"), "stump.json"));
-  const auto error = [](const std::string& text) {
-    return error_of([&] { (void)parse_xgboost_json(text, "stump.json"); });
-  };
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[]", "[]", "[]", "[]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[]", "[]", "[]", "[]")),
             "stump.json: tree 0, node 0: categorical split on feature 5 without categories");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3,-1]", "[0]", "[0]", "[2]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[3,-1]", "[0]", "[0]", "[2]")),
             "stump.json: tree 0, node 0: categorical split on feature 5: category -1 outside [0, 16777216)");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[16777216]", "[0]", "[0]", "[1]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[16777216]", "[0]", "[0]", "[1]")),
             "stump.json: tree 0, node 0: categorical split on feature 5: category 16777216 outside [0, 16777216)");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[0]", "[0]", "[0]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[3]", "[0]", "[0]", "[0]")),
             "stump.json: tree 0, node 0: categorical split on feature 5 has no categories");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3,4]", "[0]", "[1]", "[2]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[3,4]", "[0]", "[1]", "[2]")),
             "stump.json: tree 0, node 0: categories_segments / categories_sizes out of range");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3,4]", "[0,0]", "[0,1]", "[1,1]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[3,4]", "[0,0]", "[0,1]", "[1,1]")),
             "stump.json: tree 0, node 0: categories listed twice");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[0,0]", "[0,0]", "[1,1]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[3]", "[0,0]", "[0,0]", "[1,1]")),
             "stump.json: tree 0: categories_sizes add up to more than the 1 categories");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[1]", "[0]", "[1]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[3]", "[1]", "[0]", "[1]")),
             "stump.json: tree 0: categories_nodes[0] = 1 is not a categorical split");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[3]", "[0]", "[0,0]", "[1]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[3]", "[0]", "[0,0]", "[1]")),
             "stump.json: tree 0: categories_nodes, categories_segments and categories_sizes of different lengths");
-  EXPECT_EQ(error(categorical_stump("[2,0,0]", "[3]", "[0]", "[0]", "[1]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[2,0,0]", "[3]", "[0]", "[0]", "[1]")),
             "stump.json: tree 0, node 0: unknown split type 2");
   // XGBoost 1.x writes the unused split condition of a categorical node as NaN; on a numeric node it is an error
-  EXPECT_EQ(error(replaced(stump, "\"split_conditions\":[-1.282504E-1,", "\"split_conditions\":[NaN,")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"split_conditions\":[-1.282504E-1,", "\"split_conditions\":[NaN,")),
             "stump.json: tree 0, node 0: split condition is not a number");
-  EXPECT_EQ(error(replaced(stump, "\"default_left\":[0,0,0]", "\"default_left\":[0,0]")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"default_left\":[0,0,0]", "\"default_left\":[0,0]")),
             "stump.json: tree 0: node arrays of different lengths");
 }
 
@@ -85,18 +87,15 @@ TEST(ForestLoaderErrors, XGBoostCategoricalSplitNamesTreeNodeAndFeature) {
 //! float-to-int conversion) or fractions: a FormatError naming the array; integral floats are read.
 TEST(ForestLoaderErrors, XGBoostIntegerArraysOutOfRange) {
   const std::string stump = fixture("xgb1_stump.json");
-  const auto error = [](const std::string& text) {
-    return error_of([&] { (void)parse_xgboost_json(text, "stump.json"); });
-  };
   ASSERT_NO_THROW((void)parse_xgboost_json(
       replaced(stump, "\"left_children\":[1,-1,-1]", "\"left_children\":[1.0,-1,-1e0]"), "stump.json"));
-  EXPECT_EQ(error(replaced(stump, "\"left_children\":[1,-1,-1]", "\"left_children\":[8.88889e+105,-1,-1]")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"left_children\":[1,-1,-1]", "\"left_children\":[8.88889e+105,-1,-1]")),
             "stump.json: tree 0: \"left_children\" holds 8.88889e+105, not an integer in [-2147483648, 2147483647]");
-  EXPECT_EQ(error(replaced(stump, "\"split_indices\":[5,0,0]", "\"split_indices\":[5.5,0,0]")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"split_indices\":[5,0,0]", "\"split_indices\":[5.5,0,0]")),
             "stump.json: tree 0: \"split_indices\" holds 5.5, not an integer in [-2147483648, 2147483647]");
-  EXPECT_EQ(error(replaced(stump, "\"split_indices\":[5,0,0]", "\"split_indices\":[4294967296,0,0]")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"split_indices\":[5,0,0]", "\"split_indices\":[4294967296,0,0]")),
             "stump.json: tree 0: \"split_indices\" holds 4294967296, not an integer in [-2147483648, 2147483647]");
-  EXPECT_EQ(error(categorical_stump("[1,0,0]", "[1e300]", "[0]", "[0]", "[1]")),
+  EXPECT_EQ(xgboost_error(categorical_stump("[1,0,0]", "[1e300]", "[0]", "[0]", "[1]")),
             "stump.json: tree 0: \"categories\" holds 1e+300, not an integer in [-9223372036854775808, "
             "9223372036854775807]");
   // A version entry that is not an integer is kept as written, never converted.
@@ -108,16 +107,13 @@ TEST(ForestLoaderErrors, XGBoostIntegerArraysOutOfRange) {
 //! the JSON library's own exception (a fuzzer found this; test/fuzz/corpus/fuzz_xgboost_*/regression-*).
 TEST(ForestLoaderErrors, XGBoostStringFieldsOfAnotherTypeAreNamed) {
   const std::string stump = fixture("xgb1_stump.json");
-  const auto error = [](const std::string& text) {
-    return error_of([&] { (void)parse_xgboost_json(text, "stump.json"); });
-  };
-  EXPECT_EQ(error(replaced(stump, "\"name\":\"gbtree\"", "\"name\":5")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"name\":\"gbtree\"", "\"name\":5")),
             "stump.json: learner.gradient_booster.name: expected a string, got number");
-  EXPECT_EQ(error(replaced(stump, "\"name\":\"reg:squarederror\"", "\"name\":[]")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"name\":\"reg:squarederror\"", "\"name\":[]")),
             "stump.json: learner.objective.name: expected a string, got array");
-  EXPECT_EQ(error(replaced(stump, "\"base_score\":\"5E-1\"", "\"base_score\":0.5")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"base_score\":\"5E-1\"", "\"base_score\":0.5")),
             "stump.json: learner_model_param.base_score: expected a string, got number");
-  EXPECT_EQ(error(replaced(stump, "\"feature_names\":[]", "\"feature_names\":[\"a\",null]")),
+  EXPECT_EQ(xgboost_error(replaced(stump, "\"feature_names\":[]", "\"feature_names\":[\"a\",null]")),
             "stump.json: learner.feature_names[1]: expected a string, got null");
 }
 

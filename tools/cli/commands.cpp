@@ -74,9 +74,7 @@ std::vector<std::string> checked_gemm(const Options& opts, const ModelRunner& mo
                                       bool list) {
   const std::string value = opts.get("gemm", "portml");
   std::vector<std::string> names;
-  for (std::size_t pos = 0; pos <= value.size();) {
-    const std::size_t comma = std::min(value.find(',', pos), value.size());
-    const std::string name = value.substr(pos, comma - pos);
+  for (const std::string& name : opts.list("gemm", "portml")) {
     if (name != "portml" && name != "openblas") {
       throw UsageError("--gemm: unknown GEMM provider '" + name + "' (portml or openblas" +
                        (list ? ", or both: portml,openblas)" : ")"));
@@ -84,7 +82,6 @@ std::vector<std::string> checked_gemm(const Options& opts, const ModelRunner& mo
     if (std::find(names.begin(), names.end(), name) != names.end())
       throw UsageError("--gemm: '" + name + "' given twice");
     names.push_back(name);
-    pos = comma + 1;
   }
   if (names.size() > 1 && !list)
     throw UsageError("--gemm: one provider here (portml or openblas), got '" + value + "'");

@@ -59,20 +59,27 @@ int Options::integer(const std::string& name, int fallback, int min_value) const
   return v;
 }
 
-std::vector<long> Options::int_list(const std::string& name, const std::string& fallback) const {
+std::vector<std::string> Options::list(const std::string& name, const std::string& fallback) const {
   const std::string s = get(name, fallback);
-  std::vector<long> out;
-  std::size_t pos = 0;
-  while (pos <= s.size()) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0; pos <= s.size();) {
     const std::size_t comma = std::min(s.find(',', pos), s.size());
+    out.push_back(s.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::vector<long> Options::int_list(const std::string& name, const std::string& fallback) const {
+  std::vector<long> out;
+  for (const std::string& item : list(name, fallback)) {
     long v = 0;
-    const auto [end, ec] = std::from_chars(s.data() + pos, s.data() + comma, v);
-    if (ec != std::errc() || end != s.data() + comma || v < 1) {
-      throw UsageError(command_ + ": --" + name + " needs a comma-separated list of positive integers, got '" + s +
-                       "'");
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (ec != std::errc() || end != item.data() + item.size() || v < 1) {
+      throw UsageError(command_ + ": --" + name + " needs a comma-separated list of positive integers, got '" +
+                       get(name, fallback) + "'");
     }
     out.push_back(v);
-    pos = comma + 1;
   }
   return out;
 }

@@ -28,6 +28,8 @@ class Options {
   std::string get(const std::string& name, const std::string& fallback) const;
   double number(const std::string& name, double fallback) const;
   int integer(const std::string& name, int fallback, int min_value) const;
+  //! The items of a comma-separated value ("portml,openblas"), empty items kept.
+  std::vector<std::string> list(const std::string& name, const std::string& fallback) const;
   //! A comma-separated list of positive integers ("1,16,1024").
   std::vector<long> int_list(const std::string& name, const std::string& fallback) const;
 

@@ -63,6 +63,13 @@ constexpr const T* panel_vector(const T* b, const T* h, index_t panel_stride, in
   return v < whole ? b + (v / per_panel) * panel_stride + (v % per_panel) * width : h + (v - whole) * width;
 }
 
+//! Line 0 of the narrow last panel of a tile of NV vectors (`per_panel` to a panel), which follows its
+//! whole panels; without one (NV a whole number of panels) t.b, never read through then.
+template <int NV, int per_panel, class T, int MR>
+const T* narrow_panel(const MicroTile<T, MR>& t) {
+  return NV % per_panel != 0 ? t.b + (NV / per_panel) * t.panel_stride : t.b;
+}
+
 #if defined(__GNUC__) || defined(__clang__)
 #define PORTML_ALWAYS_INLINE inline __attribute__((always_inline))
 #else

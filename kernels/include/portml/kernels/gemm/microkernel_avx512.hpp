@@ -105,10 +105,7 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
   const T* a_rows[MR];
   PORTML_UNROLL for (int r = 0; r < MR; ++r) a_rows[r] = t.a[r];
   const index_t cs = t.a_col_stride;
-  // The narrow last panel (HALF: NV not a whole number of panels) follows the whole ones (without one,
-  // `narrow` is never read and stays inside the first panel).
-  constexpr int per_panel = static_cast<int>(nr) / S::width;
-  const T* const narrow = NV % per_panel != 0 ? t.b + (NV / per_panel) * t.panel_stride : t.b;
+  const T* const narrow = narrow_panel<NV, static_cast<int>(nr) / S::width>(t);  // HALF's last panel
   V acc[CC][MR][NV];
   alignas(64) T part[MR][NV * S::width];
   for (int g = 0; g < groups; ++g) {

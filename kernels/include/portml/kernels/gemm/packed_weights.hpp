@@ -31,7 +31,6 @@ class PackedWeights {
   explicit PackedWeights(TensorView<const T, 2> w)
       : rows_(w.extent(0)),
         cols_(w.extent(1)),
-        narrow_last_(narrow_last_panel(w.extent(1))),
         data_({panel_count(w.extent(1)) * w.extent(0) * panel_width -
                (narrow_last_panel(w.extent(1)) ? w.extent(0) * (panel_width / 2) : 0)}) {
     for (index_t p = 0; p < panels(); ++p) {
@@ -64,9 +63,11 @@ class PackedWeights {
   //! Elements between consecutive panels (K · NR).
   index_t panel_stride() const { return rows_ * panel_width; }
   //! Elements per line (per k) of panel p: NR, or NR / 2 for a narrow last panel.
-  index_t line_width(index_t p) const { return narrow_last_ && p + 1 == panels() ? panel_width / 2 : panel_width; }
+  index_t line_width(index_t p) const {
+    return p + 1 == panels() && narrow_last_panel() ? panel_width / 2 : panel_width;
+  }
   //! Whether the last panel is narrow (packed NR / 2 wide).
-  bool narrow_last_panel() const { return narrow_last_; }
+  bool narrow_last_panel() const { return narrow_last_panel(cols_); }
   //! W(k, j), read back from the packed layout.
   T operator()(index_t k, index_t j) const {
     const index_t p = j / panel_width;
@@ -87,7 +88,6 @@ class PackedWeights {
  private:
   index_t rows_ = 0;
   index_t cols_ = 0;
-  bool narrow_last_ = false;
   Tensor<T, 1> data_;
   Tensor<T, 1> row_major_;  //!< empty unless kept (the OpenBLAS provider's operand)
 };
