@@ -163,8 +163,12 @@ void check_documented_order(index_t k, index_t n, index_t m = 14) {
   }
 }
 
+// N = 192 and 128: at 2 rows (6 panels of floats, 2 × 6 of doubles) and 3 rows (4 panels) the AVX-512
+// tiles hold the rows' broadcasts and stream the W vectors (gemm_avx512_step's second form).
 TEST(GemmOrder, EveryIsaSumsInTheDocumentedOrder) {
-  for (auto [k, n] : {std::array<index_t, 2>{1, 3}, {15, 33}, {16, 32}, {31, 5}, {32, 64}, {35, 20}, {130, 100}}) {
+  const std::array<std::array<index_t, 2>, 9> shapes{
+      {{1, 3}, {15, 33}, {16, 32}, {31, 5}, {32, 64}, {35, 20}, {130, 100}, {40, 192}, {40, 128}}};
+  for (auto [k, n] : shapes) {
     check_documented_order<float>(k, n);
     check_documented_order<double>(k, n);
   }

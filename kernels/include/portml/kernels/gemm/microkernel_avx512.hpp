@@ -67,10 +67,28 @@ struct Avx512<double> {
   }
 };
 
+//! The 32 zmm registers of AVX-512.
+inline constexpr int avx512_registers = 32;
+
+//! Keeps a W vector that MR > 1 rows multiply in a register: loaded once per k. Without this, GCC folds
+//! the load into each row's multiply-add when two or three rows use it, so that every W vector was read
+//! two or three times per k; on an Intel Xeon (Emerald Rapids) a 2- or 3-row call then took as long as a
+//! 4-row one, or longer (docs/dense.md §6c). An empty asm statement that takes the register as input and
+//! output: it emits nothing and only stops the folding.
+template <int MR, class V>
+PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void hold_in_register(V& w) {
+  if constexpr (MR > 1) __asm__("" : "+v"(w));
+}
+
 //! acc += A(·, k) · W(k, ·) for the MR rows and NV vectors of a tile: one multiply-add per register.
 //! Vector v is register v % per_panel of panel v / per_panel (NV < NP · per_panel: the narrow last panel).
 //! `b` is line k of the first panel, `h` line k of the narrow last panel (its lines are NR / 2 wide; unused
 //! when NV is a whole number of panels), `ko` = k · a_col_stride.
+//! Each W vector is loaded once per k. When the accumulators, the NV W vectors and one broadcast fit in
+//! the registers (12 × 2, 4 × 6, 2 × 8 zmm), the W line is held while the rows' broadcasts stream through
+//! it; otherwise (2 × 12 and 3 × 8 zmm: 37 and 33 registers) the MR broadcasts are held and the W vectors
+//! stream, one at a time. The order of the multiply-adds into each accumulator, and so every bit, is the
+//! same in both forms.
 template <class T, int MR, int NV>
 PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void gemm_avx512_step(typename Avx512<T>::V (&acc)[MR][NV],
                                                                 const T* const (&a_rows)[MR], const T* b,
@@ -78,12 +96,26 @@ PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void gemm_avx512_step(typename Avx512<
   using S = Avx512<T>;
   using V = typename S::V;
   constexpr int per_panel = static_cast<int>(PackedWeights<T>::panel_width) / S::width;
-  V w[NV];
-  PORTML_UNROLL for (int v = 0; v < NV; ++v) w[v] =
-      S::load_aligned(panel_vector<NV, per_panel, S::width>(b, h, panel_stride, v));
-  PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-    const V a = S::broadcast(a_rows[r] + ko);
-    PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(a, w[v], acc[r][v]);
+  const auto load_w = [&](int v) PORTML_TARGET_AVX512 {
+    V w = S::load_aligned(panel_vector<NV, per_panel, S::width>(b, h, panel_stride, v));
+    hold_in_register<MR>(w);
+    return w;
+  };
+  if constexpr (MR * NV + NV + 1 <= avx512_registers) {
+    V w[NV];
+    PORTML_UNROLL for (int v = 0; v < NV; ++v) w[v] = load_w(v);
+    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+      const V a = S::broadcast(a_rows[r] + ko);
+      PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(a, w[v], acc[r][v]);
+    }
+  } else {
+    static_assert(MR * NV + MR + 1 <= avx512_registers, "the tile does not fit the registers in either form");
+    V a[MR];
+    PORTML_UNROLL for (int r = 0; r < MR; ++r) a[r] = S::broadcast(a_rows[r] + ko);
+    PORTML_UNROLL for (int v = 0; v < NV; ++v) {
+      const V w = load_w(v);
+      PORTML_UNROLL for (int r = 0; r < MR; ++r) acc[r][v] = S::fmadd(a[r], w, acc[r][v]);
+    }
   }
 }
 
