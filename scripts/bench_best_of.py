@@ -19,8 +19,13 @@ OPENBLAS_CORETYPE). Standard library only.
 """
 import argparse
 import json
+import os
 import re
+import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks_doc import fmt_time, ratio  # noqa: E402
 
 PEERS = ["onednn", "eigen_rowwise", "openblas"]
 
@@ -42,12 +47,12 @@ def best(path):
     return data["context"], out
 
 
-def fmt_time(s):
-    if s < 1e-6:
-        return f"{s * 1e9:.0f} ns"
-    if s < 1e-3:
-        return f"{s * 1e6:.3g} µs"
-    return f"{s * 1e3:.3g} ms"
+def cells(runs, mine, peers, peak):
+    """% of peak and each peer's time ÷ portml's (> 1: portml faster) for one case; mine = (time, rate, label)."""
+    t, rate, _ = mine
+    pct = f"{100 * rate / peak:.0f} %" if peak and rate else "–"
+    times = [runs[p][0] if p in runs else None for p in peers]
+    return [fmt_time(t), pct] + [f"{r:.2f}" if r else "–" for r in (ratio(x, t) for x in times)]
 
 
 def main():
@@ -79,26 +84,16 @@ def main():
     print("|" + "---|" * (4 + len(PEERS)))
     for shape in sorted(shapes):
         for batch in sorted(shapes[shape]):
-            t, rate, _ = runs[shapes[shape][batch]]
-            cells = []
-            for p in PEERS:
-                other = runs.get(f"{p}_f32/{shape}/{batch}")
-                cells.append(f"{other[0] / t:.2f}" if other else "–")
-            pct = f"{100 * rate / peak:.0f} %" if peak and rate else "–"
-            print(f"| {shape} | {batch} | {fmt_time(t)} | {pct} | " + " | ".join(cells) + " |")
+            row = cells(runs, runs[shapes[shape][batch]], [f"{p}_f32/{shape}/{batch}" for p in PEERS], peak)
+            print(f"| {shape} | {batch} | " + " | ".join(row) + " |")
     sizes = sorted({int(k.split("/")[1]) for k in runs if k.startswith("square_portml_f32/")})
     if sizes:
         print()
         print("| square SGEMM | portml | % of peak | × onednn | × openblas |")
         print("|---|---|---|---|---|")
         for n in sizes:
-            t, rate, _ = runs[f"square_portml_f32/{n}"]
-            cells = []
-            for p in ["onednn", "openblas"]:
-                other = runs.get(f"square_{p}_f32/{n}")
-                cells.append(f"{other[0] / t:.2f}" if other else "–")
-            pct = f"{100 * rate / peak:.0f} %" if peak and rate else "–"
-            print(f"| {n} | {fmt_time(t)} | {pct} | " + " | ".join(cells) + " |")
+            peers = [f"square_{p}_f32/{n}" for p in ["onednn", "openblas"]]
+            print(f"| {n} | " + " | ".join(cells(runs, runs[f"square_portml_f32/{n}"], peers, peak)) + " |")
 
 
 if __name__ == "__main__":
