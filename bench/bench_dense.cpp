@@ -12,6 +12,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -384,6 +385,27 @@ int register_all() {
 #if PORTML_BENCH_HAVE_DNNL
     reg("onednn_f32", BM_onednn);
 #endif
+  }
+  // Each layer of the three nets alone, as a one-layer net (the GEMM with its bias fused; no activation,
+  // as a net's last layer): portml against oneDNN, to see which layer of a net loses the time.
+  // layer_<impl>/<net>.L<l>.<K>x<N>/<batch>.
+  static std::deque<std::string> layer_names;  // a Net keeps a pointer to its name
+  for (const Net& net : nets) {
+    if (std::string(net.name) == "fixed_cost_5x1") continue;
+    for (std::size_t l = 0; l + 1 < net.widths.size(); ++l) {
+      const std::string& name =
+          layer_names.emplace_back(std::string(net.name) + ".L" + std::to_string(l) + "." +
+                                   std::to_string(net.widths[l]) + "x" + std::to_string(net.widths[l + 1]));
+      const Net layer{name.c_str(), {net.widths[l], net.widths[l + 1]}};  // copied into each registration
+      const auto reg = [&](const std::string& impl, auto fn) {
+        auto* b = benchmark::RegisterBenchmark((impl + "/" + layer.name).c_str(), fn, layer);
+        for (int64_t batch : {8, 256, 4096}) b->Arg(batch);
+      };
+      reg("layer_portml_f32", BM_portml<float>);
+#if PORTML_BENCH_HAVE_DNNL
+      reg("layer_onednn_f32", BM_onednn);
+#endif
+    }
   }
 #if PORTML_ENABLE_OPENMP
   // Two threads (Queue<OpenMP>(2)), wall-clock time: compare with onednn_f32 run under OMP_NUM_THREADS=2.

@@ -13,7 +13,7 @@ repetition of each (a host's noise only ever slows a run down):
     scripts/bench_best_of.py run.json [--openblas other.json]
 
 Prints, per MLP shape and batch size, portml's fastest time per call and each peer's time divided
-by it (> 1: portml is faster), then the square GEMMs, with the fraction of the fastest repetition of
+by it (> 1: portml is faster), then the square GEMMs and the nets' layers one by one (layer_*), with the fraction of the fastest repetition of
 BM_fp32_peak_fma512 in the same run. --openblas takes the OpenBLAS cases from a second run (another
 OPENBLAS_CORETYPE). Standard library only.
 """
@@ -94,6 +94,16 @@ def main():
         for n in sizes:
             peers = [f"square_{p}_f32/{n}" for p in ["onednn", "openblas"]]
             print(f"| {n} | " + " | ".join(cells(runs, runs[f"square_portml_f32/{n}"], peers, peak)) + " |")
+    layers = sorted((k.split("/")[1], int(k.split("/")[2])) for k in runs if k.startswith("layer_portml_f32/"))
+    if layers:
+        print()
+        print("| layer (K × N) | batch | portml | % of peak | × onednn | onednn % of peak |")
+        print("|---|---|---|---|---|---|")
+        for layer, batch in layers:
+            dnnl = runs.get(f"layer_onednn_f32/{layer}/{batch}")
+            dnnl_pct = f"{100 * dnnl[1] / peak:.0f} %" if dnnl and peak else "–"
+            row = cells(runs, runs[f"layer_portml_f32/{layer}/{batch}"], [f"layer_onednn_f32/{layer}/{batch}"], peak)
+            print(f"| {layer} | {batch} | " + " | ".join(row) + f" | {dnnl_pct} |")
 
 
 if __name__ == "__main__":
