@@ -357,12 +357,16 @@ void BM_fp32_peak_fma512(benchmark::State& state) {
 BENCHMARK(BM_fp32_peak_fma512);
 #endif
 
+//! `impl/<net name>/<batch>` for each batch: fn(state, net).
+template <class Fn>
+void register_net(const std::string& impl, Fn fn, const Net& net, const std::vector<int64_t>& batches) {
+  auto* b = benchmark::RegisterBenchmark((impl + "/" + net.name).c_str(), fn, net);
+  for (int64_t batch : batches) b->Arg(batch);
+}
+
 int register_all() {
   for (const Net& net : nets) {
-    const auto reg = [&](const std::string& impl, auto fn) {
-      auto* b = benchmark::RegisterBenchmark((impl + "/" + net.name).c_str(), fn, net);
-      for (int64_t batch : batches_of(net)) b->Arg(batch);
-    };
+    const auto reg = [&](const std::string& impl, auto fn) { register_net(impl, fn, net, batches_of(net)); };
     reg("portml_f32", BM_portml<float>);
     reg("portml_f64", BM_portml<double>);
 #if PORTML_ENABLE_OPENBLAS
@@ -397,13 +401,9 @@ int register_all() {
           layer_names.emplace_back(std::string(net.name) + ".L" + std::to_string(l) + "." +
                                    std::to_string(net.widths[l]) + "x" + std::to_string(net.widths[l + 1]));
       const Net layer{name.c_str(), {net.widths[l], net.widths[l + 1]}};  // copied into each registration
-      const auto reg = [&](const std::string& impl, auto fn) {
-        auto* b = benchmark::RegisterBenchmark((impl + "/" + layer.name).c_str(), fn, layer);
-        for (int64_t batch : {8, 256, 4096}) b->Arg(batch);
-      };
-      reg("layer_portml_f32", BM_portml<float>);
+      register_net("layer_portml_f32", BM_portml<float>, layer, {8, 256, 4096});
 #if PORTML_BENCH_HAVE_DNNL
-      reg("layer_onednn_f32", BM_onednn);
+      register_net("layer_onednn_f32", BM_onednn, layer, {8, 256, 4096});
 #endif
     }
   }

@@ -13,8 +13,8 @@ repetition of each (a host's noise only ever slows a run down):
     scripts/bench_best_of.py run.json [--openblas other.json]
 
 Prints, per MLP shape and batch size, portml's fastest time per call and each peer's time divided
-by it (> 1: portml is faster), then the square GEMMs and the nets' layers one by one (layer_*), with the fraction of the fastest repetition of
-BM_fp32_peak_fma512 in the same run. --openblas takes the OpenBLAS cases from a second run (another
+by it (> 1: portml is faster), then the square GEMMs and the nets' layers one by one (layer_*), with
+the fraction of the fastest repetition of BM_fp32_peak_fma512 in the same run. --openblas takes the OpenBLAS cases from a second run (another
 OPENBLAS_CORETYPE). Standard library only.
 """
 import argparse
@@ -47,10 +47,14 @@ def best(path):
     return data["context"], out
 
 
+def percent_of_peak(rate, peak):
+    return f"{100 * rate / peak:.0f} %" if peak and rate else "–"
+
+
 def cells(runs, mine, peers, peak):
     """% of peak and each peer's time ÷ portml's (> 1: portml faster) for one case; mine = (time, rate, label)."""
     t, rate, _ = mine
-    pct = f"{100 * rate / peak:.0f} %" if peak and rate else "–"
+    pct = percent_of_peak(rate, peak)
     times = [runs[p][0] if p in runs else None for p in peers]
     return [fmt_time(t), pct] + [f"{r:.2f}" if r else "–" for r in (ratio(x, t) for x in times)]
 
@@ -100,8 +104,7 @@ def main():
         print("| layer (K × N) | batch | portml | % of peak | × onednn | onednn % of peak |")
         print("|---|---|---|---|---|---|")
         for layer, batch in layers:
-            dnnl = runs.get(f"layer_onednn_f32/{layer}/{batch}")
-            dnnl_pct = f"{100 * dnnl[1] / peak:.0f} %" if dnnl and peak else "–"
+            dnnl_pct = percent_of_peak(runs.get(f"layer_onednn_f32/{layer}/{batch}", (0, 0.0, ""))[1], peak)
             row = cells(runs, runs[f"layer_portml_f32/{layer}/{batch}"], [f"layer_onednn_f32/{layer}/{batch}"], peak)
             print(f"| {layer} | {batch} | " + " | ".join(row) + f" | {dnnl_pct} |")
 
