@@ -44,8 +44,15 @@ namespace {
 using namespace portml_bench::dense;
 
 // ---- portml ----------------------------------------------------------------------------------------
-template <class T, int Threads = 1>
+//! `I`: the microkernel family (Automatic: the widest this CPU runs; Avx2: what a CPU without AVX-512 runs).
+template <class T, int Threads = 1, portml::Isa I = portml::Isa::automatic>
 void BM_portml(benchmark::State& state, const Net& net) {
+  if (!portml::isa_available(I)) {
+    state.SkipWithError((std::string("no ") + portml::to_string(I)).c_str());
+    return;
+  }
+  portml::kernels::GemmConfig cfg;
+  cfg.isa = I;
   const index_t batch = state.range(0);
   const portml::layers::Mlp<T> model(mlp_config(net));
   auto x = input<T>(batch, net.widths.front());
@@ -55,7 +62,7 @@ void BM_portml(benchmark::State& state, const Net& net) {
   const portml::TensorView<T, 2> yv(y.data(), {batch, net.widths.back()});
   const auto run = [&](auto& q) {
     for (auto _ : state) {
-      model.forward(q, xv, yv, ws);
+      model.forward(q, xv, yv, ws, cfg);
       benchmark::DoNotOptimize(y.data());
       benchmark::ClobberMemory();
     }
@@ -69,7 +76,7 @@ void BM_portml(benchmark::State& state, const Net& net) {
     run(q);
 #endif
   }
-  state.SetLabel(std::string("isa=") + portml::to_string(portml::kernels::resolve_isa(portml::Isa::automatic)) +
+  state.SetLabel(std::string("isa=") + portml::to_string(portml::kernels::resolve_isa(I)) +
                  " threads=" + std::to_string(Threads));
   set_counters(state, net, batch);
 }
@@ -282,7 +289,14 @@ void set_gemm_counters(benchmark::State& state, index_t n) {
       benchmark::Counter(2.0 * double(n) * double(n) * double(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+template <portml::Isa I = portml::Isa::automatic>
 void BM_square_portml(benchmark::State& state) {
+  if (!portml::isa_available(I)) {
+    state.SkipWithError((std::string("no ") + portml::to_string(I)).c_str());
+    return;
+  }
+  portml::kernels::GemmConfig cfg;
+  cfg.isa = I;
   const index_t n = state.range(0);
   const auto a = input<float>(n, n), w = input<float>(n, n);
   std::vector<float> c(std::size_t(n * n));
@@ -290,9 +304,10 @@ void BM_square_portml(benchmark::State& state) {
   portml::Queue<portml::backend::Serial> q;
   for (auto _ : state) {
     portml::kernels::gemm(q, portml::TensorView<const float, 2>(a.data(), {n, n}), packed,
-                          portml::TensorView<float, 2>(c.data(), {n, n}));
+                          portml::TensorView<float, 2>(c.data(), {n, n}), portml::kernels::epilogue::Identity{}, cfg);
     benchmark::DoNotOptimize(c.data());
   }
+  state.SetLabel(std::string("isa=") + portml::to_string(portml::kernels::resolve_isa(I)));
   set_gemm_counters(state, n);
 }
 
@@ -355,6 +370,37 @@ void BM_fp32_peak_fma512(benchmark::State& state) {
       benchmark::Counter(double(iters) * 24 * 16 * 2, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_fp32_peak_fma512);
+
+// The AVX2 peak (12 independent 256-bit FMA chains in 16 ymm registers): the ceiling of the *_avx2_* cases,
+// what a CPU without AVX-512 reaches.
+__attribute__((target("avx2,fma"))) float fma_chains_avx2(long iters) {
+  __m256 acc[12];
+  PORTML_UNROLL for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
+  const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
+  for (long it = 0; it < iters; ++it) {
+    PORTML_UNROLL for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
+  }
+  __m256 s = acc[0];
+  PORTML_UNROLL for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, s);
+  float total = 0;
+  for (float v : lanes) total += v;
+  return total;
+}
+
+void BM_fp32_peak_fma256(benchmark::State& state) {
+  if (!portml::isa_available(portml::Isa::avx2)) {
+    state.SkipWithError("no AVX2");
+    return;
+  }
+  constexpr long iters = 1 << 16;
+  volatile long count = iters;  // read each time: the call cannot be hoisted out of the loop
+  for (auto _ : state) benchmark::DoNotOptimize(fma_chains_avx2(count));
+  state.counters["FLOPs"] =
+      benchmark::Counter(double(iters) * 12 * 8 * 2, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_fp32_peak_fma256);
 #endif
 
 //! `impl/<net name>/<batch>` for each batch: fn(state, net).
@@ -369,6 +415,7 @@ int register_all() {
     const auto reg = [&](const std::string& impl, auto fn) { register_net(impl, fn, net, batches_of(net)); };
     reg("portml_f32", BM_portml<float>);
     reg("portml_f64", BM_portml<double>);
+    reg("portml_avx2_f32", BM_portml<float, 1, portml::Isa::avx2>);
 #if PORTML_ENABLE_OPENBLAS
     reg("portml_openblas_f32",
         [](benchmark::State& s, const Net& n) { BM_portml_openblas(s, n, portml::kernels::GemmProvider::openblas); });
@@ -402,6 +449,7 @@ int register_all() {
                                    std::to_string(net.widths[l]) + "x" + std::to_string(net.widths[l + 1]));
       const Net layer{name.c_str(), {net.widths[l], net.widths[l + 1]}};  // copied into each registration
       register_net("layer_portml_f32", BM_portml<float>, layer, {8, 256, 4096});
+      register_net("layer_portml_avx2_f32", BM_portml<float, 1, portml::Isa::avx2>, layer, {8, 256, 4096});
 #if PORTML_BENCH_HAVE_DNNL
       register_net("layer_onednn_f32", BM_onednn, layer, {8, 256, 4096});
 #endif
@@ -418,7 +466,8 @@ int register_all() {
   }
 #endif
   for (auto* b : {
-         benchmark::RegisterBenchmark("square_portml_f32", BM_square_portml),
+         benchmark::RegisterBenchmark("square_portml_f32", BM_square_portml<>),
+             benchmark::RegisterBenchmark("square_portml_avx2_f32", BM_square_portml<portml::Isa::avx2>),
 #if PORTML_BENCH_HAVE_OPENBLAS
              benchmark::RegisterBenchmark("square_openblas_f32", BM_square_openblas),
 #endif

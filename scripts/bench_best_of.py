@@ -14,8 +14,9 @@ repetition of each (a host's noise only ever slows a run down):
 
 Prints, per MLP shape and batch size, portml's fastest time per call and each peer's time divided
 by it (> 1: portml is faster), then the square GEMMs and the nets' layers one by one (layer_*), with
-the fraction of the fastest repetition of BM_fp32_peak_fma512 in the same run. --openblas takes the OpenBLAS cases from a second run (another
-OPENBLAS_CORETYPE). Standard library only.
+the fraction of the fastest repetition of BM_fp32_peak_fma512 in the same run; then the cases that force
+the AVX2 microkernels (*portml_avx2_f32*) against BM_fp32_peak_fma256. --openblas takes the OpenBLAS
+cases from a second run (another OPENBLAS_CORETYPE). Standard library only.
 """
 import argparse
 import json
@@ -107,6 +108,20 @@ def main():
             dnnl_pct = percent_of_peak(runs.get(f"layer_onednn_f32/{layer}/{batch}", (0, 0.0, ""))[1], peak)
             row = cells(runs, runs[f"layer_portml_f32/{layer}/{batch}"], [f"layer_onednn_f32/{layer}/{batch}"], peak)
             print(f"| {layer} | {batch} | " + " | ".join(row) + f" | {dnnl_pct} |")
+    avx2_peak = runs.get("BM_fp32_peak_fma256", (0, 0.0, ""))[1]
+    avx2 = sorted((k for k in runs if re.match(r"(layer_|square_)?portml_avx2_f32/", k)),
+                  key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1])))
+    if avx2:
+        print()
+        print("AVX2 microkernels (forced; what a CPU without AVX-512 runs), % of the fastest repetition of "
+              f"BM_fp32_peak_fma256: {avx2_peak / 1e9:.0f} GFLOP/s")
+        print("| case | portml AVX2 | % of AVX2 peak | AVX2 time ÷ AVX-512 time |")
+        print("|---|---|---|---|")
+        for k in avx2:
+            t, rate, _ = runs[k]
+            wide = runs.get(k.replace("_avx2_f32/", "_f32/"))
+            slower = f"{t / wide[0]:.2f}" if wide else "–"
+            print(f"| {k} | {fmt_time(t)} | {percent_of_peak(rate, avx2_peak)} | {slower} |")
 
 
 if __name__ == "__main__":
