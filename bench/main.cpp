@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("portml_git", PORTML_GIT_SHA);
   benchmark::AddCustomContext("cpu_features", portml::detect_cpu_features().to_string());
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype != nullptr ? coretype : "(unset)");
+  // oneDNN 2.x reads DNNL_MAX_CPU_ISA (3.x ONEDNN_MAX_CPU_ISA): AVX2 makes it the peer of the *_avx2_* cases.
+  const char* dnnl_isa = std::getenv("DNNL_MAX_CPU_ISA");
+  if (dnnl_isa == nullptr) dnnl_isa = std::getenv("ONEDNN_MAX_CPU_ISA");
+  benchmark::AddCustomContext("DNNL_MAX_CPU_ISA", dnnl_isa != nullptr ? dnnl_isa : "(unset)");
 #if defined(__clang__)
   benchmark::AddCustomContext("compiler", "clang " __clang_version__);
 #elif defined(__GNUC__)

@@ -15,8 +15,9 @@ repetition of each (a host's noise only ever slows a run down):
 Prints, per MLP shape and batch size, portml's fastest time per call and each peer's time divided
 by it (> 1: portml is faster), then the square GEMMs and the nets' layers one by one (layer_*), with
 the fraction of the fastest repetition of BM_fp32_peak_fma512 in the same run; then the cases that force
-the AVX2 microkernels (*portml_avx2_f32*) against BM_fp32_peak_fma256. --openblas takes the OpenBLAS
-cases from a second run (another OPENBLAS_CORETYPE). Standard library only.
+the AVX2 microkernels (*portml_avx2_f32*) against BM_fp32_peak_fma256, and against oneDNN when the run
+had DNNL_MAX_CPU_ISA=AVX2 (then the AVX-512 tables' oneDNN columns are oneDNN on AVX2 too). --openblas
+takes the OpenBLAS cases from a second run (another OPENBLAS_CORETYPE). Standard library only.
 """
 import argparse
 import json
@@ -115,13 +116,21 @@ def main():
         print()
         print("AVX2 microkernels (forced; what a CPU without AVX-512 runs), % of the fastest repetition of "
               f"BM_fp32_peak_fma256: {avx2_peak / 1e9:.0f} GFLOP/s")
-        print("| case | portml AVX2 | % of AVX2 peak | AVX2 time ÷ AVX-512 time |")
-        print("|---|---|---|---|")
+        # oneDNN is the peer of these cases only when the run limited it to AVX2 (DNNL_MAX_CPU_ISA=AVX2).
+        dnnl_avx2 = context.get("DNNL_MAX_CPU_ISA", "").upper() == "AVX2"
+        print("| case | portml AVX2 | % of AVX2 peak | AVX2 time ÷ AVX-512 time |" +
+              (" × onednn (AVX2) | onednn % of AVX2 peak |" if dnnl_avx2 else ""))
+        print("|---|---|---|---|" + ("---|---|" if dnnl_avx2 else ""))
         for k in avx2:
             t, rate, _ = runs[k]
             wide = runs.get(k.replace("_avx2_f32/", "_f32/"))
             slower = f"{t / wide[0]:.2f}" if wide else "–"
-            print(f"| {k} | {fmt_time(t)} | {percent_of_peak(rate, avx2_peak)} | {slower} |")
+            row = f"| {k} | {fmt_time(t)} | {percent_of_peak(rate, avx2_peak)} | {slower} |"
+            if dnnl_avx2:
+                peer = runs.get(k.replace("portml_avx2_f32/", "onednn_f32/"), (None, 0.0, ""))
+                row += f" {ratio(peer[0], t):.2f} |" if peer[0] else " – |"
+                row += f" {percent_of_peak(peer[1], avx2_peak)} |"
+            print(row)
 
 
 if __name__ == "__main__":
