@@ -14,7 +14,7 @@ out=${2:-build/dense-bench}
 mkdir -p "$out"
 exe="$build/bench/portml_bench_dense"
 common="--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05 --benchmark_format=json"
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $exe $common --benchmark_filter=-_2t > "$out/dense_env.json"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $exe $common --benchmark_filter='-(_2t|avx2)' > "$out/dense_env.json"
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 env -u OPENBLAS_CORETYPE $exe $common \
   --benchmark_filter='openblas|peak' > "$out/dense_unset.json"
 # ONNX Runtime through its Python API (IOBinding, 1 thread), where it is installed.
