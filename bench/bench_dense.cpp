@@ -43,16 +43,19 @@ namespace {
 
 using namespace portml_bench::dense;
 
+//! False, with the case skipped, when this CPU or build cannot run the microkernels of `isa`.
+bool runs_isa(benchmark::State& state, portml::Isa isa) {
+  if (portml::isa_available(isa)) return true;
+  state.SkipWithError((std::string("no ") + portml::to_string(isa)).c_str());
+  return false;
+}
+
 // ---- portml ----------------------------------------------------------------------------------------
 //! `I`: the microkernel family (Automatic: the widest this CPU runs; Avx2: what a CPU without AVX-512 runs).
 template <class T, int Threads = 1, portml::Isa I = portml::Isa::automatic>
 void BM_portml(benchmark::State& state, const Net& net) {
-  if (!portml::isa_available(I)) {
-    state.SkipWithError((std::string("no ") + portml::to_string(I)).c_str());
-    return;
-  }
-  portml::kernels::GemmConfig cfg;
-  cfg.isa = I;
+  if (!runs_isa(state, I)) return;
+  const portml::kernels::GemmConfig cfg{.isa = I};
   const index_t batch = state.range(0);
   const portml::layers::Mlp<T> model(mlp_config(net));
   auto x = input<T>(batch, net.widths.front());
@@ -291,12 +294,8 @@ void set_gemm_counters(benchmark::State& state, index_t n) {
 
 template <portml::Isa I = portml::Isa::automatic>
 void BM_square_portml(benchmark::State& state) {
-  if (!portml::isa_available(I)) {
-    state.SkipWithError((std::string("no ") + portml::to_string(I)).c_str());
-    return;
-  }
-  portml::kernels::GemmConfig cfg;
-  cfg.isa = I;
+  if (!runs_isa(state, I)) return;
+  const portml::kernels::GemmConfig cfg{.isa = I};
   const index_t n = state.range(0);
   const auto a = input<float>(n, n), w = input<float>(n, n);
   std::vector<float> c(std::size_t(n * n));
@@ -358,19 +357,6 @@ __attribute__((target("avx512f,fma"))) float fma_chains_avx512(long iters) {
   return total;
 }
 
-void BM_fp32_peak_fma512(benchmark::State& state) {
-  if (!portml::isa_available(portml::Isa::avx512)) {
-    state.SkipWithError("no AVX-512");
-    return;
-  }
-  constexpr long iters = 1 << 16;
-  volatile long count = iters;  // read each time: the call cannot be hoisted out of the loop
-  for (auto _ : state) benchmark::DoNotOptimize(fma_chains_avx512(count));
-  state.counters["FLOPs"] =
-      benchmark::Counter(double(iters) * 24 * 16 * 2, benchmark::Counter::kIsIterationInvariantRate);
-}
-BENCHMARK(BM_fp32_peak_fma512);
-
 // The AVX2 peak (12 independent 256-bit FMA chains in 16 ymm registers): the ceiling of the *_avx2_* cases,
 // what a CPU without AVX-512 reaches.
 __attribute__((target("avx2,fma"))) float fma_chains_avx2(long iters) {
@@ -389,18 +375,14 @@ __attribute__((target("avx2,fma"))) float fma_chains_avx2(long iters) {
   return total;
 }
 
-void BM_fp32_peak_fma256(benchmark::State& state) {
-  if (!portml::isa_available(portml::Isa::avx2)) {
-    state.SkipWithError("no AVX2");
-    return;
-  }
+//! The FP32 peak of `isa`: `chains(iters)` runs `flops` floating-point operations per iteration.
+void BM_fp32_peak(benchmark::State& state, portml::Isa isa, float (*chains)(long), double flops) {
+  if (!runs_isa(state, isa)) return;
   constexpr long iters = 1 << 16;
   volatile long count = iters;  // read each time: the call cannot be hoisted out of the loop
-  for (auto _ : state) benchmark::DoNotOptimize(fma_chains_avx2(count));
-  state.counters["FLOPs"] =
-      benchmark::Counter(double(iters) * 12 * 8 * 2, benchmark::Counter::kIsIterationInvariantRate);
+  for (auto _ : state) benchmark::DoNotOptimize(chains(count));
+  state.counters["FLOPs"] = benchmark::Counter(double(iters) * flops, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_fp32_peak_fma256);
 #endif
 
 //! `impl/<net name>/<batch>` for each batch: fn(state, net).
@@ -411,6 +393,11 @@ void register_net(const std::string& impl, Fn fn, const Net& net, const std::vec
 }
 
 int register_all() {
+#if PORTML_X86_SIMD
+  benchmark::RegisterBenchmark("BM_fp32_peak_fma512", BM_fp32_peak, portml::Isa::avx512, fma_chains_avx512,
+                               24 * 16 * 2);
+  benchmark::RegisterBenchmark("BM_fp32_peak_fma256", BM_fp32_peak, portml::Isa::avx2, fma_chains_avx2, 12 * 8 * 2);
+#endif
   for (const Net& net : nets) {
     const auto reg = [&](const std::string& impl, auto fn) { register_net(impl, fn, net, batches_of(net)); };
     reg("portml_f32", BM_portml<float>);
