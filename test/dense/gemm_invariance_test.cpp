@@ -84,8 +84,9 @@ TYPED_TEST(GemmInvariance, RowBitsIndependentOfBatchPositionAndThreadsNarrowLast
 }
 
 // Long K: rows 4 KiB (K = 1024) and 8 KiB (K = 2048) apart, and K on both sides of the long-K cache
-// block of gemm/blocking.hpp (AVX-512 float: 8 tiles up to K = 1536, 16 from K = 1537). Over two
-// blocks of 16 twelve-row tiles, each row gives the bits of a batch-1 call and of a gathered input.
+// block of gemm/blocking.hpp (AVX-512 float: 8 tiles up to K = 1536, 16 from K = 1537; AVX2: blocks of
+// 16 three-row tiles, 8 of them in these 391 rows). Over two blocks of 16 twelve-row tiles, each row
+// gives the bits of a batch-1 call and of a gathered input.
 template <class Case, class T>
 void check_long_k_blocks(index_t k) {
   auto q = Case::make_queue();
@@ -119,7 +120,9 @@ void check_long_k_blocks(index_t k) {
   }
 }
 
-TEST(GemmBlocking, LongKBlockThreshold) {
+// Tiles per cache block: 8 twelve-row AVX-512 tiles, 16 long-K ones; short tiles fill a block of at least
+// 48 rows (16 three-row AVX2 tiles, 12 four-row scalar ones), and the long-K rule never shrinks it.
+TEST(GemmBlocking, BlockTiles) {
   using kernels::gemm_detail::block_tiles;
   const auto tiles = [](index_t k, index_t rows) {
     Tensor<float, 2> w({k, 1});
@@ -129,6 +132,12 @@ TEST(GemmBlocking, LongKBlockThreshold) {
   EXPECT_EQ(tiles(1536, 12), kernels::gemm_detail::tiles_per_block);
   EXPECT_EQ(tiles(1537, 12), kernels::gemm_detail::long_k_tiles_per_block);
   EXPECT_EQ(tiles(2048, 12), kernels::gemm_detail::long_k_tiles_per_block);
+  EXPECT_EQ(tiles(650, 3), 16);
+  EXPECT_EQ(tiles(2048, 3), 16);
+  EXPECT_EQ(tiles(4096, 3), 16);
+  EXPECT_EQ(tiles(650, 4), 12);
+  EXPECT_EQ(tiles(4096, 4), 16);
+  EXPECT_EQ(tiles(64, 7), 8);
 }
 
 TYPED_TEST(GemmInvariance, LongKBlocksGiveBatchOneAndGatheredBits) {

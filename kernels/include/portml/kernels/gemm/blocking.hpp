@@ -30,18 +30,23 @@ struct Problem {
   const T* a_row(index_t i) const { return a + (a_index != nullptr ? a_index[i] : i) * a_row_stride; }
 };
 
-//! Cache blocking of a many-tile call: row tiles are taken in blocks of `tiles_per_block`, and each block
-//! runs over the weight panels in groups of at most `panel_group_bytes`, so that the group stays in L1
-//! while every tile of the block passes over it and the block's rows (A) stay in L2. The weights are
-//! then read from L2/L3 once per block instead of once per tile, and streaming activations through L2
-//! at large batch no longer evicts them between tiles.
+//! Cache blocking of a many-tile call: row tiles are taken in blocks of `tiles_per_block` tiles and at
+//! least `min_block_rows` rows, and each block runs over the weight panels in groups of at most
+//! `panel_group_bytes`, so that the group stays in L1 while every tile of the block passes over it and
+//! the block's rows (A) stay in L2. The weights are then read from L2/L3 once per block instead of once
+//! per tile, and streaming activations through L2 at large batch no longer evicts them between tiles.
+//! The row floor is for short tiles: 8 AVX2 tiles are only 24 rows, and 16 (48 rows) took AVX2 square
+//! 1024 / 2048 SGEMM from 80 / 74 % to 86 / 81 % of the AVX2 peak (docs/dense.md §6e); AVX-512's 8 tiles
+//! of 12 rows are above it.
 inline constexpr index_t tiles_per_block = 8;
+inline constexpr index_t min_block_rows = 48;
 inline constexpr std::size_t panel_group_bytes = std::size_t{40} * 1024;
 
-//! Long K: when the rows of `tiles_per_block` tiles and one weight panel (K lines of 128 bytes) exceed
+//! Long K: when the rows of one block and one weight panel (K lines of 128 bytes) exceed
 //! `block_l2_bytes`, the block's rows cannot stay in L2 while the tiles pass over the panel (K = 2048
-//! float: 768 KiB of rows + a 256 KiB panel), so A is re-read from L3 per panel whatever the block
-//! height; `long_k_tiles_per_block` tiles then halve how often each panel is read from beyond L2.
+//! float on AVX-512: 768 KiB of rows + a 256 KiB panel), so A is re-read from L3 per panel whatever the
+//! block height; blocks of at least `long_k_tiles_per_block` tiles then halve how often each panel is
+//! read from beyond L2.
 //! Square 2048 SGEMM: 82 % → 87–89 % of peak (docs/dense.md §5b; the A copy and K blocks tried there lost).
 inline constexpr std::size_t block_l2_bytes = std::size_t{768} * 1024;
 inline constexpr index_t long_k_tiles_per_block = 16;
@@ -49,10 +54,11 @@ inline constexpr index_t long_k_tiles_per_block = 16;
 //! Row tiles per cache block for a call with `tile_rows` rows per tile.
 template <class T>
 index_t block_tiles(const PackedWeights<T>& w, index_t tile_rows) {
+  const index_t tiles = std::max(tiles_per_block, (min_block_rows + tile_rows - 1) / tile_rows);
   const auto k = static_cast<std::size_t>(w.rows());
-  const std::size_t rows_bytes = static_cast<std::size_t>(tiles_per_block * tile_rows) * k * sizeof(T);
+  const std::size_t rows_bytes = static_cast<std::size_t>(tiles * tile_rows) * k * sizeof(T);
   const std::size_t panel_bytes = k * static_cast<std::size_t>(PackedWeights<T>::panel_width) * sizeof(T);
-  return rows_bytes + panel_bytes > block_l2_bytes ? long_k_tiles_per_block : tiles_per_block;
+  return rows_bytes + panel_bytes > block_l2_bytes ? std::max(tiles, long_k_tiles_per_block) : tiles;
 }
 
 //! The MR-row microkernel of `isa` for exactly `panels` (1 ≤ panels ≤ NP) panels; `half`: the last of
