@@ -82,8 +82,8 @@ PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(typename Avx2<T>::V 
   }
 }
 
-//! MR rows × NV vectors: NV ymm accumulators per row and chunk (NP panels of 4 ymm, the narrow last
-//! panel 2). CC of the K chunks (gemm/k_chunks.hpp) run at once as independent chains; groups
+//! MR rows × NV vectors: NV ymm accumulators per row and chunk (whole panels of 4 ymm, then the narrow
+//! last panel's 1 or 2). CC of the K chunks (gemm/k_chunks.hpp) run at once as independent chains; groups
 //! of CC chunks run one after another, the running sum kept in `part` between groups.
 // `part` is written by group 0 before any later group reads it; GCC 12 cannot see that.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -170,8 +170,9 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
 #endif
 
 //! Tile shapes: 16 ymm registers hold at most 12 accumulators, so up to 3 rows of one panel, or one
-//! row of 3 panels. A one-row, one-panel tile (N ≤ 32 at batch 1) runs 2 K chunks at once (8 chains;
-//! 4 with a narrow last panel, which takes 2 ymm per row).
+//! row of 3 panels. A narrow last panel (at most NR / 2 columns, packed NR / 2 wide) takes 2 ymm per row,
+//! and 1 when it has at most one vector's columns (N mod NR ≤ 8 floats: N = 200, 100, 6, 5): the rest of
+//! its packed line is neither read nor computed.
 struct IsaAvx2 {
   static constexpr int mr_max = 3;
   template <class T>
@@ -180,11 +181,28 @@ struct IsaAvx2 {
   }
   template <class T, int MR, int NP, bool HALF>
   static void kernel(const MicroTile<T, MR>& t) {
-    constexpr int nv = tile_vectors(static_cast<int>(PackedWeights<T>::panel_width) / Avx2<T>::width, NP, HALF);
-    if constexpr (MR * NP == 1) {
-      if (gemm_k_chunks(t.k) >= 2) return gemm_avx2_kernel<T, MR, nv, 2>(t);
+    constexpr index_t nr = PackedWeights<T>::panel_width;
+    constexpr int nv = tile_vectors(static_cast<int>(nr) / Avx2<T>::width, NP, HALF);
+    if constexpr (HALF) {
+      if (t.n - (NP - 1) * nr <= Avx2<T>::width) return run<T, MR, nv - 1>(t);
     }
-    gemm_avx2_kernel<T, MR, nv, 1>(t);
+    run<T, MR, nv>(t);
+  }
+
+ private:
+  //! MR × NV accumulators per K chunk. Fewer than 8 independent chains wait on the multiply-add latency
+  //! (4 cycles on 2 pipes), so a tile of at most 6 accumulators runs 2 K chunks at once and one of at
+  //! most 3 runs 4 (up to 12 chains; the chunk sums fold in the same order, so the bits do not change).
+  template <class T, int MR, int NV>
+  static void run(const MicroTile<T, MR>& t) {
+    const int chunks = gemm_k_chunks(t.k);
+    if constexpr (MR * NV <= 3) {
+      if (chunks >= 4) return gemm_avx2_kernel<T, MR, NV, 4>(t);
+    }
+    if constexpr (MR * NV <= 6) {
+      if (chunks >= 2) return gemm_avx2_kernel<T, MR, NV, 2>(t);
+    }
+    gemm_avx2_kernel<T, MR, NV, 1>(t);
   }
 };
 
