@@ -135,25 +135,26 @@ void row_tile_dispatch(int mr, const Problem<T>& p, index_t i0, index_t p_begin,
   }
 }
 
-//! Rows [row_begin, row_end) of C. The rows are split into tiles of nearly equal height (13 rows on a
-//! 12-row kernel run as 7 + 6, not 12 + 1), so the time per row changes smoothly with the batch size.
+//! Rows [row_begin, row_end) of C. Up to Isa::mr_max rows are one tile; more are split into tiles of at
+//! most Isa::tile_rows rows and nearly equal height (13 rows on a 12-row kernel run as 7 + 6, not
+//! 12 + 1), so the time per row changes smoothly with the batch size.
 template <class Isa, class T>
 void gemm_rows(const Problem<T>& p, index_t row_begin, index_t row_end) {
   const index_t rows = row_end - row_begin;
   if (rows <= 0) return;
   const PackedWeights<T>& w = *p.w;
-  const index_t tiles = (rows + Isa::mr_max - 1) / Isa::mr_max;
-  if (tiles == 1) {  // M ≤ mr_max (the small-batch paths): one tile, all panels in one pass, NP per call
+  if (rows <= Isa::mr_max) {  // the small-batch paths: one tile, all panels in one pass, NP per call
     row_tile_dispatch<Isa, T>(static_cast<int>(rows), p, row_begin, 0, p.w->panels());
     return;
   }
+  const index_t tiles = (rows + Isa::tile_rows - 1) / Isa::tile_rows;
   // Heights differ by at most one row: the first (rows % tiles) tiles take one more.
   const auto tile_begin = [&](index_t tile) {
     return row_begin + tile * (rows / tiles) + std::min(tile, rows % tiles);
   };
   const index_t panel_bytes = std::max<index_t>(1, w.panel_stride() * static_cast<index_t>(sizeof(T)));
   const index_t group = std::max<index_t>(1, static_cast<index_t>(panel_group_bytes) / panel_bytes);
-  const index_t block = block_tiles(w, Isa::mr_max);
+  const index_t block = block_tiles(w, Isa::tile_rows);
   for (index_t b0 = 0; b0 < tiles; b0 += block) {
     const index_t b1 = std::min(tiles, b0 + block);
     for (index_t pg = 0; pg < w.panels(); pg += group) {
@@ -184,13 +185,14 @@ void gemm_rows(Isa isa, const Problem<T>& p, index_t row_begin, index_t row_end)
   }
 }
 
-//! Largest tile height of `isa` (rows per tile that make a thread's share worth having).
+//! Height of the tiles that `isa` cuts a call of many rows into (rows per tile that make a thread's share
+//! worth having).
 inline int max_tile_rows(Isa isa) {
 #if PORTML_X86_SIMD
-  if (isa == Isa::avx512) return IsaAvx512::mr_max;
-  if (isa == Isa::avx2) return IsaAvx2::mr_max;
+  if (isa == Isa::avx512) return IsaAvx512::tile_rows;
+  if (isa == Isa::avx2) return IsaAvx2::tile_rows;
 #endif
-  return IsaScalar::mr_max;
+  return IsaScalar::tile_rows;
 }
 
 }  // namespace portml::kernels::gemm_detail

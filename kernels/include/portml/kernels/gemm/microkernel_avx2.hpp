@@ -63,10 +63,12 @@ struct Avx2<double> {
 };
 
 //! acc += A(·, k) · W(k, ·) for the MR rows and NV vectors of a tile (W read as memory operands).
-//! Vector v is register v % per_panel of panel v / per_panel (NV < NP · per_panel: the narrow last panel).
+//! Vector v is register v % per_panel of panel v / per_panel (NV < NP · per_panel: the narrow last panel);
+//! with SUB, the NV < per_panel vectors are the first of one whole panel's line (`b` a column offset
+//! into it).
 //! `b` is line k of the first panel, `h` line k of the narrow last panel (its lines are NR / 2 wide; unused
 //! when NV is a whole number of panels), `ko` = k · a_col_stride.
-template <class T, int MR, int NV>
+template <class T, int MR, int NV, bool SUB>
 PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(typename Avx2<T>::V (&acc)[MR][NV],
                                                             const T* const (&a_rows)[MR], const T* b,
                                                             index_t panel_stride, const T* h, index_t ko) {
@@ -76,21 +78,23 @@ PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(typename Avx2<T>::V 
   PORTML_UNROLL for (int r = 0; r < MR; ++r) {
     const V a = S::broadcast(a_rows[r] + ko);
     PORTML_UNROLL for (int v = 0; v < NV; ++v) {
-      const V w = S::load_aligned(panel_vector<NV, per_panel, S::width>(b, h, panel_stride, v));
+      const V w =
+          S::load_aligned(SUB ? b + v * S::width : panel_vector<NV, per_panel, S::width>(b, h, panel_stride, v));
       acc[r][v] = S::fmadd(a, w, acc[r][v]);
     }
   }
 }
 
 //! MR rows × NV vectors: NV ymm accumulators per row and chunk (whole panels of 4 ymm, then the narrow
-//! last panel's 1 or 2). CC of the K chunks (gemm/k_chunks.hpp) run at once as independent chains; groups
-//! of CC chunks run one after another, the running sum kept in `part` between groups.
+//! last panel's 1 or 2; with SUB, NV columns of one whole panel from t.b on). CC of the K chunks
+//! (gemm/k_chunks.hpp) run at once as independent chains; groups of CC chunks run one after another, the
+//! running sum kept in `part` between groups.
 // `part` is written by group 0 before any later group reads it; GCC 12 cannot see that.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-template <class T, int MR, int NV, int CC>
+template <class T, int MR, int NV, int CC, bool SUB = false>
 PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
   using S = Avx2<T>;
   using V = typename S::V;
@@ -116,19 +120,20 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
       const T* h = narrow + k0 * (nr / 2);
       const index_t k_end = last ? t.k : k0 + q;
       for (index_t kk = k0; kk < k_end; ++kk, b += nr, h += nr / 2) {
-        gemm_avx2_step<T, MR, NV>(acc[0], a_rows, b, t.panel_stride, h, kk * cs);
+        gemm_avx2_step<T, MR, NV, SUB>(acc[0], a_rows, b, t.panel_stride, h, kk * cs);
       }
     } else {  // CC chunks of q terms side by side, then the last chunk's K − S·q extra terms
       for (index_t j = 0; j < q; ++j) {
         PORTML_UNROLL for (int c = 0; c < CC; ++c) {
           const index_t kk = k0 + c * q + j;
-          gemm_avx2_step<T, MR, NV>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2), kk * cs);
+          gemm_avx2_step<T, MR, NV, SUB>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2),
+                                         kk * cs);
         }
       }
       if (last) {
         for (index_t kk = k0 + CC * q; kk < t.k; ++kk) {
-          gemm_avx2_step<T, MR, NV>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2),
-                                    kk * cs);
+          gemm_avx2_step<T, MR, NV, SUB>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2),
+                                         kk * cs);
         }
       }
     }
@@ -170,11 +175,16 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
 #endif
 
 //! Tile shapes: 16 ymm registers hold at most 12 accumulators, so up to 3 rows of one panel, or one
-//! row of 3 panels. A narrow last panel (at most NR / 2 columns, packed NR / 2 wide) takes 2 ymm per row,
-//! and 1 when it has at most one vector's columns (N mod NR ≤ 8 floats: N = 200, 100, 6, 5): the rest of
-//! its packed line is neither read nor computed.
+//! row of 3 panels. A call of exactly 4 rows is one tile of 4 rows × one panel, run as the panel's two
+//! column halves of 2 ymm (8 accumulators each; each half reads one 64-byte line of the panel per k):
+//! the 4 rows read the weights once, where tiles of 2 + 2 rows read them twice (1.34–1.55× on the nets
+//! at batch 4). Calls of more rows are cut into 3-row tiles (`tile_rows`): 4-row tiles were 5–15 %
+//! slower there (more broadcasts per multiply-add). A narrow last panel (at most NR / 2 columns, packed
+//! NR / 2 wide) takes 2 ymm per row, and 1 when it has at most one vector's columns (N mod NR ≤ 8 floats:
+//! N = 200, 100, 6, 5): the rest of its packed line is neither read nor computed.
 struct IsaAvx2 {
-  static constexpr int mr_max = 3;
+  static constexpr int mr_max = 4;
+  static constexpr int tile_rows = 3;
   template <class T>
   static constexpr int np(int mr) {
     return mr == 1 ? 3 : 1;
@@ -185,6 +195,21 @@ struct IsaAvx2 {
     constexpr int nv = tile_vectors(static_cast<int>(nr) / Avx2<T>::width, NP, HALF);
     if constexpr (HALF) {
       if (t.n - (NP - 1) * nr <= Avx2<T>::width) return run<T, MR, nv - 1>(t);
+    } else if constexpr (MR == 4) {  // NP == 1: the panel's two column halves one after the other
+      constexpr index_t half = nr / 2;
+      MicroTile<T, MR> h = t;
+      h.n = t.n < half ? t.n : half;
+      run<T, MR, nv / 2, true>(h);
+      if (t.n <= half) return;
+      h.b = t.b + half;
+      h.n = t.n - half;
+      for (int r = 0; r < MR; ++r) {
+        h.c[r] = t.c[r] + half;
+        h.r[r] = t.r[r] != nullptr ? t.r[r] + half : nullptr;
+      }
+      h.scale = t.scale != nullptr ? t.scale + half : nullptr;
+      h.bias = t.bias != nullptr ? t.bias + half : nullptr;
+      return run<T, MR, nv / 2, true>(h);
     }
     run<T, MR, nv>(t);
   }
@@ -193,16 +218,16 @@ struct IsaAvx2 {
   //! MR × NV accumulators per K chunk. Fewer than 8 independent chains wait on the multiply-add latency
   //! (4 cycles on 2 pipes), so a tile of at most 6 accumulators runs 2 K chunks at once and one of at
   //! most 3 runs 4 (up to 12 chains; the chunk sums fold in the same order, so the bits do not change).
-  template <class T, int MR, int NV>
+  template <class T, int MR, int NV, bool SUB = false>
   static void run(const MicroTile<T, MR>& t) {
     const int chunks = gemm_k_chunks(t.k);
     if constexpr (MR * NV <= 3) {
-      if (chunks >= 4) return gemm_avx2_kernel<T, MR, NV, 4>(t);
+      if (chunks >= 4) return gemm_avx2_kernel<T, MR, NV, 4, SUB>(t);
     }
     if constexpr (MR * NV <= 6) {
-      if (chunks >= 2) return gemm_avx2_kernel<T, MR, NV, 2>(t);
+      if (chunks >= 2) return gemm_avx2_kernel<T, MR, NV, 2, SUB>(t);
     }
-    gemm_avx2_kernel<T, MR, NV, 1>(t);
+    gemm_avx2_kernel<T, MR, NV, 1, SUB>(t);
   }
 };
 

@@ -229,6 +229,7 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
 //! batch 1–2) run 2 or 4 K chunks at once instead. A narrow last panel (HALF) takes one zmm per row.
 struct IsaAvx512 {
   static constexpr int mr_max = 12;
+  static constexpr int tile_rows = 12;
   template <class T>
   static constexpr int np(int mr) {
     const int budget = 24 / (mr * 2);

@@ -59,6 +59,7 @@ void gemm_scalar_kernel(const MicroTile<T, MR>& t) {
 //! Tile shapes of the scalar kernel.
 struct IsaScalar {
   static constexpr int mr_max = 4;
+  static constexpr int tile_rows = 4;
   template <class T>
   static constexpr int np(int) {
     return 1;
