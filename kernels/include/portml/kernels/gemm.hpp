@@ -102,7 +102,7 @@ void split_rows(Queue<B>& q, const Problem<T>& p, index_t k, int tile, double mi
 //! depend on which thread computes it.
 template <Backend B, class T>
 void run(Queue<B>& q, const Problem<T>& p, index_t k, Isa isa, double min_parallel_flops) {
-  split_rows(q, p, k, max_tile_rows(isa), min_parallel_flops,
+  split_rows(q, p, k, split_tile_rows(isa), min_parallel_flops,
              [&](index_t begin, index_t end) { gemm_rows(isa, p, begin, end); });
 }
 
@@ -121,7 +121,7 @@ void run_openblas(Queue<B>& q, const Problem<T>& p, double min_parallel_flops, b
 #if PORTML_ENABLE_OPENBLAS
   const OpenBlasCall<T> call = openblas_call(p.a_row_stride, p.a_col_stride, p.m, *p.w, p.c_row_stride);
   if (p.m == 0 || p.w->cols() == 0) return;
-  split_rows(q, p, p.w->rows(), max_tile_rows(widest_isa()), min_parallel_flops,
+  split_rows(q, p, p.w->rows(), split_tile_rows(widest_isa()), min_parallel_flops,
              [&](index_t begin, index_t end) { openblas_rows(p, call, begin, end); });
 #else
   (void)q, (void)p, (void)min_parallel_flops;

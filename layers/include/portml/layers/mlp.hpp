@@ -244,7 +244,7 @@ class Mlp {
     index_t chunks = 1;
     if (threads > 1 && y_unit_columns && static_cast<double>(batch) * flops_per_row_ >= cfg.min_parallel_flops) {
       // At least one full tile of rows per thread; each thread's share of the workspace must hold one.
-      const index_t tile = kernels::gemm_detail::max_tile_rows(isa);
+      const index_t tile = kernels::gemm_detail::split_tile_rows(isa);
       chunks = std::min<index_t>(threads, batch / tile);
       while (chunks > 1 && block_capacity(space.size() / static_cast<std::size_t>(chunks)) < tile) --chunks;
     }

@@ -187,7 +187,7 @@ void gemm_rows(Isa isa, const Problem<T>& p, index_t row_begin, index_t row_end)
 
 //! Height of the tiles that `isa` cuts a call of many rows into (rows per tile that make a thread's share
 //! worth having).
-inline int max_tile_rows(Isa isa) {
+inline int split_tile_rows(Isa isa) {
 #if PORTML_X86_SIMD
   if (isa == Isa::avx512) return IsaAvx512::tile_rows;
   if (isa == Isa::avx2) return IsaAvx2::tile_rows;

@@ -197,19 +197,19 @@ struct IsaAvx2 {
       if (t.n - (NP - 1) * nr <= Avx2<T>::width) return run<T, MR, nv - 1>(t);
     } else if constexpr (MR == 4) {  // NP == 1: the panel's two column halves one after the other
       constexpr index_t half = nr / 2;
-      MicroTile<T, MR> h = t;
-      h.n = t.n < half ? t.n : half;
-      run<T, MR, nv / 2, true>(h);
-      if (t.n <= half) return;
-      h.b = t.b + half;
-      h.n = t.n - half;
-      for (int r = 0; r < MR; ++r) {
-        h.c[r] = t.c[r] + half;
-        h.r[r] = t.r[r] != nullptr ? t.r[r] + half : nullptr;
+      for (index_t j = 0; j < t.n; j += half) {
+        MicroTile<T, MR> h = t;
+        h.b = t.b + j;
+        h.n = t.n - j < half ? t.n - j : half;
+        for (int r = 0; r < MR; ++r) {
+          h.c[r] = t.c[r] + j;
+          h.r[r] = t.r[r] != nullptr ? t.r[r] + j : nullptr;
+        }
+        h.scale = t.scale != nullptr ? t.scale + j : nullptr;
+        h.bias = t.bias != nullptr ? t.bias + j : nullptr;
+        run<T, MR, nv / 2, true>(h);
       }
-      h.scale = t.scale != nullptr ? t.scale + half : nullptr;
-      h.bias = t.bias != nullptr ? t.bias + half : nullptr;
-      return run<T, MR, nv / 2, true>(h);
+      return;
     }
     run<T, MR, nv>(t);
   }
