@@ -62,25 +62,49 @@ struct Avx2<double> {
   PORTML_TARGET_AVX2 static PORTML_ALWAYS_INLINE void store(double* p, V v, Mask m) { _mm256_maskstore_pd(p, m, v); }
 };
 
-//! acc += A(·, k) · W(k, ·) for the MR rows and NV vectors of a tile (W read as memory operands).
+//! The 16 ymm registers of AVX2.
+inline constexpr int avx2_registers = 16;
+
+//! acc += A(·, k) · W(k, ·) for the MR rows and NV vectors of a tile: one multiply-add per register.
 //! Vector v is register v % per_panel of panel v / per_panel (NV < NP · per_panel: the narrow last panel);
 //! with SUB, the NV < per_panel vectors are the first of one whole panel's line (`b` a column offset
 //! into it).
 //! `b` is line k of the first panel, `h` line k of the narrow last panel (its lines are NR / 2 wide; unused
 //! when NV is a whole number of panels), `ko` = k · a_col_stride.
-template <class T, int MR, int NV, bool SUB>
+//! With HOLD (MR > 1 rows, and the tile's accumulators, the NV W vectors and one broadcast fit in the
+//! registers), each W vector is loaded once per k and held in a register while the rows' broadcasts
+//! stream through it; the empty asm statement emits nothing and only stops GCC from folding the load
+//! into every row's multiply-add, which read each W vector MR times per k (batch 2 1.35–1.40×,
+//! docs/dense.md §6g). The asm holds a local that a lambda returns: held as elements of an array, the
+//! vectors were also stored to the stack every k. Without HOLD (one row, or the 3 × 4 tile: 17
+//! registers) the W vectors are memory operands. The order of the multiply-adds into each accumulator,
+//! and so every bit, is the same in both forms.
+template <class T, int MR, int NV, bool SUB, bool HOLD>
 PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(typename Avx2<T>::V (&acc)[MR][NV],
                                                             const T* const (&a_rows)[MR], const T* b,
                                                             index_t panel_stride, const T* h, index_t ko) {
   using S = Avx2<T>;
   using V = typename S::V;
   constexpr int per_panel = static_cast<int>(PackedWeights<T>::panel_width) / S::width;
-  PORTML_UNROLL for (int r = 0; r < MR; ++r) {
-    const V a = S::broadcast(a_rows[r] + ko);
-    PORTML_UNROLL for (int v = 0; v < NV; ++v) {
-      const V w =
-          S::load_aligned(SUB ? b + v * S::width : panel_vector<NV, per_panel, S::width>(b, h, panel_stride, v));
-      acc[r][v] = S::fmadd(a, w, acc[r][v]);
+  const auto w_at = [&](int v) {
+    return SUB ? b + v * S::width : panel_vector<NV, per_panel, S::width>(b, h, panel_stride, v);
+  };
+  if constexpr (HOLD) {
+    const auto load_held = [&](int v) PORTML_TARGET_AVX2 {
+      V w = S::load_aligned(w_at(v));
+      __asm__("" : "+x"(w));
+      return w;
+    };
+    V w[NV];
+    PORTML_UNROLL for (int v = 0; v < NV; ++v) w[v] = load_held(v);
+    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+      const V a = S::broadcast(a_rows[r] + ko);
+      PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(a, w[v], acc[r][v]);
+    }
+  } else {
+    PORTML_UNROLL for (int r = 0; r < MR; ++r) {
+      const V a = S::broadcast(a_rows[r] + ko);
+      PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(a, S::load_aligned(w_at(v)), acc[r][v]);
     }
   }
 }
@@ -105,6 +129,7 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
   PORTML_UNROLL for (int r = 0; r < MR; ++r) a_rows[r] = t.a[r];
   const index_t cs = t.a_col_stride;
   const T* const narrow = narrow_panel<NV, static_cast<int>(nr) / S::width>(t);  // HALF's last panel
+  constexpr bool hold = MR > 1 && CC * MR * NV + NV + 1 <= avx2_registers;
   V acc[CC][MR][NV];
   alignas(32) T part[MR][NV * S::width];
   for (int g = 0; g < groups; ++g) {
@@ -120,20 +145,20 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
       const T* h = narrow + k0 * (nr / 2);
       const index_t k_end = last ? t.k : k0 + q;
       for (index_t kk = k0; kk < k_end; ++kk, b += nr, h += nr / 2) {
-        gemm_avx2_step<T, MR, NV, SUB>(acc[0], a_rows, b, t.panel_stride, h, kk * cs);
+        gemm_avx2_step<T, MR, NV, SUB, hold>(acc[0], a_rows, b, t.panel_stride, h, kk * cs);
       }
     } else {  // CC chunks of q terms side by side, then the last chunk's K − S·q extra terms
       for (index_t j = 0; j < q; ++j) {
         PORTML_UNROLL for (int c = 0; c < CC; ++c) {
           const index_t kk = k0 + c * q + j;
-          gemm_avx2_step<T, MR, NV, SUB>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2),
-                                         kk * cs);
+          gemm_avx2_step<T, MR, NV, SUB, hold>(acc[c], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2),
+                                               kk * cs);
         }
       }
       if (last) {
         for (index_t kk = k0 + CC * q; kk < t.k; ++kk) {
-          gemm_avx2_step<T, MR, NV, SUB>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride, narrow + kk * (nr / 2),
-                                         kk * cs);
+          gemm_avx2_step<T, MR, NV, SUB, hold>(acc[CC - 1], a_rows, t.b + kk * nr, t.panel_stride,
+                                               narrow + kk * (nr / 2), kk * cs);
         }
       }
     }
