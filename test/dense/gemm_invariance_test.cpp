@@ -158,7 +158,8 @@ void check_documented_order(index_t k, index_t n, index_t m = 14) {
   const kernels::epilogue::BiasActivation<T> ep{bias.data(), {}};
   Queue<backend::Serial> q;
   for (Isa isa : runnable_isas()) {
-    for (index_t rows : {index_t{1}, index_t{2}, index_t{3}, m}) {
+    // 1–4 rows are one tile each (4: AVX2's 4-row tile, run as its panel's two column halves).
+    for (index_t rows : {index_t{1}, index_t{2}, index_t{3}, index_t{4}, m}) {
       kernels::gemm(q, TensorView<const T, 2>(a.view()).row_slice(0, rows), packed, c.view().row_slice(0, rows), ep,
                     {.isa = isa});
       for (index_t i = 0; i < rows; ++i) {
