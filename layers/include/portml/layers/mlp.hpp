@@ -249,7 +249,11 @@ class Mlp {
       while (chunks > 1 && block_capacity(space.size() / static_cast<std::size_t>(chunks)) < tile) --chunks;
     }
     if (chunks <= 1) {
-      run_rows(q, x, y, 0, batch, space.data(), block_capacity(space.size()), y_unit_columns, isa, cfg);
+      // Up to block_rows() rows the checked workspace holds the whole batch as one block, so the
+      // capacity is the batch, without dividing the workspace size by the row size (a 64-bit division:
+      // about 8 ns of a one-layer call at batch 1, docs/dense.md §7).
+      const index_t capacity = batch <= block_rows_ ? batch : block_capacity(space.size());
+      run_rows(q, x, y, 0, batch, space.data(), capacity, y_unit_columns, isa, cfg);
       return;
     }
     const std::size_t share = space.size() / static_cast<std::size_t>(chunks) / 64 * 64;
