@@ -114,10 +114,14 @@ def ratio(peer, mine):
 
 def made_line(run, what):
     c = run.context
-    return "%s: `%s` on %s, git %s, %s, `OPENBLAS_CORETYPE` %s, load average %s." % (
+    # cpu_model is recorded from 2026-11-28 on; older runs name only the clock and the features.
+    cpu = "%s, %s logical CPUs at %s MHz as the kernel reports, %s" % (
+        c.get("cpu_model", "CPU model not recorded"), c.get("num_cpus", "?"), c.get("mhz_per_cpu", "?"),
+        c.get("cpu_features", "features not recorded"))
+    return "%s: `%s` on %s, git %s, %s, `OPENBLAS_CORETYPE` %s, load average %s; CPU: %s." % (
         what, os.path.basename(c.get("executable", "?")), c.get("date", "?")[:16].replace("T", " "),
         c.get("portml_git", "?"), c.get("compiler", "?"), c.get("OPENBLAS_CORETYPE", "?"),
-        " / ".join("%.2f" % x for x in c.get("load_avg", [])[:1]) or "?")
+        " / ".join("%.2f" % x for x in c.get("load_avg", [])[:1]) or "?", cpu)
 
 
 def table(header, rows):
@@ -802,7 +806,10 @@ def document(data, folder, prefix):
             "([dense.md](dense.md), [bdt.md](bdt.md), [gnn.md](gnn.md), [gpu.md](gpu.md)) explain the "
             "designs behind the numbers." % (datetime.date.today().isoformat(), rel), ""]
     if targets:
-        head += ["## The issues' targets at a glance", ""]
+        head += ["## The issues' targets at a glance", "",
+                 "Each row comes from its pillar's last run, on the CPU that the pillar's section names below; "
+                 "a row measured on one machine does not say what another gives (the pillar documents hold the "
+                 "runs on other machines).", ""]
         head += table(["pillar", "target (one thread unless said)", "measured", "met", "why not"],
                       [[p, t, m, {True: "yes", False: "**no**", None: "not measured"}[ok], why(p, t, ok)]
                        for p, t, m, ok in targets])
