@@ -220,7 +220,7 @@ class Mlp {
   }
 
   //! Rows of a block that `bytes` of buffer space hold (two buffers, each 64-byte aligned), at most
-  //! block_rows().
+  //! block_rows(): a thread's share of the workspace when the rows are split between threads.
   index_t block_capacity(std::size_t bytes) const {
     const std::size_t row = sizeof(T) * static_cast<std::size_t>(std::max<index_t>(max_width_, 1));
     return std::min(block_rows_, static_cast<index_t>(bytes / 2 / 64 * 64 / row));
@@ -249,11 +249,10 @@ class Mlp {
       while (chunks > 1 && block_capacity(space.size() / static_cast<std::size_t>(chunks)) < tile) --chunks;
     }
     if (chunks <= 1) {
-      // Up to block_rows() rows the checked workspace holds the whole batch as one block, so the
-      // capacity is the batch, without dividing the workspace size by the row size (a 64-bit division:
-      // about 8 ns of a one-layer call at batch 1, docs/dense.md §7).
-      const index_t capacity = batch <= block_rows_ ? batch : block_capacity(space.size());
-      run_rows(q, x, y, 0, batch, space.data(), capacity, y_unit_columns, isa, cfg);
+      // The checked workspace holds two buffers of min(batch, block_rows()) rows (workspace_bytes with
+      // one thread), so no division of its size by the row size (64-bit: about 8 ns of a one-layer call
+      // at batch 1, docs/dense.md §7).
+      run_rows(q, x, y, 0, batch, space.data(), std::min(batch, block_rows_), y_unit_columns, isa, cfg);
       return;
     }
     const std::size_t share = space.size() / static_cast<std::size_t>(chunks) / 64 * 64;
