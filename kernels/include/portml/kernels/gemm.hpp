@@ -7,7 +7,8 @@
 //! C into tiles shared by every host backend; gemm/microkernel_*.hpp are the register-blocked
 //! microkernels of each ISA under the contract in gemm/microkernel.hpp; gemm/epilogue.hpp holds the
 //! epilogue types. Dense layers, MLPs and the GNN blocks all call this one function.
-//! gemm/openblas.hpp is the optional OpenBLAS provider of the product (GemmConfig::provider).
+//! gemm/openblas.hpp is the optional OpenBLAS provider of the product (GemmConfig::provider);
+//! gemm/one_row.hpp runs a single row through a narrow layer (layers::Mlp at batch 1).
 #pragma once
 
 #include <cassert>
@@ -18,6 +19,7 @@
 #include <portml/kernels/gemm/blocking.hpp>
 #include <portml/kernels/gemm/epilogue.hpp>
 #include <portml/kernels/gemm/isa.hpp>
+#include <portml/kernels/gemm/one_row.hpp>
 #include <portml/kernels/gemm/openblas.hpp>
 #include <portml/kernels/gemm/packed_weights.hpp>
 #include <portml/portability/launch.hpp>

@@ -113,7 +113,8 @@ PORTML_TARGET_AVX2 PORTML_ALWAYS_INLINE void gemm_avx2_step(typename Avx2<T>::V 
 //! last panel's 1 or 2; with SUB, NV columns of one whole panel from t.b on). CC of the K chunks
 //! (gemm/k_chunks.hpp) run at once as independent chains; groups of CC chunks run one after another, the
 //! running sum kept in `part` between groups.
-// `part` is written by group 0 before any later group reads it; GCC 12 cannot see that.
+// `part` (`sum` of the row kernel) is written by group 0 before any later group reads it; GCC 12 cannot
+// see that.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -195,6 +196,65 @@ PORTML_TARGET_AVX2 void gemm_avx2_kernel(const MicroTile<T, MR>& t) {
   }
 }
 
+//! One row through a narrow layer (gemm/one_row.hpp): c[0, n) = clamp(scale · Σ_k a[k · cs] · W(k, ·) +
+//! bias), n = w.cols(), in NV vectors (W's whole panel, or its narrow last panel's 1 or 2). The K order
+//! of gemm/k_chunks.hpp and the epilogue of gemm_avx2_kernel, so the same bits as its 1-row tile; but no
+//! MicroTile: the arguments stay in registers, the running sum of the CC-chunk groups too, and the W
+//! vectors are memory operands of the multiply-adds. No residual.
+template <class T, int NV, int CC>
+PORTML_TARGET_AVX2 void gemm_avx2_row(const T* a, index_t cs, const PackedWeights<T>& w, const EpilogueParams<T>& ep,
+                                      T* c) {
+  using S = Avx2<T>;
+  using V = typename S::V;
+  constexpr index_t nr = PackedWeights<T>::panel_width;
+  constexpr int per_panel = static_cast<int>(nr) / S::width;
+  const index_t k = w.rows();
+  const index_t n = w.cols();
+  const int groups = gemm_k_chunks(k) / CC;  // CC divides S (both powers of two, CC ≤ S)
+  const index_t q = gemm_k_chunk_length(k);
+  const T* const b = w.panel(0);
+  const T* const narrow = NV % per_panel != 0 ? w.panel(NV / per_panel) : b;
+  const index_t ps = w.panel_stride();
+  const T* const a_rows[1] = {a};
+  V sum[NV];
+  for (int g = 0; g < groups; ++g) {
+    V acc[CC][1][NV];
+    PORTML_UNROLL for (int i = 0; i < CC; ++i) { PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[i][0][v] = S::zero(); }
+    const index_t k0 = static_cast<index_t>(g) * CC * q;
+    for (index_t j = 0; j < q; ++j) {
+      PORTML_UNROLL for (int i = 0; i < CC; ++i) {
+        const index_t kk = k0 + i * q + j;
+        gemm_avx2_step<T, 1, NV, false, false>(acc[i], a_rows, b + kk * nr, ps, narrow + kk * (nr / 2), kk * cs);
+      }
+    }
+    if (g + 1 == groups) {  // the last chunk's K − S·q extra terms
+      for (index_t kk = k0 + CC * q; kk < k; ++kk) {
+        gemm_avx2_step<T, 1, NV, false, false>(acc[CC - 1], a_rows, b + kk * nr, ps, narrow + kk * (nr / 2), kk * cs);
+      }
+    }
+    // Fold left to right: ((running + c_0) + c_1) + …
+    PORTML_UNROLL for (int v = 0; v < NV; ++v) {
+      V x = g > 0 ? S::add(sum[v], acc[0][0][v]) : acc[0][0][v];
+      PORTML_UNROLL for (int i = 1; i < CC; ++i) x = S::add(x, acc[i][0][v]);
+      sum[v] = x;
+    }
+  }
+  PORTML_UNROLL for (int v = 0; v < NV; ++v) {
+    const index_t col = static_cast<index_t>(v) * S::width;
+    if (col >= n) break;
+    const auto m = S::lanes(n - col);
+    V x = sum[v];
+    if (ep.scale != nullptr) x = S::mul(x, S::load(ep.scale + col, m));
+    if (ep.bias != nullptr) x = S::add(x, S::load(ep.bias + col, m));
+    if (ep.clamp == RegisterClamp::Relu) {
+      x = S::max(S::zero(), x);
+    } else if (ep.clamp == RegisterClamp::LeakyRelu) {
+      x = S::max(S::mul(S::set1(ep.slope), x), x);
+    }
+    S::store(c + col, x, m);
+  }
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -253,6 +313,20 @@ struct IsaAvx2 {
       if (chunks >= 2) return gemm_avx2_kernel<T, MR, NV, 2, SUB>(t);
     }
     gemm_avx2_kernel<T, MR, NV, 1, SUB>(t);
+  }
+
+ public:
+  //! One row of NV ≤ 4 vectors (gemm/one_row.hpp): up to 4 K chunks at once for NV ≤ 2, up to 2 for
+  //! NV = 3–4 (CC·NV accumulators, NV running sums and CC broadcasts in 16 ymm).
+  template <class T, int NV>
+  static void row(const T* a, index_t cs, const PackedWeights<T>& w, const EpilogueParams<T>& ep, T* c) {
+    static_assert(NV >= 1 && NV <= 4);
+    const int s = gemm_k_chunks(w.rows());
+    if constexpr (NV <= 2) {
+      if (s >= 4) return gemm_avx2_row<T, NV, 4>(a, cs, w, ep, c);
+    }
+    if (s >= 2) return gemm_avx2_row<T, NV, 2>(a, cs, w, ep, c);
+    gemm_avx2_row<T, NV, 1>(a, cs, w, ep, c);
   }
 };
 

@@ -134,7 +134,8 @@ PORTML_TARGET_AVX512 PORTML_ALWAYS_INLINE void prefetch_c_tile(const MicroTile<T
   }
 }
 
-// `part` is written by group 0 before any later group reads it; GCC 12 cannot see that.
+// `part` (`sum` of the row kernel) is written by group 0 before any later group reads it; GCC 12 cannot
+// see that.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -219,6 +220,65 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
   }
 }
 
+//! One row through a narrow layer (gemm/one_row.hpp): c[0, n) = clamp(scale · Σ_k a[k · cs] · W(k, ·) +
+//! bias), n = w.cols(), in NV vectors (W's whole panels, then its narrow last panel's vector). The K
+//! order of gemm/k_chunks.hpp and the epilogue of gemm_avx512_kernel, so the same bits as its 1-row tile;
+//! but no MicroTile: the arguments stay in registers, the running sum of the CC-chunk groups too, and
+//! the W vectors are memory operands of the multiply-adds (one row reads each once). No residual.
+template <class T, int NV, int CC>
+PORTML_TARGET_AVX512 void gemm_avx512_row(const T* a, index_t cs, const PackedWeights<T>& w,
+                                          const EpilogueParams<T>& ep, T* c) {
+  using S = Avx512<T>;
+  using V = typename S::V;
+  constexpr index_t nr = PackedWeights<T>::panel_width;
+  constexpr int per_panel = static_cast<int>(nr) / S::width;
+  const index_t k = w.rows();
+  const index_t n = w.cols();
+  const int groups = gemm_k_chunks(k) / CC;  // CC divides S (both powers of two, CC ≤ S)
+  const index_t q = gemm_k_chunk_length(k);
+  const T* const b = w.panel(0);
+  const T* const narrow = NV % per_panel != 0 ? w.panel(NV / per_panel) : b;
+  const index_t ps = w.panel_stride();
+  const T* const a_rows[1] = {a};
+  V sum[NV];
+  for (int g = 0; g < groups; ++g) {
+    V acc[CC][1][NV];
+    PORTML_UNROLL for (int i = 0; i < CC; ++i) { PORTML_UNROLL for (int v = 0; v < NV; ++v) acc[i][0][v] = S::zero(); }
+    const index_t k0 = static_cast<index_t>(g) * CC * q;
+    for (index_t j = 0; j < q; ++j) {
+      PORTML_UNROLL for (int i = 0; i < CC; ++i) {
+        const index_t kk = k0 + i * q + j;
+        gemm_avx512_step<T, 1, NV>(acc[i], a_rows, b + kk * nr, ps, narrow + kk * (nr / 2), kk * cs);
+      }
+    }
+    if (g + 1 == groups) {  // the last chunk's K − S·q extra terms
+      for (index_t kk = k0 + CC * q; kk < k; ++kk) {
+        gemm_avx512_step<T, 1, NV>(acc[CC - 1], a_rows, b + kk * nr, ps, narrow + kk * (nr / 2), kk * cs);
+      }
+    }
+    // Fold left to right: ((running + c_0) + c_1) + …
+    PORTML_UNROLL for (int v = 0; v < NV; ++v) {
+      V x = g > 0 ? S::add(sum[v], acc[0][0][v]) : acc[0][0][v];
+      PORTML_UNROLL for (int i = 1; i < CC; ++i) x = S::add(x, acc[i][0][v]);
+      sum[v] = x;
+    }
+  }
+  PORTML_UNROLL for (int v = 0; v < NV; ++v) {
+    const index_t col = static_cast<index_t>(v) * S::width;
+    if (col >= n) break;
+    const auto m = S::lanes(n - col);
+    V x = sum[v];
+    if (ep.scale != nullptr) x = S::mul(x, S::load(ep.scale + col, m));
+    if (ep.bias != nullptr) x = S::add(x, S::load(ep.bias + col, m));
+    if (ep.clamp == RegisterClamp::Relu) {
+      x = S::max(S::zero(), x);
+    } else if (ep.clamp == RegisterClamp::LeakyRelu) {
+      x = S::max(S::mul(S::set1(ep.slope), x), x);
+    }
+    S::store(c + col, x, m);
+  }
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -252,6 +312,15 @@ struct IsaAvx512 {
       if (s >= 2) return gemm_avx512_kernel<T, MR, nv, 2>(t);
     }
     gemm_avx512_kernel<T, MR, nv, 1>(t);
+  }
+  //! One row of NV ≤ 4 vectors (gemm/one_row.hpp): all the K chunks at once (at most 16 accumulators).
+  template <class T, int NV>
+  static void row(const T* a, index_t cs, const PackedWeights<T>& w, const EpilogueParams<T>& ep, T* c) {
+    static_assert(NV >= 1 && NV <= 4);
+    const int s = gemm_k_chunks(w.rows());
+    if (s >= 4) return gemm_avx512_row<T, NV, 4>(a, cs, w, ep, c);
+    if (s >= 2) return gemm_avx512_row<T, NV, 2>(a, cs, w, ep, c);
+    gemm_avx512_row<T, NV, 1>(a, cs, w, ep, c);
   }
 };
 
