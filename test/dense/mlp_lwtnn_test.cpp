@@ -20,6 +20,8 @@
 namespace portml::test {
 namespace {
 
+using kernels::Activation;
+
 struct Reference {
   Tensor<double, 2> inputs, output_float, output_double, output_ort;
 };
@@ -230,6 +232,94 @@ TEST(Mlp, ThreadedForwardAllocatesNothing) {
   }
 }
 #endif
+
+// A batch of one runs through stack buffers and the row kernels (kernels::gemm_one_row) when every step
+// is at most Mlp's row buffer (64) wide: its bits are those of the same row in a batch, on every ISA,
+// through every kind of step (input normalisation, LayerNorm, activations fused or standalone, a row
+// softmax) and for widths on both sides of the row kernels' limits (AVX-512: 64 floats / 32 doubles;
+// AVX2: 32 / 16) and of the row buffer (65: the general path). Input rows with a column stride too.
+template <class T>
+layers::MlpConfig narrow_net(const std::vector<index_t>& widths, std::mt19937& rng) {
+  using layers::LayerConfig;
+  layers::MlpConfig cfg;
+  cfg.inputs = {{"x", widths.front()}};
+  std::uniform_real_distribution<double> d(-0.5, 0.5);
+  const auto values = [&](index_t n) {
+    std::vector<double> v(static_cast<std::size_t>(n));
+    for (auto& x : v) x = d(rng);
+    return v;
+  };
+  LayerConfig norm;
+  norm.kind = LayerConfig::Kind::Affine;
+  norm.offset = values(widths.front());
+  norm.scale = values(widths.front());
+  cfg.layers.push_back(norm);
+  const std::array<kernels::ActivationSpec, 4> acts{
+      kernels::make_activation(Activation::Relu), kernels::ActivationSpec{Activation::LeakyRelu, 0.1, 0.0},
+      kernels::make_activation(Activation::Tanh), kernels::ActivationSpec{}};
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    LayerConfig dense;
+    dense.inputs = widths[l];
+    dense.outputs = widths[l + 1];
+    dense.weights = values(widths[l] * widths[l + 1]);
+    dense.bias = values(widths[l + 1]);
+    dense.activation = acts[l % acts.size()];
+    cfg.layers.push_back(dense);
+    if (l == 1) {  // a LayerNorm with its own activation, after a linear Dense
+      LayerConfig ln;
+      ln.kind = LayerConfig::Kind::LayerNorm;
+      ln.gamma = values(widths[l + 1]);
+      ln.beta = values(widths[l + 1]);
+      ln.activation = kernels::make_activation(Activation::Sigmoid);
+      cfg.layers.push_back(ln);
+    }
+  }
+  LayerConfig softmax;
+  softmax.kind = LayerConfig::Kind::Activation;
+  softmax.activation = kernels::make_activation(Activation::Softmax);
+  cfg.layers.push_back(softmax);
+  return cfg;
+}
+
+template <class T>
+void check_batch_one_rows(const std::vector<index_t>& widths) {
+  std::mt19937 rng(41);
+  const layers::Mlp<T> model(narrow_net<T>(widths, rng));
+  constexpr index_t batch = 7;
+  const index_t in = model.input_size(), out = model.output_size();
+  Tensor<T, 2> x({batch, in}), wide({batch, 2 * in}), y({batch, out}), one({1, out});
+  fill_uniform(x, rng, -3, 3);
+  for (index_t i = 0; i < batch; ++i)
+    for (index_t j = 0; j < in; ++j) wide(i, 2 * j) = x(i, j);
+  const TensorView<const T, 2> strided(wide.data(), {batch, in}, {2 * in, 2});
+  std::vector<std::byte> ws(model.workspace_bytes(batch));
+  Queue<backend::Serial> q;
+  std::string shape;
+  for (const index_t w : widths) shape += std::to_string(w) + " ";
+  for (Isa isa : runnable_isas()) {
+    model.forward(q, x.view(), y.view(), ws, {.isa = isa});
+    for (index_t i = 0; i < batch; ++i) {
+      model.forward(q, TensorView<const T, 2>(x.view()).row_slice(i, i + 1), one.view(), ws, {.isa = isa});
+      ASSERT_EQ(std::memcmp(one.data(), &y(i, 0), sizeof(T) * static_cast<std::size_t>(out)), 0)
+          << shape << to_string(isa) << " row " << i;
+      model.forward(q, strided.row_slice(i, i + 1), one.view(), ws, {.isa = isa});
+      ASSERT_EQ(std::memcmp(one.data(), &y(i, 0), sizeof(T) * static_cast<std::size_t>(out)), 0)
+          << shape << to_string(isa) << " strided row " << i;
+    }
+  }
+}
+
+TEST(Mlp, BatchOneThroughStackBuffersGivesBatchBits) {
+  for (const std::vector<index_t>& widths : std::vector<std::vector<index_t>>{{16, 64, 32, 32, 5},
+                                                                              {1, 1, 1, 1},
+                                                                              {40, 17, 33, 16, 9},
+                                                                              {70, 48, 49, 24, 25, 8},
+                                                                              {3, 64, 65, 2},
+                                                                              {65, 64, 3}}) {
+    check_batch_one_rows<float>(widths);
+    check_batch_one_rows<double>(widths);
+  }
+}
 
 // workspace_bytes(batch, threads): the joined inputs, then two buffers of one row block per thread.
 // One thread (and a Serial queue) is workspace_bytes(batch); t threads never need less, and t times the

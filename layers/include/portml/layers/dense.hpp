@@ -86,6 +86,16 @@ class Dense {
     if (!activation_.elementwise()) activation_rows<T>(y, y, activation_);
   }
 
+  //! One row: y[0, outputs) = act(x · Wᵀ + b), x[k] at x + k · x_col_stride (kernels::gemm_one_row), for
+  //! a caller that checked the shapes (Mlp::forward at batch 1); `isa` resolved. Same bits as forward.
+  void forward_row(const T* x, index_t x_col_stride, T* y, Isa isa) const {
+    kernels::gemm_one_row(isa, x, x_col_stride, weights_, y, ep_);
+    if (!activation_.elementwise()) {
+      const TensorView<T, 2> row(y, {1, outputs()});
+      activation_rows<T>(row, row, activation_);
+    }
+  }
+
  private:
   kernels::PackedWeights<T> weights_;
   std::vector<T> bias_;

@@ -160,6 +160,10 @@ class Mlp {
   //! (2 · batch · Σ K·N over the Dense layers) up, the rows are cut into one contiguous range per
   //! thread, and each thread runs its range through all the layers in row blocks, in its own share of
   //! the workspace: one parallel region per call. A row's bits do not depend on the split.
+  //!
+  //! A batch of one through a model whose steps are all at most row_buffer (64) wide passes its
+  //! activations in stack buffers and runs each Dense on its ISA's row kernel (kernels::gemm_one_row):
+  //! the bits of the same row in a batch, without the row blocks' set-up.
   template <Backend B>
   void forward(Queue<B>& q, TensorView<const T, 2> x, TensorView<T, 2> y, std::span<std::byte> workspace,
                const kernels::GemmConfig& cfg = {}) const {
@@ -240,6 +244,10 @@ class Mlp {
     if (cfg.provider == kernels::GemmProvider::openblas) check_openblas(x, y);
     const bool y_unit_columns = y.extent(1) <= 1 || y.stride(1) == 1;
     const index_t batch = x.extent(0);
+    if (batch == 1 && max_width_ <= row_buffer && y_unit_columns && cfg.provider == kernels::GemmProvider::portml) {
+      run_row(q, x, y, isa, cfg);
+      return;
+    }
     const int threads = kernels::gemm_detail::host_concurrency(q);
     index_t chunks = 1;
     if (threads > 1 && y_unit_columns && static_cast<double>(batch) * flops_per_row_ >= cfg.min_parallel_flops) {
@@ -262,6 +270,30 @@ class Mlp {
       run_rows(serial, x, y, batch * c / chunks, batch * (c + 1) / chunks, space.data() + share * c, capacity, true,
                isa, cfg);
     });
+  }
+
+  //! The widest activation (elements) that a batch of one keeps on the stack between layers (run_row).
+  static constexpr index_t row_buffer = 64;
+
+  //! A batch of one through a model whose steps are all at most row_buffer wide (docs/dense.md §7): each
+  //! step reads the previous one's row from a stack buffer (the first reads x, the last writes y, which
+  //! has unit column stride), the Dense steps through their row kernels (kernels::gemm_one_row), the
+  //! others as one-row passes. The bits of run_rows, without its blocks, views and tile set-up.
+  template <Backend B>
+  void run_row(Queue<B>& q, const TensorView<const T, 2>& x, const TensorView<T, 2>& y, Isa isa,
+               const kernels::GemmConfig& cfg) const {
+    alignas(64) T buffers[2][row_buffer];
+    TensorView<const T, 2> cur = x;
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      const Step& s = steps_[i];
+      const TensorView<T, 2> dst = i + 1 == steps_.size() ? y : TensorView<T, 2>(buffers[i % 2], {1, s.outputs});
+      if (s.kind == LayerConfig::Kind::Dense) {
+        s.dense.forward_row(cur.data(), cur.stride(1), dst.data(), isa);
+      } else {
+        run_step(q, s, cur, dst, cfg);
+      }
+      cur = dst;
+    }
   }
 
   //! GemmProvider::openblas: the checks its GEMMs make, made once here on the calling thread (an
