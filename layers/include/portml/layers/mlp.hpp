@@ -275,7 +275,7 @@ class Mlp {
   //! The widest activation (elements) that a batch of one keeps on the stack between layers (run_row).
   static constexpr index_t row_buffer = 64;
 
-  //! A batch of one through a model whose steps are all at most row_buffer wide (docs/dense.md §7): each
+  //! A batch of one through a model whose steps are all at most row_buffer wide (docs/dense.md §6h): each
   //! step reads the previous one's row from a stack buffer (the first reads x, the last writes y, which
   //! has unit column stride), the Dense steps through their row kernels (kernels::gemm_one_row), the
   //! others as one-row passes. The bits of run_rows, without its blocks, views and tile set-up.

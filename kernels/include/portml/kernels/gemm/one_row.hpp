@@ -9,7 +9,6 @@
 //! bits again. Nothing is checked here; nothing allocates.
 #pragma once
 
-#include <algorithm>
 #include <cassert>
 
 #include <portml/kernels/gemm/blocking.hpp>
