@@ -369,6 +369,10 @@ TEST(Mlp, ForwardAllocatesNothing) {
     const long before = allocation_count();
     model.forward(q, x.view(), y.view(), ws, {.isa = isa});
     activations.forward(q, xd.view(), yd.view(), ws, {.isa = isa});
+    // Batch 1: both models are at most 64 wide, so this is the row path (stack buffers, row kernels).
+    model.forward(q, TensorView<const float, 2>(x.view()).row_slice(0, 1), y.view().row_slice(0, 1), ws, {.isa = isa});
+    activations.forward(q, TensorView<const double, 2>(xd.view()).row_slice(0, 1), yd.view().row_slice(0, 1), ws,
+                        {.isa = isa});
     EXPECT_EQ(allocation_count() - before, 0) << to_string(isa);
   }
 }
