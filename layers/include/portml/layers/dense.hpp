@@ -73,7 +73,7 @@ class Dense {
   template <Backend B>
   void forward(Queue<B>& q, TensorView<const T, 2> x, TensorView<T, 2> y, const kernels::GemmConfig& cfg = {}) const {
     kernels::gemm(q, x, weights_, y, kernels::epilogue::Precomputed<T>{&ep_}, cfg);
-    if (!activation_.elementwise()) activation_rows<T>(y, y, activation_);
+    row_activation(y);
   }
 
   //! forward without the shape checks, for a caller that checked them once for several layers
@@ -83,17 +83,14 @@ class Dense {
   void forward_prechecked(Queue<B>& q, const TensorView<const T, 2>& x, const TensorView<T, 2>& y, Isa isa,
                           const kernels::GemmConfig& cfg) const {
     kernels::gemm_prechecked(q, x, weights_, y, ep_, isa, cfg);
-    if (!activation_.elementwise()) activation_rows<T>(y, y, activation_);
+    row_activation(y);
   }
 
   //! One row: y[0, outputs) = act(x · Wᵀ + b), x[k] at x + k · x_col_stride (kernels::gemm_one_row), for
   //! a caller that checked the shapes (Mlp::forward at batch 1); `isa` resolved. Same bits as forward.
   void forward_row(const T* x, index_t x_col_stride, T* y, Isa isa) const {
     kernels::gemm_one_row(isa, x, x_col_stride, weights_, y, ep_);
-    if (!activation_.elementwise()) {
-      const TensorView<T, 2> row(y, {1, outputs()});
-      activation_rows<T>(row, row, activation_);
-    }
+    row_activation(TensorView<T, 2>(y, {1, outputs()}));
   }
 
  private:
@@ -102,6 +99,10 @@ class Dense {
   kernels::ActivationSpec activation_{};
   kernels::EpilogueParams<T> ep_{};  //!< bias + the element-wise activation (softmax runs as a row pass)
 
+  //! The row softmax on the GEMM's output y, in place: the one activation the epilogue cannot apply.
+  void row_activation(const TensorView<T, 2>& y) const {
+    if (!activation_.elementwise()) activation_rows<T>(y, y, activation_);
+  }
   //! The activation the GEMM applies: the element-wise one, or none before a row softmax.
   kernels::ActivationSpec gemm_activation() const {
     return activation_.elementwise() ? activation_ : kernels::ActivationSpec{};
