@@ -231,11 +231,12 @@ TYPED_TEST(GemmInvariance, GatheredAndStridedInputsMatchDenseBits) {
   }
 }
 
-// kernels::gemm_one_row (one row through a layer: the row kernels for N ≤ 4 vectors, else a one-row
-// gemm_rows) gives, on every ISA, the bits of kernels::gemm for that row of a batch: K on both sides of
-// every chunk count and with extra terms in the last chunk (0, 1, 7 … 130), N from one column to 4
-// vectors and past them on each ISA (AVX-512 / AVX2: 64 / 32 floats, 32 / 16 doubles; a narrow last
-// panel at N mod NR ≤ NR / 2), every register clamp, a post-store activation, a per-column scale, no
+// kernels::gemm_one_row (one row through a layer: the row-kernel calls of a OneRowPlan, at most 4 vectors
+// each, on AVX-512 and AVX2; a one-row gemm_rows on the scalar ISA) gives, on every ISA, the bits of kernels::gemm
+// for that row of a batch: K on both sides of every chunk count and with extra terms in the last chunk
+// (0, 1, 7 … 130), N from one column to one call's 4 vectors and past them, over several calls (AVX-512 /
+// AVX2: 64 / 32 floats, 32 / 16 doubles a call; a narrow last panel at N mod NR ≤ NR / 2, alone in its
+// call or after a whole panel: 112, 144, 200), every register clamp, a post-store activation, a per-column scale, no
 // bias, and a column-strided row. For the bias-only linear epilogue also the documented K order.
 template <class T>
 void check_one_row(index_t k, index_t n) {
@@ -259,6 +260,7 @@ void check_one_row(index_t k, index_t n) {
   Queue<backend::Serial> q;
   std::vector<T> got(static_cast<std::size_t>(n) + 1);
   for (Isa isa : runnable_isas()) {
+    const kernels::OneRowPlan<T> plan(isa, packed);
     for (std::size_t e = 0; e < epilogues.size(); ++e) {
       const kernels::EpilogueParams<T>* params = &epilogues[e];
       kernels::gemm(q, a.view(), packed, c.view(), kernels::epilogue::Precomputed<T>{params}, {.isa = isa});
@@ -266,9 +268,9 @@ void check_one_row(index_t k, index_t n) {
       for (const bool strided : {false, true}) {
         got.assign(got.size(), guard);
         if (strided) {
-          kernels::gemm_one_row(isa, &wide(row, 0), stride, packed, got.data(), *params);
+          kernels::gemm_one_row(plan, &wide(row, 0), stride, packed, got.data(), *params);
         } else {
-          kernels::gemm_one_row(isa, a.data() + row * k, index_t{1}, packed, got.data(), *params);  // K may be 0
+          kernels::gemm_one_row(plan, a.data() + row * k, index_t{1}, packed, got.data(), *params);  // K may be 0
         }
         const auto where = [&] {
           return std::string(to_string(isa)) + " K " + std::to_string(k) + " N " + std::to_string(n) + " epilogue " +
@@ -289,7 +291,8 @@ void check_one_row(index_t k, index_t n) {
 
 TEST(GemmOneRow, EveryIsaGivesTheBitsOfGemm) {
   for (const index_t k : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 40, 64, 67, 130}) {
-    for (const index_t n : {1, 5, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 47, 48, 49, 63, 64, 65, 100}) {
+    for (const index_t n : {1,  5,  8,  9,  15, 16,  17,  24,  25,  31,  32,  33,  47, 48,
+                            49, 63, 64, 65, 96, 100, 112, 113, 129, 144, 145, 200, 257}) {
       check_one_row<float>(k, n);
       check_one_row<double>(k, n);
     }

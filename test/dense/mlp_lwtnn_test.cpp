@@ -236,10 +236,12 @@ TEST(Mlp, ThreadedForwardAllocatesNothing) {
 // A batch of one runs through stack buffers and the row kernels (kernels::gemm_one_row) when every step
 // is at most Mlp's row buffer (64) wide: its bits are those of the same row in a batch, on every ISA,
 // through every kind of step (input normalisation, LayerNorm, activations fused or standalone, a row
-// softmax) and for widths on both sides of the row kernels' limits (AVX-512: 64 floats / 32 doubles;
-// AVX2: 32 / 16) and of the row buffer (65: the general path). Input rows with a column stride too.
+// softmax) and for widths on both sides of one row-kernel call (AVX-512: 64 floats / 32 doubles; AVX2:
+// 32 / 16; a 64-wide layer of doubles or of floats on AVX2 takes several calls) and of the row buffer
+// (65, and the mlp64 and DeepJet-head widths: the general path). Input rows with a column stride too,
+// and a workspace of exactly workspace_bytes(1).
 template <class T>
-layers::MlpConfig narrow_net(const std::vector<index_t>& widths, std::mt19937& rng) {
+layers::MlpConfig small_net(const std::vector<index_t>& widths, std::mt19937& rng) {
   using layers::LayerConfig;
   layers::MlpConfig cfg;
   cfg.inputs = {{"x", widths.front()}};
@@ -284,7 +286,7 @@ layers::MlpConfig narrow_net(const std::vector<index_t>& widths, std::mt19937& r
 template <class T>
 void check_batch_one_rows(const std::vector<index_t>& widths) {
   std::mt19937 rng(41);
-  const layers::Mlp<T> model(narrow_net<T>(widths, rng));
+  const layers::Mlp<T> model(small_net<T>(widths, rng));
   constexpr index_t batch = 7;
   const index_t in = model.input_size(), out = model.output_size();
   Tensor<T, 2> x({batch, in}), wide({batch, 2 * in}), y({batch, out}), one({1, out});
@@ -292,17 +294,17 @@ void check_batch_one_rows(const std::vector<index_t>& widths) {
   for (index_t i = 0; i < batch; ++i)
     for (index_t j = 0; j < in; ++j) wide(i, 2 * j) = x(i, j);
   const TensorView<const T, 2> strided(wide.data(), {batch, in}, {2 * in, 2});
-  std::vector<std::byte> ws(model.workspace_bytes(batch));
+  std::vector<std::byte> ws(model.workspace_bytes(batch)), ws1(model.workspace_bytes(1));
   Queue<backend::Serial> q;
   std::string shape;
   for (const index_t w : widths) shape += std::to_string(w) + " ";
   for (Isa isa : runnable_isas()) {
     model.forward(q, x.view(), y.view(), ws, {.isa = isa});
     for (index_t i = 0; i < batch; ++i) {
-      model.forward(q, TensorView<const T, 2>(x.view()).row_slice(i, i + 1), one.view(), ws, {.isa = isa});
+      model.forward(q, TensorView<const T, 2>(x.view()).row_slice(i, i + 1), one.view(), ws1, {.isa = isa});
       ASSERT_EQ(std::memcmp(one.data(), &y(i, 0), sizeof(T) * static_cast<std::size_t>(out)), 0)
           << shape << to_string(isa) << " row " << i;
-      model.forward(q, strided.row_slice(i, i + 1), one.view(), ws, {.isa = isa});
+      model.forward(q, strided.row_slice(i, i + 1), one.view(), ws1, {.isa = isa});
       ASSERT_EQ(std::memcmp(one.data(), &y(i, 0), sizeof(T) * static_cast<std::size_t>(out)), 0)
           << shape << to_string(isa) << " strided row " << i;
     }
@@ -315,7 +317,9 @@ TEST(Mlp, BatchOneThroughStackBuffersGivesBatchBits) {
                                                                               {40, 17, 33, 16, 9},
                                                                               {70, 48, 49, 24, 25, 8},
                                                                               {3, 64, 65, 2},
-                                                                              {65, 64, 3}}) {
+                                                                              {65, 64, 3},
+                                                                              {64, 256, 256, 128, 10},
+                                                                              {130, 200, 100, 100, 6}}) {
     check_batch_one_rows<float>(widths);
     check_batch_one_rows<double>(widths);
   }

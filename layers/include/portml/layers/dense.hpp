@@ -4,6 +4,7 @@
 //! Softmax as a row pass after it). Weights are packed once, at construction.
 #pragma once
 
+#include <array>
 #include <span>
 #include <string>
 #include <vector>
@@ -44,17 +45,23 @@ class Dense {
     weights_ = kernels::PackedWeights<T>(w.view(), provider == kernels::GemmProvider::openblas);
     for (const double b : bias) bias_.push_back(static_cast<T>(b));
     ep_ = epilogue_params();
+    row_plans_ = row_plans(weights_);
   }
 
   // Copies re-point the epilogue at their own bias (moves keep the vector's buffer, and so the pointer).
   Dense(const Dense& other)
-      : weights_(other.weights_), bias_(other.bias_), activation_(other.activation_), ep_(epilogue_params()) {}
+      : weights_(other.weights_),
+        bias_(other.bias_),
+        activation_(other.activation_),
+        ep_(epilogue_params()),
+        row_plans_(other.row_plans_) {}
   Dense& operator=(const Dense& other) {
     if (this != &other) {
       weights_ = other.weights_;
       bias_ = other.bias_;
       activation_ = other.activation_;
       ep_ = epilogue_params();
+      row_plans_ = other.row_plans_;
     }
     return *this;
   }
@@ -89,7 +96,7 @@ class Dense {
   //! One row: y[0, outputs) = act(x · Wᵀ + b), x[k] at x + k · x_col_stride (kernels::gemm_one_row), for
   //! a caller that checked the shapes (Mlp::forward at batch 1); `isa` resolved. Same bits as forward.
   void forward_row(const T* x, index_t x_col_stride, T* y, Isa isa) const {
-    kernels::gemm_one_row(isa, x, x_col_stride, weights_, y, ep_);
+    kernels::gemm_one_row(row_plans_[static_cast<std::size_t>(isa) - 1], x, x_col_stride, weights_, y, ep_);
     row_activation(TensorView<T, 2>(y, {1, outputs()}));
   }
 
@@ -98,6 +105,15 @@ class Dense {
   std::vector<T> bias_;
   kernels::ActivationSpec activation_{};
   kernels::EpilogueParams<T> ep_{};  //!< bias + the element-wise activation (softmax runs as a row pass)
+  //! forward_row's row-kernel calls on Isa::scalar, avx2 and avx512 (index: the enumerator − 1).
+  std::array<kernels::OneRowPlan<T>, 3> row_plans_{};
+
+  static std::array<kernels::OneRowPlan<T>, 3> row_plans(const kernels::PackedWeights<T>& w) {
+    static_assert(static_cast<int>(Isa::scalar) == 1 && static_cast<int>(Isa::avx2) == 2 &&
+                  static_cast<int>(Isa::avx512) == 3);
+    return {kernels::OneRowPlan<T>(Isa::scalar, w), kernels::OneRowPlan<T>(Isa::avx2, w),
+            kernels::OneRowPlan<T>(Isa::avx512, w)};
+  }
 
   //! The row softmax on the GEMM's output y, in place: the one activation the epilogue cannot apply.
   void row_activation(const TensorView<T, 2>& y) const {

@@ -220,25 +220,29 @@ PORTML_TARGET_AVX512 void gemm_avx512_kernel(const MicroTile<T, MR>& t) {
   }
 }
 
-//! One row through a narrow layer (gemm/one_row.hpp): c[0, n) = clamp(scale · Σ_k a[k · cs] · W(k, ·) +
-//! bias), n = w.cols(), in NV vectors (W's whole panels, then its narrow last panel's vector). The K
-//! order of gemm/k_chunks.hpp and the epilogue of gemm_avx512_kernel, so the same bits as its 1-row tile;
-//! but no MicroTile: the arguments stay in registers, the running sum of the CC-chunk groups too, and
-//! the W vectors are memory operands of the multiply-adds (one row reads each once). No residual.
+//! One row through NV vectors of a layer's columns (gemm/one_row.hpp): c[j] = clamp(scale · Σ_k a[k · cs]
+//! · W(k, j) + bias) for the columns j < w.cols() of W's panels from p0 on (whole panels, then the narrow
+//! last panel's vector when the NV vectors reach it). The K order of gemm/k_chunks.hpp and the epilogue
+//! of gemm_avx512_kernel, so the same bits as its 1-row tile; but no MicroTile: the arguments stay in
+//! registers, the running sum of the CC-chunk groups too, and the W vectors are memory operands of the
+//! multiply-adds (one row reads each once). No residual.
 template <class T, int NV, int CC>
-PORTML_TARGET_AVX512 void gemm_avx512_row(const T* a, index_t cs, const PackedWeights<T>& w,
+PORTML_TARGET_AVX512 void gemm_avx512_row(const T* a, index_t cs, const PackedWeights<T>& w, index_t p0,
                                           const EpilogueParams<T>& ep, T* c) {
   using S = Avx512<T>;
   using V = typename S::V;
   constexpr index_t nr = PackedWeights<T>::panel_width;
   constexpr int per_panel = static_cast<int>(nr) / S::width;
   const index_t k = w.rows();
-  const index_t n = w.cols();
+  const index_t col0 = p0 * nr;
+  const index_t n = w.cols() - col0;         // the columns from col0 on (the stores stop at n)
   const int groups = gemm_k_chunks(k) / CC;  // CC divides S (both powers of two, CC ≤ S)
   const index_t q = gemm_k_chunk_length(k);
-  const T* const b = w.panel(0);
-  const T* const narrow = NV % per_panel != 0 ? w.panel(NV / per_panel) : b;
   const index_t ps = w.panel_stride();
+  // Panel 0 spelt out: the only call for a layer of at most 4 vectors, without the multiply by p0 before
+  // the first load (1–2 ns of a 23 ns call on the L1 net's layers, docs/dense.md §6i).
+  const T* const b = p0 == 0 ? w.panel(0) : w.panel(p0);
+  const T* const narrow = NV % per_panel != 0 ? b + (NV / per_panel) * ps : b;
   const T* const a_rows[1] = {a};
   V sum[NV];
   for (int g = 0; g < groups; ++g) {
@@ -263,19 +267,25 @@ PORTML_TARGET_AVX512 void gemm_avx512_row(const T* a, index_t cs, const PackedWe
       sum[v] = x;
     }
   }
+  // The epilogue's arguments read once: the stores to c could alias them as far as the compiler knows.
+  const T* const scale = ep.scale != nullptr ? ep.scale + col0 : nullptr;
+  const T* const bias = ep.bias != nullptr ? ep.bias + col0 : nullptr;
+  const RegisterClamp clamp = ep.clamp;
+  const T slope = ep.slope;
+  T* const out = c + col0;
   PORTML_UNROLL for (int v = 0; v < NV; ++v) {
     const index_t col = static_cast<index_t>(v) * S::width;
     if (col >= n) break;
     const auto m = S::lanes(n - col);
     V x = sum[v];
-    if (ep.scale != nullptr) x = S::mul(x, S::load(ep.scale + col, m));
-    if (ep.bias != nullptr) x = S::add(x, S::load(ep.bias + col, m));
-    if (ep.clamp == RegisterClamp::Relu) {
+    if (scale != nullptr) x = S::mul(x, S::load(scale + col, m));
+    if (bias != nullptr) x = S::add(x, S::load(bias + col, m));
+    if (clamp == RegisterClamp::Relu) {
       x = S::max(S::zero(), x);
-    } else if (ep.clamp == RegisterClamp::LeakyRelu) {
-      x = S::max(S::mul(S::set1(ep.slope), x), x);
+    } else if (clamp == RegisterClamp::LeakyRelu) {
+      x = S::max(S::mul(S::set1(slope), x), x);
     }
-    S::store(c + col, x, m);
+    S::store(out + col, x, m);
   }
 }
 
@@ -313,14 +323,15 @@ struct IsaAvx512 {
     }
     gemm_avx512_kernel<T, MR, nv, 1>(t);
   }
-  //! One row of NV ≤ 4 vectors (gemm/one_row.hpp): all the K chunks at once (at most 16 accumulators).
+  //! The row kernel of NV ≤ 4 vectors for K = k (gemm/one_row.hpp): all the K chunks at once (at most
+  //! 16 accumulators).
   template <class T, int NV>
-  static void row(const T* a, index_t cs, const PackedWeights<T>& w, const EpilogueParams<T>& ep, T* c) {
+  static auto row(index_t k) {
     static_assert(NV >= 1 && NV <= 4);
-    const int s = gemm_k_chunks(w.rows());
-    if (s >= 4) return gemm_avx512_row<T, NV, 4>(a, cs, w, ep, c);
-    if (s >= 2) return gemm_avx512_row<T, NV, 2>(a, cs, w, ep, c);
-    gemm_avx512_row<T, NV, 1>(a, cs, w, ep, c);
+    const int s = gemm_k_chunks(k);
+    if (s >= 4) return &gemm_avx512_row<T, NV, 4>;
+    if (s >= 2) return &gemm_avx512_row<T, NV, 2>;
+    return &gemm_avx512_row<T, NV, 1>;
   }
 };
 
