@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cassert>
 #include <span>
 #include <string>
 #include <vector>
@@ -96,6 +97,7 @@ class Dense {
   //! One row: y[0, outputs) = act(x · Wᵀ + b), x[k] at x + k · x_col_stride (kernels::gemm_one_row), for
   //! a caller that checked the shapes (Mlp::forward at batch 1); `isa` resolved. Same bits as forward.
   void forward_row(const T* x, index_t x_col_stride, T* y, Isa isa) const {
+    assert(isa != Isa::automatic);  // the plans are per resolved ISA (index: the enumerator − 1)
     kernels::gemm_one_row(row_plans_[static_cast<std::size_t>(isa) - 1], x, x_col_stride, weights_, y, ep_);
     row_activation(TensorView<T, 2>(y, {1, outputs()}));
   }
